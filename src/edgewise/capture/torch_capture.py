@@ -1,0 +1,237 @@
+"""Capture a PyTorch model's ATen op graph without allocating a single weight byte.
+
+How: parameters and buffers are replaced by fake tensors (shape, dtype and strides, no
+data), the forward runs once under `FakeTensorMode` with autograd off, and a
+`TorchDispatchMode` on top records every ATen op that reaches the dispatcher, with its
+tensor and scalar arguments. Global module hooks keep a stack of the module scopes that
+are running, so each op knows the qualified name of the module that ran it. Composite
+ops are seen decomposed (`linear` on 3-D input arrives as view + mm + view); fused
+kernels such as scaled-dot-product attention arrive whole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils.weak import WeakIdKeyDictionary
+
+from edgewise.errors import EdgewiseError
+from edgewise.ir.categories import category_of
+from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+class _Recorder(TorchDispatchMode):
+    """Records each ATen op with its arguments, output tensors and running scope."""
+
+    def __init__(self, scope_stack: list[str]) -> None:
+        super().__init__()
+        self.scope_stack = scope_stack
+        self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor object -> latest id
+        self.storage_ids: dict[int, int] = {}  # storage key -> storage id
+        self.tensors: dict[int, Tensor] = {}
+        self.ops: list[Op] = []
+        self.keepalive: list[torch.Tensor] = []  # so id()-keyed storages stay unique
+
+    # --- tensor bookkeeping ---
+    def _storage_id(self, t: torch.Tensor) -> tuple[int, int]:
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key not in self.storage_ids:
+            self.storage_ids[key] = len(self.storage_ids)
+        return self.storage_ids[key], storage.nbytes()
+
+    def register(
+        self, t: torch.Tensor, kind: TensorKind, producer: int | None = None, name: str = ""
+    ) -> int:
+        storage_id, storage_bytes = self._storage_id(t)
+        tid = len(self.tensors)
+        self.tensors[tid] = Tensor(
+            id=tid,
+            shape=tuple(int(s) for s in t.shape),
+            dtype=_dtype_name(t.dtype),
+            kind=kind,
+            storage_id=storage_id,
+            storage_bytes=int(storage_bytes),
+            producer=producer,
+            name=name,
+        )
+        self.ids[t] = tid
+        self.keepalive.append(t)
+        return tid
+
+    def _ref(self, t: torch.Tensor) -> int:
+        tid = self.ids.get(t)
+        if tid is None:  # a tensor made outside any op we saw (a constant)
+            tid = self.register(t, TensorKind.CONSTANT)
+        return tid
+
+    def _encode(self, value: Any) -> Any:
+        """Make an argument JSON-ready: tensors become refs, torch enums become strings."""
+        if isinstance(value, torch.Tensor):
+            return TensorRef(self._ref(value))
+        if isinstance(value, (list, tuple)):
+            return tuple(self._encode(v) for v in value)
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, torch.dtype):
+            return _dtype_name(value)
+        return str(value)  # device, layout, memory_format, SymInt printed
+
+    # --- dispatch ---
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        scope = self.scope_stack[-1] if self.scope_stack else ""
+        try:
+            out = func(*args, **kwargs)
+        except Exception as e:
+            where = scope or "<root module>"
+            raise EdgewiseError(
+                f"the forward failed in module '{where}' at op {func}: "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from e
+        outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+        if not outs:  # metadata queries (aten.device, sym_size): no data, no cost
+            return out
+        in_tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        enc_args = self._encode(tuple(args))
+        enc_kwargs = {k: self._encode(v) for k, v in kwargs.items()}
+        inputs = tuple(self._ref(t) for t in in_tensors)
+        index = len(self.ops)
+        outputs = tuple(self.register(o, TensorKind.ACTIVATION, producer=index) for o in outs)
+        name = func._schema.name.split("::")[-1]
+        self.ops.append(
+            Op(
+                index=index,
+                target=f"aten.{func._schema.name.split('::')[-1]}.{func._overloadname}",
+                inputs=inputs,
+                outputs=outputs,
+                args=enc_args,
+                kwargs=enc_kwargs,
+                scope=scope,
+                category=category_of(name),
+            )
+        )
+        return out
+
+
+@contextlib.contextmanager
+def _scope_tracking(model: nn.Module, stack: list[str], types: dict[str, str]) -> Iterator[None]:
+    """Push each module's qualified name while its forward runs."""
+    names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+
+    def push(module: nn.Module, _args: Any) -> None:
+        name = names.get(id(module))
+        if name is None:  # a module created during the forward: nest under the caller
+            name = (stack[-1] + "." if stack and stack[-1] else "") + type(module).__name__
+        stack.append(name)
+        types.setdefault(name, f"{type(module).__module__}.{type(module).__qualname__}")
+
+    def pop(module: nn.Module, _args: Any, _out: Any) -> None:
+        if stack:
+            stack.pop()
+
+    pre = nn.modules.module.register_module_forward_pre_hook(push)
+    post = nn.modules.module.register_module_forward_hook(pop)
+    try:
+        yield
+    finally:
+        pre.remove()
+        post.remove()
+
+
+def _fake_like(t: torch.Tensor, mode: FakeTensorMode, device: torch.device) -> torch.Tensor:
+    """A fake tensor with t's shape, strides and dtype; no data is allocated or copied."""
+    with mode:
+        return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device)
+
+
+def _input_device(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> torch.device:
+    for a in tree_flatten((args, kwargs))[0]:
+        if isinstance(a, torch.Tensor) and a.device.type != "meta":
+            return a.device
+    return torch.device("cpu")
+
+
+def capture(
+    model: nn.Module,
+    *args: Any,
+    name: str | None = None,
+    meta: Mapping[str, Any] | None = None,
+    **kwargs: Any,
+) -> Graph:
+    """Run `model(*args, **kwargs)` once on fake tensors and return its op graph.
+
+    The model's parameters may live on the meta device (build the model under
+    `torch.device("meta")` to never allocate weights) or be real; either way they are
+    replaced by fake tensors for the run. Example inputs may be real, meta or fake.
+    """
+    model.eval()
+    device = _input_device(args, kwargs)
+    mode = FakeTensorMode(allow_non_fake_inputs=True)
+    stack: list[str] = []
+    scopes: dict[str, str] = {"": f"{type(model).__module__}.{type(model).__qualname__}"}
+    recorder = _Recorder(stack)
+
+    state = {
+        **{n: (p, TensorKind.PARAMETER) for n, p in model.named_parameters(remove_duplicate=False)},
+        **{n: (b, TensorKind.BUFFER) for n, b in model.named_buffers(remove_duplicate=False)},
+    }
+    fake_state: dict[str, torch.Tensor] = {}
+    by_object: dict[int, torch.Tensor] = {}  # tied weights stay tied
+    for qual_name, (t, kind) in state.items():
+        if id(t) not in by_object:
+            by_object[id(t)] = _fake_like(t, mode, device)
+            recorder.register(by_object[id(t)], kind, name=qual_name)
+        fake_state[qual_name] = by_object[id(t)]
+
+    input_shapes: dict[str, tuple[int, ...]] = {}
+
+    def fake_input(path: str, value: Any) -> Any:
+        if not isinstance(value, torch.Tensor):
+            return value
+        fake = _fake_like(value, mode, device)
+        recorder.register(fake, TensorKind.INPUT, name=path)
+        input_shapes[path] = tuple(int(s) for s in value.shape)
+        return fake
+
+    fake_args = tuple(
+        tree_map(lambda v, i=i: fake_input(f"arg{i}", v), a) for i, a in enumerate(args)
+    )
+    fake_kwargs = {k: tree_map(lambda v, k=k: fake_input(k, v), v) for k, v in kwargs.items()}
+
+    with (
+        torch.no_grad(),
+        mode,
+        recorder,
+        _scope_tracking(model, stack, scopes),
+    ):
+        try:
+            torch.func.functional_call(model, fake_state, fake_args, fake_kwargs, strict=False)
+        except EdgewiseError:
+            raise
+        except Exception as e:
+            where = stack[-1] if stack else "<root module>"
+            raise EdgewiseError(
+                f"the forward failed in module '{where}' ({scopes.get(where, type(model).__name__)}): "
+                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            ) from e
+
+    return Graph(
+        model=name or type(model).__name__,
+        ops=tuple(recorder.ops),
+        tensors=recorder.tensors,
+        scopes=scopes,
+        inputs=input_shapes,
+        meta=dict(meta or {}),
+    )

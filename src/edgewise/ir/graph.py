@@ -1,0 +1,131 @@
+"""The operator graph every later stage reads.
+
+A `Graph` is the ATen ops of one forward pass in execution order, and the tensors they
+read and write. Tensors are values (one record per op output, SSA style); the memory
+they occupy is their *storage*: views and in-place ops produce new tensor records that
+share the storage of their input, so they add no memory. Analyses (counts, liveness,
+cost) attach their results beside the graph; they never subclass or mutate it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import StrEnum
+from functools import cached_property
+from math import prod
+from typing import Any
+
+from edgewise.ir.categories import OpCategory
+
+
+class TensorKind(StrEnum):
+    INPUT = "input"  # an example input of the forward
+    PARAMETER = "parameter"  # an nn.Parameter (a weight)
+    BUFFER = "buffer"  # a registered buffer (running stats, position ids)
+    ACTIVATION = "activation"  # produced by an op during the forward
+    CONSTANT = "constant"  # any other tensor the forward reads (created outside the graph)
+
+
+DTYPE_BYTES: dict[str, float] = {
+    "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4,
+    "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "float8_e4m3fn": 1,
+    "float8_e5m2": 1, "int4": 0.5, "int2": 0.25,
+}  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Tensor:
+    """One value in the graph: its shape and dtype, and the storage it lives in."""
+
+    id: int
+    shape: tuple[int, ...]
+    dtype: str  # torch dtype name without the "torch." prefix
+    kind: TensorKind
+    storage_id: int  # tensors sharing a storage share memory (views, in-place results)
+    storage_bytes: int  # size of that storage, in bytes
+    producer: int | None = None  # index of the op that produced it; None for graph inputs
+    name: str = ""  # parameter/buffer qualified name or input name; empty for activations
+
+    @property
+    def numel(self) -> int:
+        return prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of this tensor's own elements (a view's bytes, not its storage's)."""
+        return int(self.numel * DTYPE_BYTES.get(self.dtype, 4))
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One ATen op as it ran, with its arguments and the module scope that ran it.
+
+    `args` and `kwargs` hold the op's non-tensor arguments as JSON-ready values and its
+    tensor arguments as `TensorRef`s, so every count is a pure function of the record.
+    """
+
+    index: int  # position in execution order
+    target: str  # ATen overload, e.g. "aten.convolution.default"
+    inputs: tuple[int, ...]  # ids of tensors read, in argument order
+    outputs: tuple[int, ...]  # ids of tensors written
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    scope: str  # qualified name of the innermost module, "" for the root
+    category: OpCategory
+
+    @property
+    def name(self) -> str:
+        """The overload packet, e.g. "convolution" for "aten.convolution.default"."""
+        parts = self.target.split(".")
+        return parts[1] if len(parts) > 1 else parts[0]
+
+
+@dataclass(frozen=True, slots=True)
+class TensorRef:
+    """Stands for a tensor argument inside `Op.args` / `Op.kwargs`."""
+
+    id: int
+
+
+@dataclass(frozen=True)
+class Graph:
+    """Ops in execution order, the tensors they touch, and what ran them."""
+
+    model: str  # the model's name (zoo name, module path or class name)
+    ops: tuple[Op, ...]
+    tensors: dict[int, Tensor]
+    scopes: dict[str, str]  # module qualified name -> module class name, in call order
+    inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # input name -> shape
+    meta: dict[str, Any] = field(default_factory=dict)  # workload: batch, resolution, cfg...
+
+    @cached_property
+    def consumers(self) -> dict[int, tuple[int, ...]]:
+        """Tensor id -> indices of the ops that read it, in order."""
+        readers: dict[int, list[int]] = {tid: [] for tid in self.tensors}
+        for op in self.ops:
+            for tid in dict.fromkeys(op.inputs):
+                readers[tid].append(op.index)
+        return {tid: tuple(ops) for tid, ops in readers.items()}
+
+    def tensors_of_kind(self, *kinds: TensorKind) -> Iterator[Tensor]:
+        return (t for t in self.tensors.values() if t.kind in kinds)
+
+    @cached_property
+    def parameter_count(self) -> int:
+        """Elements of all distinct parameters the forward read (shared weights once)."""
+        seen: set[int] = set()
+        total = 0
+        for t in self.tensors_of_kind(TensorKind.PARAMETER):
+            if t.storage_id not in seen:
+                seen.add(t.storage_id)
+                total += t.numel
+        return total
+
+    def layer_of(self, op: Op) -> str:
+        """The layer an op belongs to: its innermost module scope."""
+        return op.scope
+
+    def block_of(self, op: Op, depth: int) -> str:
+        """The op's scope cut to its first `depth` dotted components ("" is the root)."""
+        return ".".join(op.scope.split(".")[:depth]) if op.scope else ""
