@@ -1,0 +1,80 @@
+"""Stages of a model: the coarse blocks a reader names (down 64, mid, up 8, encoder).
+
+A stage is a top-level called module; containers that are never called themselves
+(`nn.ModuleList` such as `down_blocks`) are looked through, so `down_blocks.1` is a
+stage. If that gives fewer than three stages (a wrapper such as `vit.`), we look one
+level deeper. Each stage carries the spatial resolution most of its convolutions and
+attentions run at, so a U-Net's stages read "down 64 / 32 / 16 / 8, mid 8, up 8 ... 64".
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from math import isqrt
+
+from edgewise.ir.categories import OpCategory
+from edgewise.ir.graph import Graph, Op
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    name: str  # scope prefix, e.g. "down_blocks.1"
+    label: str  # short reading, e.g. "down 32"
+    resolution: int | None  # dominant spatial size (H of NCHW, sqrt of token count)
+
+
+def _stage_name(graph: Graph, scope: str, depth: int) -> str:
+    parts = scope.split(".") if scope else []
+    out: list[str] = []
+    for part in parts:
+        out.append(part)
+        called = ".".join(out) in graph.scopes
+        if called and len([p for p in out if not p.isdigit()]) >= depth:
+            break
+    return ".".join(out)
+
+
+def stage_of_ops(graph: Graph) -> tuple[str, ...]:
+    """Stage name of every op, in execution order."""
+    for depth in (1, 2, 3):
+        names = tuple(_stage_name(graph, op.scope, depth) for op in graph.ops)
+        if len(set(names) - {""}) >= 3:
+            return names
+    return names
+
+
+def _resolution(op: Op, graph: Graph) -> int | None:
+    if op.category is OpCategory.CONV and op.outputs:
+        shape = graph.tensors[op.outputs[0]].shape
+        return shape[-2] if len(shape) == 4 else None
+    if op.category is OpCategory.ATTENTION and op.outputs:
+        tokens = graph.tensors[op.outputs[0]].shape[-2]
+        root = isqrt(tokens)
+        return root if root * root == tokens else None
+    return None
+
+
+def _label(name: str, resolution: int | None) -> str:
+    base = name.split(".")
+    words = [p for p in base if not p.isdigit()]
+    word = words[-1] if words else name
+    for suffix in ("_blocks", "_block"):
+        word = word.removesuffix(suffix)
+    return f"{word} {resolution}" if resolution else word
+
+
+def stages(graph: Graph) -> tuple[Stage, ...]:
+    """Stages in order of first execution."""
+    names = stage_of_ops(graph)
+    res: dict[str, Counter[int]] = {}
+    for op, name in zip(graph.ops, names, strict=True):
+        counter = res.setdefault(name, Counter())
+        r = _resolution(op, graph)
+        if r:
+            counter[r] += 1
+    out = []
+    for name, counter in res.items():
+        resolution = counter.most_common(1)[0][0] if counter else None
+        out.append(Stage(name, _label(name, resolution), resolution))
+    return tuple(out)

@@ -1,0 +1,80 @@
+"""Where a graph comes from: a zoo name, a saved graph file, or the user's own factory.
+
+Every command that takes a MODEL goes through `graph_from_source`, so a zoo name, a
+`graph.json` written by `edgewise capture`, and `--module package.module:factory` work
+wherever any of them does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from torch import nn
+
+from edgewise.capture.torch_capture import capture
+from edgewise.errors import EdgewiseError
+from edgewise.ir.graph import Graph
+from edgewise.ir.serialize import load_graph
+
+if TYPE_CHECKING:
+    from edgewise.capture.zoo import Workload
+
+
+def graph_from_module(spec: str) -> Graph:
+    """Capture `package.module:factory`; the factory returns (model, args[, kwargs])."""
+    module_name, _, factory_name = spec.partition(":")
+    if not module_name or not factory_name:
+        raise EdgewiseError(f"--module expects 'package.module:factory' (got '{spec}')")
+    if "" not in sys.path:
+        sys.path.insert(0, "")  # let users point at a module in the working directory
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as e:
+        raise EdgewiseError(
+            f"--module: cannot import '{module_name}' ({type(e).__name__}: {e}); check the "
+            "name and that it is on PYTHONPATH"
+        ) from e
+    factory = getattr(module, factory_name, None)
+    if not callable(factory):
+        raise EdgewiseError(f"--module: '{module_name}' has no callable '{factory_name}'")
+    try:
+        made: Any = factory()
+    except Exception as e:
+        raise EdgewiseError(f"--module: {spec}() raised {type(e).__name__}: {e}") from e
+    if not (isinstance(made, tuple) and len(made) in (2, 3) and isinstance(made[0], nn.Module)):
+        raise EdgewiseError(
+            f"--module: {spec}() must return (model, example_args) or "
+            f"(model, example_args, example_kwargs), got {type(made).__name__}"
+        )
+    model, args = made[0], tuple(made[1]) if isinstance(made[1], list | tuple) else (made[1],)
+    kwargs = dict(made[2]) if len(made) == 3 else {}
+    return capture(model, *args, name=spec, **kwargs)
+
+
+def graph_from_source(
+    model: str | None, module: str | None = None, workload: Workload | None = None
+) -> Graph:
+    """Resolve MODEL (zoo name or graph file) or --module into a captured graph."""
+    from edgewise.capture.zoo import Workload, capture_zoo  # the zoo imports diffusers: lazily
+    if module:
+        if model:
+            raise EdgewiseError("give either a MODEL or --module, not both")
+        if workload not in (None, Workload()):
+            raise EdgewiseError(
+                "--batch/--resolution/--frames/--cfg apply to zoo models; for --module, "
+                "build the example inputs you want in the factory"
+            )
+        return graph_from_module(module)
+    if not model:
+        raise EdgewiseError("no model given: name a zoo model (see `edgewise zoo`), a graph file, or --module")
+    if model.endswith(".json") or Path(model).is_file():
+        if workload not in (None, Workload()):
+            raise EdgewiseError(
+                f"'{model}' is a saved graph: its workload was fixed at capture; "
+                "capture again with the workload options"
+            )
+        return load_graph(Path(model))
+    return capture_zoo(model, workload or Workload())

@@ -1,0 +1,195 @@
+"""The `edgewise` command: a thin layer over the Python API.
+
+User mistakes raise `EdgewiseError`; `main` prints its message as one line and exits 2.
+`--debug` (anywhere on the command line) shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from edgewise.errors import EdgewiseError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Where a vision model's memory and compute go, layer by layer.",
+)
+console = Console()
+
+# --- options shared by every command that takes a model --------------------------------
+ModelArg = Annotated[
+    str | None,
+    typer.Argument(help="zoo name (see `edgewise zoo`) or a graph file from `edgewise capture`"),
+]
+ModuleOpt = Annotated[
+    str | None,
+    typer.Option("--module", help="your own model: 'package.module:factory' returning (model, args[, kwargs])"),
+]
+BatchOpt = Annotated[int | None, typer.Option("--batch", help="batch size (zoo models)")]
+ResolutionOpt = Annotated[int | None, typer.Option("--resolution", help="image size in pixels (zoo models)")]
+FramesOpt = Annotated[int | None, typer.Option("--frames", help="video frames (vivit-b)")]
+CfgOpt = Annotated[bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")]
+JsonOpt = Annotated[str | None, typer.Option("--json", help="write JSON to FILE ('-' for stdout)")]
+CsvOpt = Annotated[str | None, typer.Option("--csv", help="write CSV to FILE ('-' for stdout)")]
+
+
+def _graph(model: str | None, module: str | None, batch: int | None, resolution: int | None,
+           frames: int | None, cfg: bool):  # type: ignore[no-untyped-def]  # fmt: skip
+    from edgewise.capture.source import graph_from_source
+    from edgewise.capture.zoo import Workload
+
+    workload = Workload(batch=batch if batch is not None else 1, resolution=resolution,
+                        frames=frames, cfg=cfg)  # fmt: skip
+    if batch is not None and batch < 1:
+        raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
+    return graph_from_source(model, module, workload)
+
+
+def _write(target: str, text: str) -> None:
+    """'-' is stdout; a file is written whole or not at all."""
+    if target == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    path = Path(target)
+    if not path.parent.exists():
+        raise EdgewiseError(f"cannot write '{target}': folder '{path.parent}' does not exist")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _json(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+) -> None:
+    """edgewise: capture, profile, and (in later stages) simulate and plan vision models."""
+
+
+@app.command()
+def zoo(json_out: JsonOpt = None) -> None:
+    """List the zoo: models built from shipped configs, their inputs and published figures."""
+    from rich.table import Table
+
+    from edgewise.capture.zoo import ZOO
+
+    if json_out:
+        data = [
+            {"name": e.name, "description": e.description, "inputs": e.inputs,
+             "options": sorted(e.options),
+             "published": [vars(p) for p in e.published]}  # fmt: skip
+            for e in ZOO.values()
+        ]
+        _write(json_out, _json(data))
+        if json_out == "-":
+            return
+    table = Table(title="edgewise zoo (configs only, no weights)")
+    for col in ("model", "inputs", "options", "published figures (source)"):
+        table.add_column(col, overflow="fold")
+    for e in ZOO.values():
+        figures = "\n".join(
+            f"{p.quantity} {p.value:,} [{p.convention}] ({p.source})" for p in e.published
+        )
+        table.add_row(e.name, e.inputs, ", ".join(sorted(e.options)) or "-", figures or "-")
+    console.print(table)
+
+
+@app.command()
+def capture(
+    model: ModelArg = None,
+    output: Annotated[Path, typer.Option("-o", "--output", help="graph JSON file to write")] = Path("graph.json"),
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Capture a model's op graph (no weights) and save it as JSON."""
+    from edgewise.ir.serialize import graph_to_dict
+
+    graph = _graph(model, module, batch, resolution, frames, cfg)
+    _write(str(output), json.dumps(graph_to_dict(graph), separators=(",", ":")))
+    if str(output) != "-":
+        console.print(
+            f"{graph.model}: {len(graph.ops)} ops, {len(graph.tensors)} tensors, "
+            f"{graph.parameter_count:,} parameters -> {output}"
+        )
+
+
+@app.command()
+def profile(
+    model: ModelArg = None,
+    by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
+    depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
+    convention: Annotated[str, typer.Option("--convention", help="default | thop | fvcore | torch")] = "default",
+    rows: Annotated[int, typer.Option("--rows", help="table rows shown (0 = all)")] = 40,
+    plot: Annotated[Path | None, typer.Option("--plot", help="write the per-layer charts (PNG)")] = None,
+    json_out: JsonOpt = None,
+    csv_out: CsvOpt = None,
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Per-op, per-layer or per-block parameters, MACs, vector ops and activation bytes."""
+    from edgewise.analysis.profile import profile as run_profile
+    from edgewise.report.profile_report import profile_to_csv, profile_to_dict, render_profile
+
+    if by not in ("op", "layer", "block"):
+        raise EdgewiseError(f"--by must be op, layer or block (got '{by}')")
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise EdgewiseError(f"--plot writes PNG: give a file ending in .png (got '{plot}')")
+    graph = _graph(model, module, batch, resolution, frames, cfg)
+    prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]
+    if json_out:
+        _write(json_out, _json(profile_to_dict(prof)))
+    if csv_out:
+        _write(csv_out, profile_to_csv(prof))
+    if plot is not None:
+        from edgewise.report.profile_plot import plot_profile
+
+        layer_prof = prof if by == "layer" else run_profile(graph, "layer", convention_name=convention)
+        plot_profile(graph, layer_prof, plot)
+    if "-" not in (json_out, csv_out):
+        render_profile(prof, console, limit=rows)
+        if plot is not None:
+            console.print(f"charts written to {plot}")
+
+
+def main() -> None:
+    debug = "--debug" in sys.argv[1:]
+    sys.argv = [a for a in sys.argv if a != "--debug"]  # accepted anywhere on the line
+    try:
+        app()
+    except EdgewiseError as e:
+        if debug:
+            raise
+        print(f"edgewise: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("edgewise: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:  # a bug, not a user mistake: still one line unless --debug
+        if debug:
+            raise
+        print(
+            f"edgewise: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,19 @@
+"""Number formatting shared by every table: SI prefixes for counts, binary for bytes."""
+
+from __future__ import annotations
+
+
+def si(value: float, digits: int = 3) -> str:
+    """1234567 -> '1.23 M' (counts: parameters, MACs, ops)."""
+    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.{digits}g} {prefix}"
+    return f"{value:.{digits}g}"
+
+
+def binary_bytes(value: float) -> str:
+    """1536 -> '1.5 KiB' (memory sizes are binary: KiB, MiB, GiB)."""
+    for factor, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value:.0f} B"

@@ -1,0 +1,49 @@
+"""Small models and factories the tests (and `--module` examples) use."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyCNN(nn.Module):
+    """conv -> BN -> ReLU, twice, then pool and a classifier: a U-Net-free CNN."""
+
+    def __init__(self, channels: int = 8, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, channels, 3, padding=1)
+        self.bn = nn.BatchNorm2d(channels)
+        self.act = nn.ReLU()
+        self.body = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.head = nn.Linear(channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.bn(self.stem(x)))
+        x = self.act(self.body(x))
+        return self.head(self.pool(x).flatten(1))
+
+
+def tiny_cnn() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    return TinyCNN(), (torch.randn(1, 3, 16, 16),)
+
+
+def tiny_cnn_with_kwargs() -> tuple[nn.Module, tuple[()], dict[str, torch.Tensor]]:
+    return TinyCNN(), (), {"x": torch.randn(2, 3, 8, 8)}
+
+
+class Broken(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.inner = nn.Sequential(nn.Linear(4, 4), nn.Linear(5, 4))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.inner(x)
+
+
+def broken() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    return Broken(), (torch.randn(2, 4),)
+
+
+def not_a_model() -> int:
+    return 3
