@@ -12,6 +12,7 @@ kernels such as scaled-dot-product attention arrive whole.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -19,7 +20,7 @@ import torch
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map
+from torch.utils._pytree import tree_flatten, tree_map_with_path
 from torch.utils.weak import WeakIdKeyDictionary
 
 from edgewise.errors import EdgewiseError
@@ -150,10 +151,28 @@ def _scope_tracking(model: nn.Module, stack: list[str], types: dict[str, str]) -
         post.remove()
 
 
+@contextlib.contextmanager
+def _quiet_fake_tensor_log() -> Iterator[None]:
+    """FakeTensor logs a traceback when an op fails; we report it as one line instead."""
+    logger = logging.getLogger("torch._subclasses.fake_tensor")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def _fake_like(t: torch.Tensor, mode: FakeTensorMode, device: torch.device) -> torch.Tensor:
     """A fake tensor with t's shape, strides and dtype; no data is allocated or copied."""
     with mode:
         return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device)
+
+
+def _path_name(path: tuple[Any, ...]) -> str:
+    """('text_embeds',) key path -> '.text_embeds'; sequence positions -> '.0'."""
+    parts = (getattr(k, "key", getattr(k, "idx", getattr(k, "name", k))) for k in path)
+    return "".join(f".{p}" for p in parts)
 
 
 def _input_device(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> torch.device:
@@ -205,16 +224,18 @@ def capture(
         input_shapes[path] = tuple(int(s) for s in value.shape)
         return fake
 
-    fake_args = tuple(
-        tree_map(lambda v, i=i: fake_input(f"arg{i}", v), a) for i, a in enumerate(args)
-    )
-    fake_kwargs = {k: tree_map(lambda v, k=k: fake_input(k, v), v) for k, v in kwargs.items()}
+    def named(prefix: str, value: Any) -> Any:  # nested inputs are named by their path
+        return tree_map_with_path(lambda path, v: fake_input(prefix + _path_name(path), v), value)
+
+    fake_args = tuple(named(f"arg{i}", a) for i, a in enumerate(args))
+    fake_kwargs = {k: named(k, v) for k, v in kwargs.items()}
 
     with (
         torch.no_grad(),
         mode,
         recorder,
         _scope_tracking(model, stack, scopes),
+        _quiet_fake_tensor_log(),
     ):
         try:
             torch.func.functional_call(model, fake_state, fake_args, fake_kwargs, strict=False)

@@ -22,7 +22,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     help="Where a vision model's memory and compute go, layer by layer.",
 )
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI get a wide table
 
 # --- options shared by every command that takes a model --------------------------------
 ModelArg = Annotated[
@@ -166,6 +166,62 @@ def profile(
         render_profile(prof, console, limit=rows)
         if plot is not None:
             console.print(f"charts written to {plot}")
+
+
+@app.command()
+def conventions(
+    model: ModelArg = None,
+    json_out: JsonOpt = None,
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Every counting convention side by side, split by op category."""
+    from rich.table import Table
+
+    from edgewise.analysis.compare import convention_breakdown
+    from edgewise.analysis.conventions import CONVENTIONS
+    from edgewise.report.format import si
+
+    graph = _graph(model, module, batch, resolution, frames, cfg)
+    results = convention_breakdown(graph)
+    if json_out:
+        data = {
+            "model": graph.model,
+            "conventions": {
+                r.convention: {
+                    "flops_per_mac": r.flops_per_mac, "headline": r.headline,
+                    "macs": r.total.macs, "vector_ops": r.total.vector_ops,
+                    "by_category": {c.value: {"macs": n.macs, "vector_ops": n.vector_ops}
+                                    for c, n in r.by_category.items()},
+                }
+                for r in results
+            },
+        }  # fmt: skip
+        _write(json_out, _json(data))
+        if json_out == "-":
+            return
+    categories = list(dict.fromkeys(c for r in results for c in r.by_category))
+    table = Table(title=f"{graph.model}: what each convention counts (MACs / vector ops)")
+    table.add_column("category")
+    for r in results:
+        table.add_column(r.convention, justify="right")
+    for c in categories:
+        cells = []
+        for r in results:
+            n = r.by_category.get(c)
+            cells.append(f"{si(n.macs)} / {si(n.vector_ops)}" if n else "-")
+        table.add_row(c.value, *cells)
+    table.add_section()
+    table.add_row("MACs", *(si(r.total.macs) for r in results))
+    table.add_row("vector ops", *(si(r.total.vector_ops) for r in results))
+    table.add_row("FLOPs per MAC", *(str(r.flops_per_mac) for r in results))
+    table.add_row("headline (what the tool prints)", *(si(r.headline) for r in results), style="bold")
+    console.print(table)
+    for r in results:
+        console.print(f"[bold]{r.convention}[/bold]: {CONVENTIONS[r.convention].summary}")
 
 
 def main() -> None:

@@ -1,0 +1,474 @@
+"""The model zoo: named architectures, their workloads, and the figures they must reproduce.
+
+Every model is built from a config dict shipped in `zoo_configs.py`, on the meta device:
+no download, no weight bytes. An entry owns its workload semantics (what "resolution"
+means for a latent U-Net, that classifier-free guidance doubles the batch), and cites the
+published parameter and MAC figures the test suite holds it to. A figure is compared at
+the entry's default workload, under the counting convention its source used, to within
+one unit of its last published digit (`PublishedFigure.precision`).
+
+    graph = capture_zoo("sd15-unet", Workload(cfg=True))
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+import torch
+from torch import nn
+
+from edgewise.capture import zoo_configs as configs
+from edgewise.capture.torch_capture import capture
+from edgewise.capture.zoo_builtin import MobileNetV2, VaeDecoder, share_parameters
+from edgewise.errors import EdgewiseError
+from edgewise.ir.graph import Graph
+
+Built = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]  # model, example args, kwargs
+
+OPTIONS = ("batch", "resolution", "frames", "cfg")
+_LIMITS = {"batch": 1024, "resolution": 8192, "frames": 1024}  # typo guards, not model limits
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One forward pass's input: what a user varies without changing the model."""
+
+    batch: int = 1
+    resolution: int | None = None  # image size in pixels (None = the entry's default)
+    frames: int | None = None  # video frames (None = the entry's default)
+    cfg: bool = False  # classifier-free guidance: the denoiser runs on 2 x batch
+
+
+DEFAULT_WORKLOAD = Workload()
+
+
+@dataclass(frozen=True)
+class PublishedFigure:
+    """A number published outside this project that an entry must reproduce."""
+
+    quantity: str  # "params" or "macs"
+    value: int
+    convention: str  # edgewise convention matching the source's counting ("-" for params)
+    source: str  # where it is published
+    workload: str = ""  # the input it refers to (always the entry's default workload)
+    precision: int = 1  # worth of the last published digit: 1 = exact, 10**6 for "675 M"
+
+    def matches(self, measured: int) -> bool:
+        """True when `measured` agrees to within one unit of the last published digit."""
+        return abs(measured - self.value) < self.precision
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One zoo model: how to build it, which workloads it takes, what it must reproduce."""
+
+    name: str
+    description: str
+    inputs: str  # the default inputs, for people
+    options: frozenset[str]  # the Workload fields this entry takes
+    published: tuple[PublishedFigure, ...]
+    build: Callable[[Workload], Built]  # meta-device model and meta example inputs
+    default_resolution: int | None = None
+    resolution_step: int = 1  # resolution must be a multiple of this
+    resolution_why: str = ""  # the reason for the step, for the error message
+    default_frames: int | None = None
+    frames_step: int = 1
+
+    def resolve(self, workload: Workload) -> Workload:
+        """Check `workload` against this entry; fill in the default resolution and frames."""
+        given = {
+            "batch": workload.batch != 1,
+            "resolution": workload.resolution is not None,
+            "frames": workload.frames is not None,
+            "cfg": workload.cfg is not False,
+        }
+        for option, is_given in given.items():
+            if is_given and option not in self.options:
+                takes = ", ".join(o for o in OPTIONS if o in self.options)
+                raise EdgewiseError(
+                    f"model '{self.name}' does not take option '{option}': it takes {takes}"
+                )
+        _check_count("batch", workload.batch, 1, "")
+        if not isinstance(workload.cfg, bool):
+            raise EdgewiseError(f"cfg must be true or false (got {workload.cfg!r})")
+        resolution = workload.resolution
+        if "resolution" in self.options:
+            resolution = resolution if resolution is not None else self.default_resolution
+            why = f" ({self.resolution_why})" if self.resolution_why else ""
+            _check_count(
+                "resolution", resolution, self.resolution_step, f" pixels for {self.name}{why}"
+            )
+        frames = workload.frames
+        if "frames" in self.options:
+            frames = frames if frames is not None else self.default_frames
+            _check_count(
+                "frames",
+                frames,
+                self.frames_step,
+                f" for {self.name} (tubelets span {self.frames_step} frames)",
+            )
+        return replace(workload, resolution=resolution, frames=frames)
+
+
+def _check_count(option: str, value: Any, step: int, unit: str) -> None:
+    """A positive whole multiple of `step`, below the typo guard."""
+    limit = _LIMITS[option]
+    if type(value) is not int or value < 1 or value % step or value > limit:
+        multiple = f"a positive multiple of {step}" if step > 1 else "a whole number of 1 or more"
+        raise EdgewiseError(f"{option} must be {multiple}{unit}, at most {limit} (got {value!r})")
+
+
+def _resolving(entry: ZooEntry) -> ZooEntry:
+    """The entry whose `build` checks the workload and fills defaults before building."""
+    make = entry.build
+
+    def build(workload: Workload = DEFAULT_WORKLOAD) -> Built:
+        return make(entry.resolve(workload))
+
+    return replace(entry, build=build)
+
+
+# --------------------------------------------------------------------------- builders
+
+
+def _on_meta(cls: Callable[..., Any], *args: Any, **kwargs: Any) -> nn.Module:
+    """`cls(*args, **kwargs)` with every parameter and buffer on the meta device."""
+    with torch.device("meta"):
+        model = cls(*args, **kwargs)
+    assert isinstance(model, nn.Module), f"{cls} did not build an nn.Module"
+    return model
+
+
+def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.empty(shape, dtype=dtype, device="meta")
+
+
+def _side(w: Workload, downscale: int = 1) -> int:
+    assert w.resolution is not None, "resolve() fills the resolution in"
+    return w.resolution // downscale
+
+
+# Model classes are imported inside the builders: diffusers and transformers take seconds
+# to import, and only the entry being built needs its library.
+
+
+def _sd_unet(
+    config: configs.Config, text_dim: int, sdxl: bool = False
+) -> Callable[[Workload], Built]:
+    """A Stable Diffusion U-Net step: latent = image / 8, 77 text tokens, one timestep."""
+
+    def build(w: Workload) -> Built:
+        from diffusers import UNet2DConditionModel
+
+        unet = _on_meta(UNet2DConditionModel, **config)
+        batch, side = w.batch * (2 if w.cfg else 1), _side(w, 8)
+        kwargs: dict[str, Any] = {
+            "sample": _meta(batch, 4, side, side),
+            "timestep": _meta(dtype=torch.int64),
+            "encoder_hidden_states": _meta(batch, 77, text_dim),
+        }
+        if sdxl:  # pooled OpenCLIP-bigG text embedding + (size, crop, target size) ids
+            kwargs["added_cond_kwargs"] = {"text_embeds": _meta(batch, 1280),
+                                           "time_ids": _meta(batch, 6)}  # fmt: skip
+        return unet, (), kwargs
+
+    return build
+
+
+def _sd15_vae_decoder(w: Workload) -> Built:
+    from diffusers import AutoencoderKL
+
+    vae = _on_meta(AutoencoderKL, **configs.SD15_VAE)
+    decode = VaeDecoder(vae.get_submodule("post_quant_conv"), vae.get_submodule("decoder"))
+    side = _side(w, 8)
+    return decode, (), {"latent": _meta(w.batch, 4, side, side)}
+
+
+def _sd15_text_encoder(w: Workload) -> Built:
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    model = _on_meta(CLIPTextModel, CLIPTextConfig(**configs.CLIP_L14_TEXT))
+    return model, (), {"input_ids": _meta(w.batch, 77, dtype=torch.int64)}
+
+
+def _vit_b16(w: Workload) -> Built:
+    from transformers import ViTConfig, ViTForImageClassification
+
+    side = _side(w)
+    model = _on_meta(
+        ViTForImageClassification, ViTConfig(**{**configs.VIT_B16, "image_size": side})
+    )
+    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+
+def _clip_vision(w: Workload) -> Built:
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    side = _side(w)
+    config = CLIPVisionConfig(**{**configs.CLIP_L14_VISION, "image_size": side})
+    model = _on_meta(CLIPVisionModelWithProjection, config)
+    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+
+def _vivit_b(w: Workload) -> Built:
+    from transformers import VivitConfig, VivitForVideoClassification
+
+    side, frames = _side(w), w.frames
+    assert frames is not None, "resolve() fills the frames in"
+    config = VivitConfig(**{**configs.VIVIT_B, "image_size": side, "num_frames": frames})
+    model = _on_meta(VivitForVideoClassification, config)
+    return model, (), {"pixel_values": _meta(w.batch, frames, 3, side, side)}
+
+
+def _resnet50(w: Workload) -> Built:
+    from transformers import ResNetConfig, ResNetForImageClassification
+
+    side = _side(w)
+    model = _on_meta(ResNetForImageClassification, ResNetConfig(**configs.RESNET50))
+    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+
+def _mobilenetv2(w: Workload) -> Built:
+    side = _side(w)
+    model = _on_meta(MobileNetV2)
+    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+
+def _dit_xl2(w: Workload) -> Built:
+    """DiT-XL/2 with one shared timestep/class embedder, as in the original model.
+
+    diffusers gives every block its own copy of the embedder (its conversion script copies
+    the one original embedder into all 28); tying the copies restores the published
+    parameter count. Each block still runs its copy, as diffusers' forward does.
+    """
+    from diffusers import DiTTransformer2DModel
+
+    side = _side(w, 8)
+    model = _on_meta(DiTTransformer2DModel, **{**configs.DIT_XL2_256, "sample_size": side})
+    first, *rest = (
+        model.get_submodule(f"transformer_blocks.{i}.norm1.emb")
+        for i in range(configs.DIT_XL2_256["num_layers"])
+    )
+    for embedder in rest:
+        share_parameters(first, embedder)
+    batch = w.batch * (2 if w.cfg else 1)
+    return (
+        model,
+        (),
+        {
+            "hidden_states": _meta(batch, 4, side, side),
+            "timestep": _meta(batch, dtype=torch.int64),
+            "class_labels": _meta(batch, dtype=torch.int64),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- published figures
+# Each figure refers to its entry's default workload.
+
+_TORCHVISION = (
+    "torchvision {} weight meta: num_params, and _ops in GMACs of conv and matmul ops "
+    "(dispatch-level counter, pytorch/vision#6936)"
+)
+_SDXL_TABLE1 = "Podell et al. 2023, SDXL (arXiv:2307.01952), Table 1, #UNet params: "
+_OPENCLIP = (
+    "mlfoundations/open_clip docs/model_profile.csv, {}: image_mparams {} (image tower with "
+    "its projection); image_gflops {} by torch FlopCounterMode, 2 FLOPs per MAC, attention "
+    "included"
+)
+_DIT = "Peebles & Xie 2022, DiT (arXiv:2212.09748), Table 4: DiT-XL/2 "
+
+
+def _params(value: int, source: str, precision: int = 1) -> PublishedFigure:
+    return PublishedFigure("params", value, "-", source, precision=precision)
+
+
+def _macs(
+    value: int, convention: str, source: str, workload: str, precision: int
+) -> PublishedFigure:
+    return PublishedFigure("macs", value, convention, source, workload, precision)
+
+
+def _torchvision(
+    weights: str, params: int, macs: int, convention: str
+) -> tuple[PublishedFigure, ...]:
+    """num_params exact; _ops given to 3 decimals of a GMAC."""
+    source = _TORCHVISION.format(weights)
+    return _params(params, source), _macs(macs, convention, source, "1x3x224x224", 10**6)
+
+
+def _openclip(model: str, image: str, mparams: str, gflops: str) -> tuple[PublishedFigure, ...]:
+    """Parameters to 0.01 M; MACs = FLOPs / 2, so 0.01 GFLOPs is 0.005 GMACs."""
+    source = _OPENCLIP.format(model, mparams, gflops)
+    return (
+        _params(round(float(mparams) * 1e6), source, precision=10**4),
+        _macs(round(float(gflops) * 1e9 / 2), "default", source, image, 5 * 10**6),
+    )
+
+
+# --------------------------------------------------------------------------- the zoo
+
+_SD_OPTIONS = frozenset({"batch", "resolution", "cfg"})
+_IMAGE_OPTIONS = frozenset({"batch", "resolution"})
+_LATENT = "latents are 1/8 of the image"
+
+_ENTRIES = (
+    ZooEntry(
+        name="sd15-unet",
+        description="Stable Diffusion 1.5 denoising U-Net (diffusers UNet2DConditionModel), "
+        "one step",
+        inputs="latent 1x4x64x64, text 1x77x768, timestep",
+        options=_SD_OPTIONS,
+        published=(
+            _params(859_520_964, "diffusers ModelMixin.num_parameters docstring: the SD 1.5 "
+                    "U-Net's num_parameters() is 859520964"),
+        ),
+        build=_sd_unet(configs.SD15_UNET, text_dim=768),
+        default_resolution=512, resolution_step=8, resolution_why=_LATENT,
+    ),
+    ZooEntry(
+        name="sd15-vae-decoder",
+        description="Stable Diffusion 1.5 VAE decode path (post_quant_conv + decoder of "
+        "AutoencoderKL); no figure is published for the decoder alone",
+        inputs="latent 1x4x64x64 -> image 1x3x512x512",
+        options=_IMAGE_OPTIONS,
+        published=(),
+        build=_sd15_vae_decoder,
+        default_resolution=512, resolution_step=8, resolution_why=_LATENT,
+    ),
+    ZooEntry(
+        name="sd15-text-encoder",
+        description="Stable Diffusion 1.5 text encoder: the CLIP ViT-L/14 text tower "
+        "(CLIPTextModel)",
+        inputs="token ids 1x77",
+        options=frozenset({"batch"}),
+        published=(
+            _params(123_060_480, "microsoft/DeepSpeed-MII README.md, 'SD param count' note: "
+                    "text_encoder 123060480"),
+        ),
+        build=_sd15_text_encoder,
+    ),
+    ZooEntry(
+        name="sd21-unet",
+        description="Stable Diffusion 2.1 (768-v) denoising U-Net: per-level head widths, "
+        "OpenCLIP-H text features, linear projections; one step",
+        inputs="latent 1x4x96x96, text 1x77x1024, timestep",
+        options=_SD_OPTIONS,
+        published=(_params(865_000_000, _SDXL_TABLE1 + "865M (SD 2.x)", precision=10**6),),
+        build=_sd_unet(configs.SD21_UNET, text_dim=1024),
+        default_resolution=768, resolution_step=8, resolution_why=_LATENT,
+    ),
+    ZooEntry(
+        name="sdxl-unet",
+        description="SDXL 1.0 base denoising U-Net: 3 levels, up to 10 transformer blocks "
+        "per level, text_time conditioning; one step",
+        inputs="latent 1x4x128x128, text 1x77x2048, text_embeds 1x1280, time_ids 1x6, timestep",
+        options=_SD_OPTIONS,
+        published=(_params(2_600_000_000, _SDXL_TABLE1 + "2.6B (SDXL)", precision=10**8),),
+        build=_sd_unet(configs.SDXL_UNET, text_dim=2048, sdxl=True),
+        default_resolution=1024, resolution_step=8, resolution_why=_LATENT,
+    ),
+    ZooEntry(
+        name="vit-b16",
+        description="ViT-B/16 image classifier, 1000 classes (transformers "
+        "ViTForImageClassification, torchvision vit_b_16's parameters); other resolutions "
+        "get a position table of their size",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_torchvision("ViT_B_16_Weights.IMAGENET1K_V1", 86_567_656, 17_564_000_000,
+                               "default"),
+        build=_vit_b16,
+        default_resolution=224, resolution_step=16, resolution_why="16-pixel patches",
+    ),
+    ZooEntry(
+        name="clip-vit-l14",
+        description="CLIP ViT-L/14 image encoder with its 768-d projection "
+        "(CLIPVisionModelWithProjection); other resolutions get a position table of their size",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_openclip("ViT-L-14", "1x3x224x224", "303.97", "162.03"),
+        build=_clip_vision,
+        default_resolution=224, resolution_step=14, resolution_why="14-pixel patches",
+    ),
+    ZooEntry(
+        name="clip-vit-l14-336",
+        description="CLIP ViT-L/14 at 336 pixels (openai/clip-vit-large-patch14-336) with its "
+        "projection",
+        inputs="image 1x3x336x336",
+        options=_IMAGE_OPTIONS,
+        published=_openclip("ViT-L-14-336", "1x3x336x336", "304.29", "381.92"),
+        build=_clip_vision,
+        default_resolution=336, resolution_step=14, resolution_why="14-pixel patches",
+    ),
+    ZooEntry(
+        name="vivit-b",
+        description="ViViT-B/16x2 video classifier, joint space-time attention, Kinetics-400 "
+        "(transformers VivitForVideoClassification); other frame counts and resolutions get a "
+        "position table of their size; no parameter or MAC figure found published",
+        inputs="video 1x32x3x224x224",
+        options=frozenset({"batch", "resolution", "frames"}),
+        published=(),
+        build=_vivit_b,
+        default_resolution=224, resolution_step=16, resolution_why="16-pixel tubelets",
+        default_frames=32, frames_step=2,
+    ),
+    ZooEntry(
+        name="resnet50",
+        description="ResNet-50 v1.5 image classifier (transformers ResNetForImageClassification "
+        "with the microsoft/resnet-50 config: torchvision resnet50's architecture)",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_torchvision("ResNet50_Weights.IMAGENET1K_V1", 25_557_032, 4_089_000_000,
+                               "thop"),
+        build=_resnet50,
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="mobilenetv2",
+        description="MobileNetV2 image classifier, width 1.0 (torchvision mobilenet_v2's "
+        "architecture, written out in zoo_builtin)",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_torchvision("MobileNet_V2_Weights.IMAGENET1K_V1", 3_504_872, 301_000_000,
+                               "thop"),
+        build=_mobilenetv2,
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="dit-xl2-256",
+        description="DiT-XL/2 class-conditional latent diffusion transformer for 256x256 "
+        "images (diffusers DiTTransformer2DModel, embedder copies tied); one step",
+        inputs="latent 1x4x32x32, timestep 1, class label 1",
+        options=_SD_OPTIONS,
+        published=(
+            _params(675_000_000, _DIT + "675M params", precision=10**6),
+            _macs(118_600_000_000, "default", _DIT + "118.6 Gflops (reproduced as MACs with "
+                  "attention matmuls counted, not as FLOPs)", "latent 1x4x32x32", 10**8),
+        ),
+        build=_dit_xl2,
+        default_resolution=256, resolution_step=16,
+        resolution_why="latents are 1/8 of the image, cut in 2x2 patches",
+    ),
+)  # fmt: skip
+
+ZOO: dict[str, ZooEntry] = {e.name: _resolving(e) for e in _ENTRIES}
+
+
+def zoo_entry(name: str) -> ZooEntry:
+    """The entry called `name`, or an error listing the known names."""
+    if name not in ZOO:
+        close = difflib.get_close_matches(name, ZOO, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise EdgewiseError(f"unknown model '{name}'{hint}: known models are {', '.join(ZOO)}")
+    return ZOO[name]
+
+
+def capture_zoo(name: str, workload: Workload = DEFAULT_WORKLOAD) -> Graph:
+    """Build zoo model `name` on the meta device and capture one forward at `workload`."""
+    entry = zoo_entry(name)
+    resolved = entry.resolve(workload)
+    model, args, kwargs = entry.build(resolved)
+    return capture(model, *args, name=name, meta=asdict(resolved), **kwargs)

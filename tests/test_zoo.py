@@ -1,0 +1,161 @@
+"""The zoo: every entry builds on the meta device, captures, and reproduces its published
+figures; workloads shape the inputs as documented and bad options fail with one clear line.
+
+Expected values are either published figures (each with its source, in the entry) or
+derived here by hand from the architecture.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+
+import pytest
+
+from edgewise.analysis.conventions import CONVENTIONS
+from edgewise.analysis.profile import profile
+from edgewise.capture.zoo import OPTIONS, ZOO, PublishedFigure, Workload, capture_zoo, zoo_entry
+from edgewise.errors import EdgewiseError
+from edgewise.ir.graph import Graph
+
+
+@cache
+def _graph(name: str) -> Graph:
+    """Each entry's default-workload graph, captured once for the whole module."""
+    return capture_zoo(name)
+
+
+def _measure(graph: Graph, figure: PublishedFigure) -> int:
+    if figure.quantity == "params":
+        return graph.parameter_count
+    return profile(graph, convention_name=figure.convention).totals.macs
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_captured_parameters_are_the_models_parameters(name: str) -> None:
+    model, _, _ = ZOO[name].build(Workload())
+    assert {p.device.type for p in model.parameters()} == {"meta"}  # no weight bytes
+    assert _graph(name).parameter_count == sum(p.numel() for p in model.parameters())
+
+
+_FIGURES = [(name, f) for name, e in ZOO.items() for f in e.published]
+
+
+@pytest.mark.parametrize(
+    ("name", "figure"), _FIGURES, ids=[f"{n}-{f.quantity}-{f.convention}" for n, f in _FIGURES]
+)
+def test_published_figure_is_reproduced(name: str, figure: PublishedFigure) -> None:
+    """To within one unit of the figure's last published digit (exact where exact)."""
+    measured = _measure(_graph(name), figure)
+    assert figure.matches(measured), f"{name}: {figure.source}: measured {measured:,}"
+
+
+def test_published_figures_are_well_formed() -> None:
+    for entry in ZOO.values():
+        assert entry.options <= set(OPTIONS) and "batch" in entry.options
+        for f in entry.published:
+            assert f.quantity in ("params", "macs") and f.source and f.precision >= 1
+            assert f.convention == "-" if f.quantity == "params" else f.convention in CONVENTIONS
+    # every figure of the project's reference table (shared/reference/figures.md) is cited
+    cited = {(name, f.quantity) for name, f in _FIGURES}
+    assert {("sd15-unet", "params"), ("resnet50", "params"), ("resnet50", "macs"),
+            ("vit-b16", "params"), ("vit-b16", "macs")} <= cited  # fmt: skip
+
+
+def test_figure_matches_to_its_last_digit() -> None:
+    rounded = PublishedFigure("params", 675_000_000, "-", "'675M'", precision=10**6)
+    assert rounded.matches(674_834_720) and not rounded.matches(676_000_000)
+    exact = PublishedFigure("params", 25_557_032, "-", "num_params 25557032")
+    assert exact.matches(25_557_032) and not exact.matches(25_557_033)
+
+
+def test_resnet50_conv_linear_macs_agree_under_thop_and_fvcore() -> None:
+    """torchvision's 4.089 G counts conv + linear only; thop and fvcore count the same."""
+    (figure,) = [f for f in ZOO["resnet50"].published if f.quantity == "macs"]
+    for convention in ("thop", "fvcore"):
+        macs = profile(_graph("resnet50"), convention_name=convention).totals.macs
+        assert figure.matches(macs), convention
+
+
+def test_vit_b16_macs_by_hand() -> None:
+    """ViT-B/16 at 224: 196 patches + 1 class token, d = 768, MLP 3072, 12 layers."""
+    tokens, d, layers = 197, 768, 12
+    per_layer = tokens * (4 * d * d + 2 * d * 3072) + 2 * tokens * tokens * d  # linears + QK^T, AV
+    expected = 196 * 3 * 16 * 16 * d + layers * per_layer + d * 1000  # + patch conv, head
+    assert profile(_graph("vit-b16")).totals.macs == expected
+
+
+def test_vit_b16_at_384_is_torchvision_swag_vit() -> None:
+    """A resolution builds the position table a checkpoint at that size has: torchvision's
+    ViT_B_16_Weights.IMAGENET1K_SWAG_E2E_V1 (384 px) publishes num_params 86859496 and
+    _ops 55.484 GMACs."""
+    graph = capture_zoo("vit-b16", Workload(resolution=384))
+    assert graph.parameter_count == 86_859_496
+    assert abs(profile(graph).totals.macs - 55_484_000_000) < 10**6
+
+
+def test_cfg_doubles_the_unet_batch() -> None:
+    graph = capture_zoo("sd15-unet", Workload(cfg=True))
+    assert graph.inputs["sample"] == (2, 4, 64, 64)
+    assert graph.inputs["encoder_hidden_states"] == (2, 77, 768)
+    assert graph.meta == {"batch": 1, "resolution": 512, "frames": None, "cfg": True}
+
+
+def test_resolution_sets_the_latent_size() -> None:
+    graph = capture_zoo("sd15-unet", Workload(resolution=768))
+    assert graph.inputs["sample"] == (1, 4, 96, 96)
+    assert _graph("sd21-unet").inputs["sample"] == (1, 4, 96, 96)  # SD 2.1 defaults to 768
+    _, _, kwargs = ZOO["sd21-unet"].build(Workload(resolution=512))
+    assert tuple(kwargs["sample"].shape) == (1, 4, 64, 64)
+
+
+def test_batch_scales_macs_linearly() -> None:
+    graph = capture_zoo("resnet50", Workload(batch=3))
+    assert graph.inputs["pixel_values"] == (3, 3, 224, 224)
+    assert profile(graph).totals.macs == 3 * profile(_graph("resnet50")).totals.macs
+
+
+def test_vivit_frames_resize_the_position_table() -> None:
+    """16 frames = 8 tubelet slices of 14 x 14 patches: 8 x 196 fewer 768-d positions."""
+    graph = capture_zoo("vivit-b", Workload(frames=16))
+    assert graph.inputs["pixel_values"] == (1, 16, 3, 224, 224)
+    assert graph.parameter_count == _graph("vivit-b").parameter_count - 8 * 196 * 768
+
+
+def test_dit_blocks_share_one_conditioning_embedder() -> None:
+    model, _, _ = ZOO["dit-xl2-256"].build(Workload())
+    table = "norm1.emb.class_embedder.embedding_table.weight"
+    first = model.get_parameter(f"transformer_blocks.0.{table}")
+    assert model.get_parameter(f"transformer_blocks.27.{table}") is first
+
+
+@pytest.mark.parametrize(
+    ("name", "workload", "words"),
+    [
+        ("resnet50", Workload(frames=8), ("frames", "batch, resolution")),
+        ("resnet50", Workload(cfg=True), ("cfg",)),
+        ("sd15-text-encoder", Workload(resolution=512), ("resolution", "batch")),
+        ("resnet50", Workload(batch=0), ("batch", "1 or more")),
+        ("sd15-unet", Workload(resolution=500), ("resolution", "multiple of 8", "500")),
+        ("vit-b16", Workload(resolution=100), ("resolution", "multiple of 16")),
+        ("clip-vit-l14", Workload(resolution=-14), ("resolution", "multiple of 14")),
+        ("vivit-b", Workload(frames=31), ("frames", "multiple of 2")),
+        ("sdxl-unet", Workload(batch=10**6), ("batch", "at most")),
+    ],
+)
+def test_bad_workload_names_the_option(
+    name: str, workload: Workload, words: tuple[str, ...]
+) -> None:
+    with pytest.raises(EdgewiseError) as info:
+        capture_zoo(name, workload)
+    message = str(info.value)
+    assert "\n" not in message
+    for word in words:
+        assert word in message
+
+
+def test_unknown_model_lists_the_known_models() -> None:
+    with pytest.raises(EdgewiseError) as info:
+        zoo_entry("sd15-unte")
+    message = str(info.value)
+    assert "unknown model 'sd15-unte'" in message and "sd15-unet" in message
+    assert all(name in message for name in ZOO) and "\n" not in message
