@@ -80,8 +80,14 @@ def test_conventions_differ_as_documented() -> None:
         (["profile", "--module", "nowhere.at_all:f"], "cannot import 'nowhere.at_all'"),
         (["profile", "--module", "tests.models:not_a_model"], "must return (model, example_args)"),
         (["profile", "--module", "tests.models:broken"], "module 'inner.1'"),
-        (["profile", "--module", "tests.models:tiny_cnn", "--convention", "x"], "unknown convention 'x'"),
-        (["profile", "--module", "tests.models:tiny_cnn", "--by", "row"], "--by must be op, layer or block"),
+        (
+            ["profile", "--module", "tests.models:tiny_cnn", "--convention", "x"],
+            "unknown convention 'x'",
+        ),
+        (
+            ["profile", "--module", "tests.models:tiny_cnn", "--by", "row"],
+            "--by must be op, layer or block",
+        ),
     ],
 )
 def test_bad_input_is_one_line_nonzero(args: list[str], message: str) -> None:

@@ -126,11 +126,22 @@ def mm(a: OpArgs) -> Count:
     return Count(macs=m * k * n)
 
 
+def scaled_add_ops(beta: float, alpha: float) -> int:
+    """Vector ops per output element of `beta * input + alpha * product`.
+
+    alpha != 1 scales the product (1 multiply); beta != 0 adds the input (1 add) and
+    beta not in (0, 1) also scales it (1 multiply). beta == 0 ignores the input.
+    """
+    return (alpha != 1) + (beta != 0) + (beta not in (0, 1))
+
+
 @register("addmm")
 def addmm(a: OpArgs) -> Count:
-    """bias + [M, K] @ [K, N]: M*K*N MACs, plus M*N adds for the bias (linear layers)."""
+    """beta*bias + alpha*([M, K] @ [K, N]): M*K*N MACs, plus M*N*`scaled_add_ops` vector
+    ops (M*N bias adds for a linear layer, where beta = alpha = 1)."""
     (m, k), n = a.arg(1, "mat1").shape, a.arg(2, "mat2").shape[-1]
-    return Count(macs=m * k * n, vector_ops=m * n)
+    scale_add = scaled_add_ops(a.kwargs.get("beta", 1), a.kwargs.get("alpha", 1))
+    return Count(macs=m * k * n, vector_ops=m * n * scale_add)
 
 
 @register("bmm")
@@ -142,12 +153,50 @@ def bmm(a: OpArgs) -> Count:
 
 @register("baddbmm")
 def baddbmm(a: OpArgs) -> Count:
-    """beta*input + alpha*([B,M,K] @ [B,K,N]): B*M*K*N MACs; one vector op per output
-    element for the add when beta != 0 and one for the scale when alpha != 1."""
+    """beta*input + alpha*([B,M,K] @ [B,K,N]): B*M*K*N MACs, plus B*M*N*`scaled_add_ops`
+    vector ops (the input broadcasts to the [B, M, N] output)."""
     b, m, k = a.arg(1, "batch1").shape
     n = a.arg(2, "batch2").shape[-1]
-    beta, alpha = a.kwargs.get("beta", 1), a.kwargs.get("alpha", 1)
-    return Count(macs=b * m * k * n, vector_ops=b * m * n * ((beta != 0) + (alpha != 1)))
+    scale_add = scaled_add_ops(a.kwargs.get("beta", 1), a.kwargs.get("alpha", 1))
+    return Count(macs=b * m * k * n, vector_ops=b * m * n * scale_add)
+
+
+@register("addbmm")
+def addbmm(a: OpArgs) -> Count:
+    """beta*input + alpha*sum_b([B,M,K] @ [B,K,N]): B*M*K*N MACs (the sum over b is
+    the accumulation), plus M*N*`scaled_add_ops` vector ops on the [M, N] output."""
+    b, m, k = a.arg(1, "batch1").shape
+    n = a.arg(2, "batch2").shape[-1]
+    scale_add = scaled_add_ops(a.kwargs.get("beta", 1), a.kwargs.get("alpha", 1))
+    return Count(macs=b * m * k * n, vector_ops=m * n * scale_add)
+
+
+@register("mv")
+def mv(a: OpArgs) -> Count:
+    """[M, K] @ [K]: M*K MACs."""
+    return Count(macs=prod(a.arg(0, "self").shape))
+
+
+@register("addmv")
+def addmv(a: OpArgs) -> Count:
+    """beta*input + alpha*([M, K] @ [K]): M*K MACs, plus M*`scaled_add_ops` vector ops."""
+    m, k = a.arg(1, "mat").shape
+    scale_add = scaled_add_ops(a.kwargs.get("beta", 1), a.kwargs.get("alpha", 1))
+    return Count(macs=m * k, vector_ops=m * scale_add)
+
+
+@register("dot", "vdot")
+def dot(a: OpArgs) -> Count:
+    """[K] . [K]: K MACs."""
+    return Count(macs=a.arg(0, "self").numel)
+
+
+@register("_scaled_mm")
+def scaled_mm(a: OpArgs) -> Count:
+    """Low-precision [M, K] @ [K, N] with per-tensor or per-row scales: M*K*N MACs (the
+    scaling is folded into the epilogue and not counted)."""
+    (m, k), n = a.arg(0, "self").shape, a.arg(1, "mat2").shape[-1]
+    return Count(macs=m * k * n)
 
 
 @register("linear")
@@ -155,7 +204,8 @@ def linear(a: OpArgs) -> Count:
     """x[..., K] @ W[N, K]^T (+ bias): prod(x.shape[:-1])*K*N MACs, plus bias adds."""
     x, w, bias = a.arg(0, "input"), a.arg(1, "weight"), a.arg(2, "bias")
     rows = prod(x.shape[:-1])
-    return Count(macs=rows * x.shape[-1] * w.shape[0], vector_ops=a.out.numel if bias else 0)
+    macs = rows * x.shape[-1] * w.shape[0]
+    return Count(macs=macs, vector_ops=a.out.numel if bias is not None else 0)
 
 
 # --------------------------------------------------------------------------- convolution
@@ -183,19 +233,22 @@ def conv_macs(
 @register("convolution", "_convolution", "conv1d", "conv2d", "conv3d", "_slow_conv2d_forward",
           "mkldnn_convolution")  # fmt: skip
 def convolution(a: OpArgs) -> Count:
-    """Convolution MACs (see `conv_macs`), plus one add per output element for a bias."""
-    x, w, bias = a.arg(0, "input"), a.arg(1, "weight"), a.arg(2, "bias")
-    transposed = bool(a.arg(6, "transposed", False)) if a.op.name in ("convolution", "_convolution") else False
+    """Convolution MACs (see `conv_macs`), plus one add per output element for a bias.
+
+    Only `convolution` / `_convolution` carry the `transposed` flag (argument 6);
+    `_slow_conv2d_forward(input, weight, kernel_size, bias, ...)` has its bias at 3.
+    """
+    x, w = a.arg(0, "input"), a.arg(1, "weight")
+    bias = a.arg(3, "bias") if a.op.name == "_slow_conv2d_forward" else a.arg(2, "bias")
+    transposed = a.op.name in ("convolution", "_convolution") and bool(a.arg(6, "transposed"))
     macs = conv_macs(x.shape, w.shape, a.out.shape, transposed)
-    return Count(macs=macs, vector_ops=a.out.numel if bias is not None else 0)
+    return Count(macs=macs, vector_ops=a.out.numel if isinstance(bias, Tensor) else 0)
 
 
 # --------------------------------------------------------------------------- attention
 
 
-def sdpa_count(
-    q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], masked: bool
-) -> Count:
+def sdpa_count(q: tuple[int, ...], k: tuple[int, ...], v: tuple[int, ...], masked: bool) -> Count:
     """Scaled-dot-product attention on q [..., Nq, d], k [..., Nk, d], v [..., Nk, dv].
 
     MACs: QK^T takes batch*Nq*Nk*d and AV takes batch*Nq*Nk*dv, where batch is the
@@ -219,12 +272,12 @@ def sdpa_count(
     "_scaled_dot_product_fused_attention_overrideable",
 )
 def sdpa(a: OpArgs) -> Count:
+    """See `sdpa_count`. Every SDPA overload that takes a mask takes it as argument 3
+    (`attn_mask` / `attn_bias`) or as a keyword; the flash kernels have a float there."""
     q, k, v = a.args[0], a.args[1], a.args[2]
-    mask = a.kwargs.get("attn_mask") or a.kwargs.get("attn_bias")
-    if mask is None and a.op.name in ("scaled_dot_product_attention",
-                                      "_scaled_dot_product_efficient_attention") and len(a.args) > 3:
-        mask = a.args[3] if isinstance(a.args[3], Tensor) else None  # fmt: skip
-    return sdpa_count(q.shape, k.shape, v.shape, masked=mask is not None)
+    masks = (a.kwargs.get("attn_mask"), a.kwargs.get("attn_bias"), a.arg(3, "attn_mask"))
+    masked = any(isinstance(m, Tensor) for m in masks)
+    return sdpa_count(q.shape, k.shape, v.shape, masked=masked)
 
 
 # --------------------------------------------------------------------------- per element
@@ -239,6 +292,7 @@ VECTOR_OPS_PER_ELEMENT: dict[str, int] = {
          "logical_not", "logical_and", "bitwise_not", "floor_divide", "remainder", "tril",
          "triu", "_to_copy", "fill", "zero"), 1),
     "leaky_relu": 2,  # compare, multiply
+    "_prelu_kernel": 2, "prelu": 2,  # compare, multiply by the learned slope
     "addcmul": 2, "addcdiv": 2, "lerp": 2,  # product or quotient, then add
     "sigmoid": 4,  # 1 / (1 + exp(-x)): neg, exp, add, reciprocal
     "silu": 5,  # x * sigmoid(x)
@@ -271,27 +325,60 @@ def gelu(a: OpArgs) -> Count:
 # --------------------------------------------------------------------------- norms
 
 
+NORM_STATS_OPS = 6  # per element: mean 1 (add), variance 3 (sub, square, add), normalize 2
+NORM_APPLY_OPS = 2  # per element, with running statistics: sub mean, mul by rstd
+
+
+def _affine_ops(weight: Any, bias: Any) -> int:
+    """Per element: 1 multiply for a weight, 1 add for a bias (either may be absent)."""
+    return isinstance(weight, Tensor) + isinstance(bias, Tensor)
+
+
 @register("native_layer_norm", "native_group_norm")
 def layer_or_group_norm(a: OpArgs) -> Count:
-    """Per element: mean 1 add, variance 3 (sub, square, add), normalize 2 (sub, mul by
-    rstd) = 6; the affine scale and shift add 2 -> 8. Per-row rsqrt is negligible."""
+    """Statistics from the input: `NORM_STATS_OPS` = 6 per element, plus 1 per element
+    for a weight and 1 for a bias (8 for the usual affine norm). Per-row rsqrt is
+    negligible. native_layer_norm(input, shape, weight, bias, eps);
+    native_group_norm(input, weight, bias, N, C, HxW, groups, eps)."""
     x = a.args[0]
-    weight = a.args[2] if a.op.name == "native_layer_norm" else a.args[1]
-    return Count(vector_ops=x.numel * (8 if weight is not None else 6))
+    if a.op.name == "native_layer_norm":
+        weight, bias = a.arg(2, "weight"), a.arg(3, "bias")
+    else:
+        weight, bias = a.arg(1, "weight"), a.arg(2, "bias")
+    return Count(vector_ops=x.numel * (NORM_STATS_OPS + _affine_ops(weight, bias)))
+
+
+def batch_norm_training(a: OpArgs) -> bool:
+    """Whether a batch-norm op computes statistics from its input (training mode, and
+    instance norm, which runs as batch norm over [1, N*C, ...]) or uses running ones.
+
+    native_batch_norm / _native_batch_norm_legit(input, weight, bias, running_mean,
+    running_var, training, momentum, eps); the `no_stats` overload has no running
+    tensors, so `training` is argument 3; _no_training is inference by name.
+    """
+    if a.op.name == "_native_batch_norm_legit_no_training":
+        return False
+    if a.op.target.endswith(".no_stats"):
+        return bool(a.arg(3, "training"))
+    return bool(a.arg(5, "training"))
 
 
 @register("_native_batch_norm_legit_no_training", "native_batch_norm", "_native_batch_norm_legit")
 def batch_norm(a: OpArgs) -> Count:
-    """Inference batch norm with running statistics: (x - mean) * rstd is 2 per element,
-    the affine scale and shift 2 more. (Fused into the preceding conv on most NPUs.)"""
-    x, weight = a.args[0], a.args[1]
-    return Count(vector_ops=x.numel * (4 if weight is not None else 2))
+    """Inference with running statistics: (x - mean) * rstd is `NORM_APPLY_OPS` = 2 per
+    element (fused into the preceding conv on most NPUs). With statistics from the input
+    (training mode, instance norm) it is `NORM_STATS_OPS` = 6, as for layer norm. Plus 1
+    per element for a weight and 1 for a bias."""
+    x, weight, bias = a.args[0], a.arg(1, "weight"), a.arg(2, "bias")
+    stats = NORM_STATS_OPS if batch_norm_training(a) else NORM_APPLY_OPS
+    return Count(vector_ops=x.numel * (stats + _affine_ops(weight, bias)))
 
 
 @register("_fused_rms_norm", "rms_norm")
 def rms_norm(a: OpArgs) -> Count:
-    """Per element: square and add for the mean square, multiply by rsqrt, affine 1 = 4."""
-    return Count(vector_ops=4 * a.args[0].numel)
+    """Per element: square and add for the mean square, multiply by rsqrt = 3, plus 1 for
+    a weight. (_fused_rms_norm / rms_norm(input, normalized_shape, weight, eps).)"""
+    return Count(vector_ops=a.args[0].numel * (3 + _affine_ops(a.arg(2, "weight"), None)))
 
 
 # --------------------------------------------------------------------------- reductions
@@ -309,28 +396,63 @@ register("sum", "amax", "amin", "max", "min", "prod", "any", "all", "argmax", "a
 register("mean")(_reduce(1, 1))  # adds, then one divide per output
 register("var", "var_mean")(_reduce(3, 1))  # sub, square, add per input; divide per output
 register("std")(_reduce(3, 2))  # as var, then sqrt per output
-register("_softmax", "softmax", "_log_softmax", "log_softmax")(_reduce(5))  # max, sub, exp, sum, div
-register("linalg_vector_norm", "norm")(_reduce(2, 1))  # square, add; sqrt per output
-register("logsumexp")(_reduce(3, 2))
+# max, sub, exp, sum, div per element. _safe_softmax (the SDPA math path) is softmax that
+# zeroes fully masked rows: that guard is bookkeeping, so it counts as softmax.
+register("_softmax", "softmax", "_log_softmax", "log_softmax", "_safe_softmax")(_reduce(5))
+register("linalg_vector_norm", "norm")(_reduce(2, 1))  # square, add; sqrt per output (2-norm)
+register("logsumexp")(_reduce(4, 2))  # max, sub, exp, add per input; log, add per output
+
+
+def _window_elements(kernel: int | tuple[int, ...], spatial_dims: int) -> int:
+    """Elements in one pooling window; an int kernel is the same along every dim."""
+    return kernel**spatial_dims if isinstance(kernel, int) else prod(kernel)
 
 
 @register("avg_pool1d", "avg_pool2d", "avg_pool3d")
 def avg_pool(a: OpArgs) -> Count:
-    """Per output element: prod(kernel) adds and one divide."""
-    kernel = a.arg(1, "kernel_size")
-    return Count(vector_ops=a.out.numel * (prod(kernel) + 1))
+    """Per output element: one add per window element and one divide (windows clipped
+    by ceil_mode are counted whole)."""
+    dims = int(a.op.name[-2])  # avg_pool2d -> 2
+    return Count(vector_ops=a.out.numel * (_window_elements(a.arg(1, "kernel_size"), dims) + 1))
 
 
-@register("max_pool2d", "max_pool2d_with_indices", "max_pool1d", "max_pool3d")
+@register("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",
+          "max_pool3d_with_indices")  # fmt: skip
 def max_pool(a: OpArgs) -> Count:
-    """Per output element: prod(kernel) compares."""
-    return Count(vector_ops=a.out.numel * prod(a.arg(1, "kernel_size")))
+    """Per output element: one compare per window element."""
+    dims = int(a.op.name[len("max_pool")])  # max_pool3d_with_indices -> 3
+    return Count(vector_ops=a.out.numel * _window_elements(a.arg(1, "kernel_size"), dims))
 
 
-@register("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "_adaptive_avg_pool3d")
+def adaptive_window_elements(in_size: int, out_size: int) -> int:
+    """Sum of the adaptive pooling window lengths along one dim.
+
+    Output i pools input [floor(i*I/O), ceil((i+1)*I/O)), so the windows tile the input
+    exactly (sum = I) when O divides I, and overlap where it does not (6 -> 4: 8).
+    """
+    return sum(-(-(i + 1) * in_size // out_size) - i * in_size // out_size for i in range(out_size))
+
+
+def _adaptive_elements(a: OpArgs) -> int:
+    """Input elements read by all the windows of an adaptive pool, overlaps included."""
+    x, out_size = a.args[0].shape, a.arg(1, "output_size")
+    dims = len(out_size)
+    windows = prod(adaptive_window_elements(i, o) for i, o in zip(x[-dims:], out_size, strict=True))
+    return prod(x[:-dims]) * windows
+
+
+@register("_adaptive_avg_pool2d", "adaptive_avg_pool2d", "_adaptive_avg_pool3d",
+          "adaptive_avg_pool3d")  # fmt: skip
 def adaptive_avg_pool(a: OpArgs) -> Count:
-    """Every input element is added once; one divide per output element."""
-    return Count(vector_ops=a.args[0].numel + a.out.numel)
+    """One add per window element and one divide per output element. When the output
+    divides the input this is input numel + output numel, as `mean` over the window."""
+    return Count(vector_ops=_adaptive_elements(a) + a.out.numel)
+
+
+@register("adaptive_max_pool2d", "adaptive_max_pool3d")
+def adaptive_max_pool(a: OpArgs) -> Count:
+    """One compare per window element."""
+    return Count(vector_ops=_adaptive_elements(a))
 
 
 # --------------------------------------------------------------------------- data movement
@@ -349,7 +471,13 @@ def _gathered(a: OpArgs) -> Count:
     return Count(moved_bytes=2 * written + index)
 
 
-register("cat", "stack", "clone", "contiguous", "copy", "constant_pad_nd", "pad", "repeat",
+@register("copy")
+def copy(a: OpArgs) -> Count:
+    """copy_(dst, src): reads src, writes dst (dst's old contents are not read)."""
+    return Count(moved_bytes=a.arg(1, "src").nbytes + a.out.nbytes)
+
+
+register("cat", "stack", "clone", "contiguous", "constant_pad_nd", "pad", "repeat",
          "roll", "flip", "repeat_interleave", "reflection_pad2d", "replication_pad2d",
          "pixel_shuffle", "im2col", "col2im", "tile", "upsample_nearest1d", "upsample_nearest2d",
          "upsample_nearest3d", "_upsample_nearest_exact2d", "index_put", "scatter",
@@ -357,16 +485,37 @@ register("cat", "stack", "clone", "contiguous", "copy", "constant_pad_nd", "pad"
 register("embedding", "index_select", "gather", "index", "_unsafe_index")(_gathered)
 
 
-@register("upsample_bilinear2d", "_upsample_bilinear2d_aa")
-def upsample_bilinear(a: OpArgs) -> Count:
-    """Moves bytes like nearest; 4 weight multiplies and 3 adds per output element."""
-    return _moved(a) + Count(vector_ops=7 * a.out.numel)
+INTERPOLATION_TAPS: dict[str, int] = {
+    "upsample_linear1d": 2, "upsample_bilinear2d": 4, "_upsample_bilinear2d_aa": 4,
+    "upsample_trilinear3d": 8, "upsample_bicubic2d": 16, "_upsample_bicubic2d_aa": 16,
+}  # fmt: skip
 
 
-@register("upsample_bicubic2d")
-def upsample_bicubic(a: OpArgs) -> Count:
-    """16 taps: 16 multiplies and 15 adds per output element."""
-    return _moved(a) + Count(vector_ops=31 * a.out.numel)
+@register(*INTERPOLATION_TAPS)
+def upsample_interpolate(a: OpArgs) -> Count:
+    """Moves bytes like nearest upsampling; each output element weighs `taps` inputs:
+    taps multiplies and taps - 1 adds (bilinear 7, bicubic 31 per output element)."""
+    taps = INTERPOLATION_TAPS[a.op.name]
+    return _moved(a) + Count(vector_ops=(2 * taps - 1) * a.out.numel)
+
+
+# interpolation_mode -> taps: bilinear (trilinear on 5-D input), nearest, bicubic
+GRID_SAMPLE_TAPS: dict[tuple[str, int], int] = {
+    ("grid_sampler_2d", 0): 4, ("grid_sampler_3d", 0): 8,
+    ("grid_sampler_2d", 1): 1, ("grid_sampler_3d", 1): 1, ("grid_sampler_2d", 2): 16,
+}  # fmt: skip
+
+
+@register("grid_sampler_2d", "grid_sampler_3d")
+def grid_sample(a: OpArgs) -> Count:
+    """grid_sampler(input, grid, interpolation_mode, padding_mode, align_corners): gathers
+    like an upsample, and weighs its taps as interpolation does: taps multiplies and
+    taps - 1 adds per output element (bilinear 7, trilinear 15, bicubic 31). Nearest has
+    one tap and no arithmetic. Turning grid values into source coordinates is not
+    counted."""
+    taps = GRID_SAMPLE_TAPS[(a.op.name, a.arg(2, "interpolation_mode"))]
+    per_output = 2 * taps - 1 if taps > 1 else 0
+    return _moved(a) + Count(vector_ops=per_output * a.out.numel)
 
 
 # --------------------------------------------------------------------------- free ops
@@ -376,16 +525,19 @@ def _free(a: OpArgs) -> Count:
     return ZERO
 
 
-register(
-    # views and metadata: no bytes move
+# views and metadata: no bytes move (dropout is the identity at inference)
+VIEWS = (
     "view", "_unsafe_view", "reshape", "permute", "transpose", "t", "expand", "squeeze",
     "unsqueeze", "slice", "select", "split", "split_with_sizes", "chunk", "unbind", "narrow",
     "as_strided", "alias", "detach", "flatten", "unflatten", "_reshape_alias", "view_as",
     "expand_as", "movedim", "diagonal", "unfold", "lift_fresh", "lift_fresh_copy",
     "dropout", "native_dropout",
-    # tensor factories: allocate, compute nothing
+)  # fmt: skip
+# tensor factories: allocate, compute nothing (category OTHER)
+FACTORIES = (
     "arange", "empty", "empty_like", "empty_strided", "zeros", "zeros_like", "ones",
     "ones_like", "full", "full_like", "new_empty", "new_zeros", "new_ones", "new_full",
     "new_empty_strided", "scalar_tensor", "linspace", "rand", "randn", "randn_like",
     "rand_like", "randint", "normal", "uniform", "_local_scalar_dense",
-)(_free)  # fmt: skip
+)  # fmt: skip
+register(*VIEWS, *FACTORIES)(_free)

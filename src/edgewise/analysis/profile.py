@@ -110,7 +110,9 @@ def uncounted_ops(graph: Graph) -> tuple[UncountedOp, ...]:
         UncountedOp(
             target=target,
             occurrences=len(indices),
-            output_bytes=sum(graph.tensors[t].nbytes for i in indices for t in graph.ops[i].outputs),
+            output_bytes=sum(
+                graph.tensors[t].nbytes for i in indices for t in graph.ops[i].outputs
+            ),
             example_scope=graph.ops[indices[0]].scope,
         )
         for target, indices in hits.items()

@@ -59,6 +59,7 @@ def graph_from_source(
 ) -> Graph:
     """Resolve MODEL (zoo name or graph file) or --module into a captured graph."""
     from edgewise.capture.zoo import Workload, capture_zoo  # the zoo imports diffusers: lazily
+
     if module:
         if model:
             raise EdgewiseError("give either a MODEL or --module, not both")
@@ -69,7 +70,9 @@ def graph_from_source(
             )
         return graph_from_module(module)
     if not model:
-        raise EdgewiseError("no model given: name a zoo model (see `edgewise zoo`), a graph file, or --module")
+        raise EdgewiseError(
+            "no model given: name a zoo model (see `edgewise zoo`), a graph file, or --module"
+        )
     if model.endswith(".json") or Path(model).is_file():
         if workload not in (None, Workload()):
             raise EdgewiseError(

@@ -243,8 +243,9 @@ def capture(
             raise
         except Exception as e:
             where = stack[-1] if stack else "<root module>"
+            module_kind = scopes.get(where, type(model).__name__).rsplit(".", 1)[-1]
             raise EdgewiseError(
-                f"the forward failed in module '{where}' ({scopes.get(where, type(model).__name__)}): "
+                f"the forward failed in module '{where}' ({module_kind}): "
                 f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             ) from e
 

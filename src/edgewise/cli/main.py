@@ -31,12 +31,19 @@ ModelArg = Annotated[
 ]
 ModuleOpt = Annotated[
     str | None,
-    typer.Option("--module", help="your own model: 'package.module:factory' returning (model, args[, kwargs])"),
+    typer.Option(
+        "--module",
+        help="your own model: 'package.module:factory' returning (model, args[, kwargs])",
+    ),
 ]
 BatchOpt = Annotated[int | None, typer.Option("--batch", help="batch size (zoo models)")]
-ResolutionOpt = Annotated[int | None, typer.Option("--resolution", help="image size in pixels (zoo models)")]
+ResolutionOpt = Annotated[
+    int | None, typer.Option("--resolution", help="image size in pixels (zoo models)")
+]
 FramesOpt = Annotated[int | None, typer.Option("--frames", help="video frames (vivit-b)")]
-CfgOpt = Annotated[bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")]
+CfgOpt = Annotated[
+    bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")
+]
 JsonOpt = Annotated[str | None, typer.Option("--json", help="write JSON to FILE ('-' for stdout)")]
 CsvOpt = Annotated[str | None, typer.Option("--csv", help="write CSV to FILE ('-' for stdout)")]
 
@@ -86,9 +93,13 @@ def zoo(json_out: JsonOpt = None) -> None:
 
     if json_out:
         data = [
-            {"name": e.name, "description": e.description, "inputs": e.inputs,
-             "options": sorted(e.options),
-             "published": [vars(p) for p in e.published]}  # fmt: skip
+            {
+                "name": e.name,
+                "description": e.description,
+                "inputs": e.inputs,
+                "options": sorted(e.options),
+                "published": [vars(p) for p in e.published],
+            }
             for e in ZOO.values()
         ]
         _write(json_out, _json(data))
@@ -108,7 +119,9 @@ def zoo(json_out: JsonOpt = None) -> None:
 @app.command()
 def capture(
     model: ModelArg = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="graph JSON file to write")] = Path("graph.json"),
+    output: Annotated[Path, typer.Option("-o", "--output", help="graph JSON file to write")] = Path(
+        "graph.json"
+    ),
     module: ModuleOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
@@ -132,9 +145,13 @@ def profile(
     model: ModelArg = None,
     by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
     depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
-    convention: Annotated[str, typer.Option("--convention", help="default | thop | fvcore | torch")] = "default",
+    convention: Annotated[
+        str, typer.Option("--convention", help="default | thop | fvcore | torch")
+    ] = "default",
     rows: Annotated[int, typer.Option("--rows", help="table rows shown (0 = all)")] = 40,
-    plot: Annotated[Path | None, typer.Option("--plot", help="write the per-layer charts (PNG)")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write the per-layer charts (PNG)")
+    ] = None,
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
     module: ModuleOpt = None,
@@ -160,7 +177,9 @@ def profile(
     if plot is not None:
         from edgewise.report.profile_plot import plot_profile
 
-        layer_prof = prof if by == "layer" else run_profile(graph, "layer", convention_name=convention)
+        layer_prof = (
+            prof if by == "layer" else run_profile(graph, "layer", convention_name=convention)
+        )
         plot_profile(graph, layer_prof, plot)
     if "-" not in (json_out, csv_out):
         render_profile(prof, console, limit=rows)
@@ -218,7 +237,9 @@ def conventions(
     table.add_row("MACs", *(si(r.total.macs) for r in results))
     table.add_row("vector ops", *(si(r.total.vector_ops) for r in results))
     table.add_row("FLOPs per MAC", *(str(r.flops_per_mac) for r in results))
-    table.add_row("headline (what the tool prints)", *(si(r.headline) for r in results), style="bold")
+    table.add_row(
+        "headline (what the tool prints)", *(si(r.headline) for r in results), style="bold"
+    )
     console.print(table)
     for r in results:
         console.print(f"[bold]{r.convention}[/bold]: {CONVENTIONS[r.convention].summary}")
@@ -241,7 +262,8 @@ def main() -> None:
         if debug:
             raise
         print(
-            f"edgewise: internal error: {type(e).__name__}: {e} (rerun with --debug for the traceback)",
+            f"edgewise: internal error: {type(e).__name__}: {e} "
+            "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
         sys.exit(1)

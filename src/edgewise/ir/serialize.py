@@ -51,19 +51,28 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         "scopes": graph.scopes,
         "tensors": [
             {
-                "id": t.id, "shape": list(t.shape), "dtype": t.dtype, "kind": t.kind.value,
-                "storage_id": t.storage_id, "storage_bytes": t.storage_bytes,
-                "producer": t.producer, "name": t.name,
-            }  # fmt: skip
+                "id": t.id,
+                "shape": list(t.shape),
+                "dtype": t.dtype,
+                "kind": t.kind.value,
+                "storage_id": t.storage_id,
+                "storage_bytes": t.storage_bytes,
+                "producer": t.producer,
+                "name": t.name,
+            }
             for t in graph.tensors.values()
         ],
         "ops": [
             {
-                "index": op.index, "target": op.target, "inputs": list(op.inputs),
-                "outputs": list(op.outputs), "args": _encode(op.args),
+                "index": op.index,
+                "target": op.target,
+                "inputs": list(op.inputs),
+                "outputs": list(op.outputs),
+                "args": _encode(op.args),
                 "kwargs": {k: _encode(v) for k, v in op.kwargs.items()},
-                "scope": op.scope, "category": op.category.value,
-            }  # fmt: skip
+                "scope": op.scope,
+                "category": op.category.value,
+            }
             for op in graph.ops
         ],
     }

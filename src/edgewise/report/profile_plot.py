@@ -46,8 +46,10 @@ def plot_profile(graph: Graph, prof: Profile, path: Path) -> None:
             if k % 2 == 0:
                 ax.axvspan(first - 0.5, last + 0.5, color="0.92", zorder=0)
         if last - first + 1 >= max(3, len(rows) // 60):
-            ax_p.text((first + last) / 2, 1.01, labels.get(stage, stage), rotation=0,
-                      ha="center", va="bottom", fontsize=8, transform=ax_p.get_xaxis_transform())  # fmt: skip
+            label = labels.get(stage, stage)
+            axis = ax_p.get_xaxis_transform()
+            ax_p.text((first + last) / 2, 1.01, label, ha="center", va="bottom", fontsize=8,
+                      transform=axis)  # fmt: skip
     t = prof.totals
     fig.suptitle(
         f"{prof.model}: {t.params / 1e6:,.1f} M parameters, {t.macs / 1e9:,.1f} G MACs per forward",

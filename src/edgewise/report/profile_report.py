@@ -55,9 +55,7 @@ def _shown_rows(prof: Profile, limit: int) -> tuple[list[ProfileRow], int]:
     if limit <= 0 or len(prof.rows) <= limit:
         return list(prof.rows), 0
     t = prof.totals
-    weight = {
-        id(r): r.flops / max(t.flops, 1) + r.params / max(t.params, 1) for r in prof.rows
-    }
+    weight = {id(r): r.flops / max(t.flops, 1) + r.params / max(t.params, 1) for r in prof.rows}
     keep = {id(r) for r in sorted(prof.rows, key=lambda r: -weight[id(r)])[:limit]}
     return [r for r in prof.rows if id(r) in keep], len(prof.rows) - limit
 
@@ -90,7 +88,9 @@ def render_profile(prof: Profile, console: Console, limit: int = 40) -> None:
         for col in ("op", "count", "output bytes", "first seen in"):
             ledger.add_column(col)
         for u in prof.uncounted:
-            ledger.add_row(u.target, str(u.occurrences), binary_bytes(u.output_bytes), u.example_scope)
+            ledger.add_row(
+                u.target, str(u.occurrences), binary_bytes(u.output_bytes), u.example_scope
+            )
         console.print(ledger)
     else:
         console.print("uncounted: none (every op has a formula)")
