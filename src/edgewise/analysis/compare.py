@@ -34,7 +34,7 @@ def convention_breakdown(graph: Graph) -> tuple[ConventionTotals, ...]:
         costs = op_costs(graph, conv)
         by_category: dict[OpCategory, Count] = {}
         for op, cost in zip(graph.ops, costs, strict=True):
-            if cost.count != ZERO:
+            if cost.count.macs or cost.count.vector_ops:
                 by_category[op.category] = by_category.get(op.category, ZERO) + cost.count
         total = sum((c.count for c in costs), ZERO)
         out.append(ConventionTotals(conv.name, conv.flops_per_mac, by_category, total))

@@ -150,7 +150,9 @@ def _thop(a: OpArgs, module_type: str) -> Count:
         # out elements x (Cin / groups) x prod(kernel), for transposed convs too
         x, w, groups = a.args[0], a.args[1], a.arg(8, "groups", 1)
         return Count(macs=a.out.numel * (x.shape[1] // groups) * prod(w.shape[2:]))
-    if module_type == f"{_NN}linear.Linear" and name in ("mm", "addmm"):
+    # thop counts a Linear from its input and output sizes; a non-contiguous 3-D input
+    # reaches the dispatcher as bmm rather than mm, which must count the same
+    if module_type == f"{_NN}linear.Linear" and name in ("mm", "addmm", "bmm", "baddbmm"):
         return _macs_only(a)  # in_features x out elements
     if module_type in _THOP_NORM and a.op.category == "norm":
         # 2 per input element, doubled with affine (BatchNorm.affine, LayerNorm weight)
