@@ -28,6 +28,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/capture.py
+	$(BIN)/python benchmarks/memory.py
 
 clean:
 	rm -rf $(VENV) out

@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/capture.py [MODEL ...] [--fvcore-max-params 1e9]
 
-Each measurement runs in a fresh process (so peak RSS is its own) and times what follows
-the imports: build the model, capture and count it.
+Each measurement runs in a fresh process (so peak RSS is its own). After the imports and
+one untimed build (diffusers imports its model classes lazily), it times build + capture
++ count twice: cold (the first fake-tensor run in the process) and warm.
 - edgewise: build on the meta device, capture under FakeTensorMode recording every ATen
   op with scopes, count under the default convention.
 - FlopCounterMode: torch's counter under FakeTensorMode (same fake parameters), which
@@ -24,26 +25,22 @@ import sys
 import time
 
 
-def _measure(tool: str, name: str) -> dict[str, float]:
-    """Runs inside the child process."""
+def _run_tool(tool: str, name: str) -> float:
+    """Build, capture (or trace) and count once; returns the MACs found."""
     import torch
 
     from edgewise.capture.zoo import Workload, zoo_entry
 
-    entry = zoo_entry(name)
-    start = time.perf_counter()
+    model, args, kwargs = zoo_entry(name).build(Workload())
     if tool == "edgewise":
         from edgewise.analysis.profile import profile
         from edgewise.capture.torch_capture import capture
 
-        model, args, kwargs = entry.build(Workload())
-        graph = capture(model, *args, **kwargs)
-        macs = profile(graph).totals.macs
-    elif tool == "flopcounter":
+        return float(profile(capture(model, *args, **kwargs)).totals.macs)
+    if tool == "flopcounter":
         from torch._subclasses.fake_tensor import FakeTensorMode
         from torch.utils.flop_counter import FlopCounterMode
 
-        model, args, kwargs = entry.build(Workload())
         mode = FakeTensorMode(allow_non_fake_inputs=True)
 
         def fake(t: torch.Tensor) -> torch.Tensor:
@@ -56,30 +53,35 @@ def _measure(tool: str, name: str) -> dict[str, float]:
         counter = FlopCounterMode(display=False)
         with torch.no_grad(), mode, counter:
             torch.func.functional_call(model.eval(), state, f_args, f_kwargs, strict=False)
-        macs = counter.get_total_flops() // 2
-    else:
-        from fvcore.nn import FlopCountAnalysis
+        return float(counter.get_total_flops() // 2)
+    from fvcore.nn import FlopCountAnalysis
 
-        model, args, kwargs = entry.build(Workload())
-        model = model.to_empty(device="cpu").eval()
-        for p in model.parameters():
-            torch.nn.init.normal_(p, std=0.02)
+    from edgewise.execute.measure import materialize
 
-        def real(t: torch.Tensor) -> torch.Tensor:
-            if t.dtype.is_floating_point:
-                return torch.randn(t.shape, dtype=t.dtype)
-            return torch.zeros(t.shape, dtype=t.dtype)
+    real_model, r_args, r_kwargs = materialize(model, args, kwargs, "fp32", "cpu")
+    with torch.no_grad():
+        # fvcore passes positional inputs only: bind keyword inputs through a wrapper
+        analysis = FlopCountAnalysis(_KwargsWrapper(real_model, r_kwargs), r_args)
+        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return float(analysis.total())
 
-        r_args = torch.utils._pytree.tree_map_only(torch.Tensor, real, args)
-        r_kwargs = torch.utils._pytree.tree_map_only(torch.Tensor, real, kwargs)
-        with torch.no_grad():
-            # fvcore passes positional inputs only: bind keyword inputs through a wrapper
-            analysis = FlopCountAnalysis(_KwargsWrapper(model, r_kwargs), r_args)
-            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-            macs = analysis.total()
-    seconds = time.perf_counter() - start
+
+def _measure(tool: str, name: str) -> dict[str, float]:
+    """Runs inside the child process: imports and one untimed build first, then the
+    first (cold) and second (warm) timed runs of the tool."""
+    from edgewise.capture.zoo import Workload, zoo_entry
+
+    zoo_entry(name).build(Workload())  # imports the model's library (lazy in diffusers)
+    start = time.perf_counter()
+    macs = _run_tool(tool, name)
+    cold = time.perf_counter() - start
+    warm = cold
+    if tool != "fvcore":  # fvcore's run is dominated by allocating the weights: once is enough
+        start = time.perf_counter()
+        _run_tool(tool, name)
+        warm = time.perf_counter() - start
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "rss_mb": rss_mb, "macs": float(macs)}
+    return {"seconds": cold, "warm": warm, "rss_mb": rss_mb, "macs": macs}
 
 
 class _KwargsWrapper:
@@ -131,8 +133,8 @@ def main() -> None:
 
     names = opts.models or list(ZOO)
     table = Table(title="capture + count, after imports (fresh process each)")
-    for col in ("model", "params", "edgewise s", "RSS MB", "FlopCounterMode s", "RSS MB",
-                "edgewise / FCM", "fvcore s", "RSS MB", "fvcore / edgewise"):  # fmt: skip
+    for col in ("model", "params", "edgewise s (cold / warm)", "RSS MB", "FlopCounterMode s",
+                "RSS MB", "edgewise / FCM", "fvcore s", "RSS MB", "fvcore / edgewise"):  # fmt: skip
         table.add_column(col, justify="right")
     for name in names:
         model, _, _ = ZOO[name].build(Workload())
@@ -144,11 +146,16 @@ def main() -> None:
             fv = _run_child("fvcore", name, opts.timeout)
 
         def cell(r: dict[str, float] | str, key: str) -> str:
-            return f"{r[key]:.2f}" if isinstance(r, dict) else (r if key == "seconds" else "-")
+            if not isinstance(r, dict):
+                return r if key == "seconds" else "-"
+            if key == "seconds" and r["warm"] != r["seconds"]:
+                return f"{r['seconds']:.2f} / {r['warm']:.2f}"
+            return f"{r[key]:.2f}"
 
-        ratio_fcm = (f"{ours['seconds'] / fcm['seconds']:.2f}x"
+        # warm against warm for the two fake-tensor tools; first run against first run for fvcore
+        ratio_fcm = (f"{ours['warm'] / fcm['warm']:.2f}x"
                      if isinstance(ours, dict) and isinstance(fcm, dict) else "-")  # fmt: skip
-        ratio_fv = (f"{fv['seconds'] / ours['seconds']:.0f}x"
+        ratio_fv = (f"{fv['seconds'] / ours['seconds']:.1f}x"
                     if isinstance(ours, dict) and isinstance(fv, dict) else "-")  # fmt: skip
         table.add_row(name, f"{params / 1e6:.1f} M", cell(ours, "seconds"), cell(ours, "rss_mb"),
                       cell(fcm, "seconds"), cell(fcm, "rss_mb"), ratio_fcm, cell(fv, "seconds"),

@@ -44,6 +44,19 @@ def stage_of_ops(graph: Graph) -> tuple[str, ...]:
     return names
 
 
+def stage_position_of_ops(graph: Graph) -> tuple[int, ...]:
+    """Position of each op's stage in execution order: 0, 1, 2, ... as stages follow one
+    another. Glue ops run by the root module ("" scope) belong to the stage before them,
+    so a skip read three stages later is 3 positions away however much glue sits between."""
+    positions, position, current = [], 0, None
+    for name in stage_of_ops(graph):
+        if name and name != current:
+            position += current is not None
+            current = name
+        positions.append(position)
+    return tuple(positions)
+
+
 def _resolution(op: Op, graph: Graph) -> int | None:
     if op.category is OpCategory.CONV and op.outputs:
         shape = graph.tensors[op.outputs[0]].shape

@@ -23,8 +23,11 @@ if TYPE_CHECKING:
     from edgewise.capture.zoo import Workload
 
 
-def graph_from_module(spec: str) -> Graph:
-    """Capture `package.module:factory`; the factory returns (model, args[, kwargs])."""
+Built = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]
+
+
+def build_module(spec: str) -> Built:
+    """Call `package.module:factory`; it returns (model, args[, kwargs])."""
     module_name, _, factory_name = spec.partition(":")
     if not module_name or not factory_name:
         raise EdgewiseError(f"--module expects 'package.module:factory' (got '{spec}')")
@@ -51,7 +54,27 @@ def graph_from_module(spec: str) -> Graph:
         )
     model, args = made[0], tuple(made[1]) if isinstance(made[1], list | tuple) else (made[1],)
     kwargs = dict(made[2]) if len(made) == 3 else {}
+    return model, args, kwargs
+
+
+def graph_from_module(spec: str) -> Graph:
+    model, args, kwargs = build_module(spec)
     return capture(model, *args, name=spec, **kwargs)
+
+
+def model_from_source(
+    model: str | None, module: str | None = None, workload: Workload | None = None
+) -> Built:
+    """The real model behind MODEL or --module (for runs that need weights)."""
+    from edgewise.capture.zoo import Workload, zoo_entry
+
+    if module:
+        return build_module(module)
+    if not model or model.endswith(".json") or Path(model).is_file():
+        raise EdgewiseError(
+            "this needs the model itself, not a saved graph: give a zoo name or --module"
+        )
+    return zoo_entry(model).build(workload or Workload())
 
 
 def graph_from_source(

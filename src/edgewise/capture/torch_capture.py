@@ -12,8 +12,12 @@ kernels such as scaled-dot-product attention arrive whole.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
+import weakref
+from collections import Counter
 from collections.abc import Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -39,37 +43,56 @@ class _Recorder(TorchDispatchMode):
         super().__init__()
         self.scope_stack = scope_stack
         self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor object -> latest id
-        self.storage_ids: dict[int, int] = {}  # storage key -> storage id
+        self.storage_ids: dict[int, int] = {}  # live storage's address -> storage id
+        self.holders: Counter[int] = Counter()  # storage address -> registered live tensors
         self.tensors: dict[int, Tensor] = {}
         self.ops: list[Op] = []
-        self.keepalive: list[torch.Tensor] = []  # so id()-keyed storages stay unique
+        self.released_after: dict[int, int] = {}  # tensor id -> last op while it was held
+        self.storage_counter = itertools.count()
+        self.finalizers: list[weakref.finalize] = []
 
     # --- tensor bookkeeping ---
-    def _storage_id(self, t: torch.Tensor) -> tuple[int, int]:
-        storage = t.untyped_storage()
-        key = storage._cdata
-        if key not in self.storage_ids:
-            self.storage_ids[key] = len(self.storage_ids)
-        return self.storage_ids[key], storage.nbytes()
-
     def register(
         self, t: torch.Tensor, kind: TensorKind, producer: int | None = None, name: str = ""
     ) -> int:
-        storage_id, storage_bytes = self._storage_id(t)
+        storage = t.untyped_storage()
+        key = storage._cdata
+        if key not in self.storage_ids:
+            self.storage_ids[key] = next(self.storage_counter)
         tid = len(self.tensors)
         self.tensors[tid] = Tensor(
             id=tid,
             shape=tuple(int(s) for s in t.shape),
             dtype=_dtype_name(t.dtype),
             kind=kind,
-            storage_id=storage_id,
-            storage_bytes=int(storage_bytes),
+            storage_id=self.storage_ids[key],
+            storage_bytes=int(storage.nbytes()),
             producer=producer,
             name=name,
         )
         self.ids[t] = tid
-        self.keepalive.append(t)
+        self.holders[key] += 1
+        # The tensor object dies when PyTorch lets go of it: that is its eager lifetime.
+        self.finalizers.append(weakref.finalize(t, self._release, tid, key))
         return tid
+
+    def _release(self, tid: int, key: int) -> None:
+        self.released_after[tid] = len(self.ops) - 1
+        self.holders[key] -= 1
+        if self.holders[key] == 0:  # the storage is freed; its address may be reused
+            del self.holders[key]
+            del self.storage_ids[key]
+
+    def finish(self) -> dict[int, Tensor]:
+        """Stop watching lifetimes; return the tensors with their eager lifetimes."""
+        for f in self.finalizers:
+            f.detach()
+        return {
+            tid: replace(t, released_after=self.released_after[tid])
+            if tid in self.released_after
+            else t
+            for tid, t in self.tensors.items()
+        }
 
     def _ref(self, t: torch.Tensor) -> int:
         tid = self.ids.get(t)
@@ -238,7 +261,9 @@ def capture(
         _quiet_fake_tensor_log(),
     ):
         try:
-            torch.func.functional_call(model, fake_state, fake_args, fake_kwargs, strict=False)
+            result = torch.func.functional_call(
+                model, fake_state, fake_args, fake_kwargs, strict=False
+            )
         except EdgewiseError:
             raise
         except Exception as e:
@@ -249,10 +274,12 @@ def capture(
                 f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
             ) from e
 
+    outputs = tuple(recorder.ids[t] for t in tree_flatten(result)[0] if isinstance(t, torch.Tensor))
     return Graph(
         model=name or type(model).__name__,
         ops=tuple(recorder.ops),
-        tensors=recorder.tensors,
+        tensors=recorder.finish(),
+        outputs=outputs,
         scopes=scopes,
         inputs=input_shapes,
         meta=dict(meta or {}),

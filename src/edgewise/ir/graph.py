@@ -46,6 +46,9 @@ class Tensor:
     storage_bytes: int  # size of that storage, in bytes
     producer: int | None = None  # index of the op that produced it; None for graph inputs
     name: str = ""  # parameter/buffer qualified name or input name; empty for activations
+    # Eager lifetime: the last op that ran while PyTorch still held this tensor (Python
+    # references, not just uses); None if it was still held when the forward returned.
+    released_after: int | None = None
 
     @property
     def numel(self) -> int:
@@ -97,6 +100,7 @@ class Graph:
     tensors: dict[int, Tensor]
     scopes: dict[str, str]  # module qualified name -> module class name, in call order
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # input name -> shape
+    outputs: tuple[int, ...] = ()  # ids of the tensors the forward returned
     meta: dict[str, Any] = field(default_factory=dict)  # workload: batch, resolution, cfg...
 
     @cached_property

@@ -3,9 +3,10 @@ re-analyzed without the model.
 
 Schema `edgewise.graph` version 1:
     {"schema": "edgewise.graph", "version": 1, "model": str, "inputs": {name: shape},
+     "outputs": [tensor id],
      "meta": {...}, "scopes": {qualified name: module class},
      "tensors": [{"id", "shape", "dtype", "kind", "storage_id", "storage_bytes",
-                  "producer", "name"}],
+                  "producer", "name", "released_after"}],
      "ops": [{"index", "target", "inputs", "outputs", "args", "kwargs", "scope",
               "category"}]}
 Tensor arguments inside `args`/`kwargs` are written as {"tensor": id}.
@@ -47,6 +48,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         "version": VERSION,
         "model": graph.model,
         "inputs": {k: list(v) for k, v in graph.inputs.items()},
+        "outputs": list(graph.outputs),
         "meta": graph.meta,
         "scopes": graph.scopes,
         "tensors": [
@@ -59,6 +61,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
                 "storage_bytes": t.storage_bytes,
                 "producer": t.producer,
                 "name": t.name,
+                "released_after": t.released_after,
             }
             for t in graph.tensors.values()
         ],
@@ -96,6 +99,7 @@ def graph_from_dict(data: dict[str, Any]) -> Graph:
             storage_bytes=int(t["storage_bytes"]),
             producer=None if t["producer"] is None else int(t["producer"]),
             name=str(t["name"]),
+            released_after=None if t.get("released_after") is None else int(t["released_after"]),
         )
         for t in data["tensors"]
     }
@@ -118,6 +122,7 @@ def graph_from_dict(data: dict[str, Any]) -> Graph:
         tensors=tensors,
         scopes={str(k): str(v) for k, v in data["scopes"].items()},
         inputs={k: tuple(v) for k, v in data["inputs"].items()},
+        outputs=tuple(int(i) for i in data.get("outputs", ())),
         meta=dict(data.get("meta", {})),
     )
 

@@ -1,0 +1,149 @@
+"""Measure what a real forward allocates, to prove the memory timeline against reality.
+
+CPU: the PyTorch profiler's allocation events (every allocation and free the CPU
+allocator reports, in time order); the peak of their running sum is the peak of memory
+the forward allocated on top of what existed before (weights and inputs). CUDA:
+`torch.cuda.max_memory_allocated` minus the memory allocated before the forward.
+Weights are random (normal, std 0.02) unless the model already holds real ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils._pytree import tree_map_only
+
+from edgewise.errors import EdgewiseError
+
+TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredPeak:
+    peak_bytes: int  # peak bytes allocated by the forward, above what existed before it
+    device: str
+    method: str  # how it was measured
+
+
+def available_memory_bytes(device: str) -> int:
+    if device == "cuda":
+        free, _total = torch.cuda.mem_get_info()
+        return int(free)
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES"))
+
+
+def check_fits(needed_bytes: int, device: str) -> None:
+    """Refuse before allocating when the run would not fit this machine's memory."""
+    available = available_memory_bytes(device)
+    if needed_bytes > 0.8 * available:
+        raise EdgewiseError(
+            f"--measure would need about {needed_bytes / 2**30:.1f} GiB on {device} (weights, "
+            f"inputs and the predicted activation peak) but {available / 2**30:.1f} GiB is "
+            "available; use a smaller --resolution or --batch, or --dtype fp16"
+        )
+
+
+def materialize(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], dtype: str, device: str
+) -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
+    """Real weights (random where the model has none) and random inputs of the same shapes."""
+    if dtype not in TORCH_DTYPES:
+        raise EdgewiseError(
+            f"--measure runs in {', '.join(TORCH_DTYPES)} (got '{dtype}'); int8 needs the "
+            "quantized execution of a later stage"
+        )
+    if device == "cuda" and not torch.cuda.is_available():
+        raise EdgewiseError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
+    torch_dtype = TORCH_DTYPES[dtype]
+    generator = torch.Generator().manual_seed(0)
+    if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
+        model = model.to_empty(device=device)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+            for name, b in model.named_buffers():
+                b.copy_(torch.ones_like(b) if "var" in name else torch.zeros_like(b))
+    model = model.to(device=device)
+    if any(p.dtype != torch_dtype for p in model.parameters() if p.is_floating_point()):
+        model = model.to(dtype=torch_dtype)
+    model.eval()
+
+    def real(t: torch.Tensor) -> torch.Tensor:
+        if t.dtype.is_floating_point:
+            return torch.randn(t.shape, generator=generator).to(device=device, dtype=torch_dtype)
+        return torch.zeros(t.shape, dtype=t.dtype, device=device)
+
+    return model, tree_map_only(torch.Tensor, real, args), tree_map_only(torch.Tensor, real, kwargs)
+
+
+def _cpu_allocation_peak(prof: torch.profiler.profile) -> int:
+    from torch._C._profiler import _EventType
+
+    events = []
+    results = prof.profiler.kineto_results if prof.profiler else None
+    if results is None:
+        raise RuntimeError("the profiler recorded no results")
+    stack = list(results.experimental_event_tree())
+    while stack:
+        event = stack.pop()
+        stack.extend(event.children)
+        if event.typed[0] == _EventType.Allocation and event.typed[1].device.type == "cpu":
+            events.append((event.start_time_ns, event.typed[1].alloc_size))
+    events.sort()
+    live = peak = 0
+    for _, size in events:
+        live += size
+        peak = max(peak, live)
+    return peak
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def measure_peak(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], device: str = "cpu"
+) -> MeasuredPeak:
+    """Run one forward (autograd off) and measure the peak bytes it allocated."""
+    with torch.no_grad():
+        if device == "cuda":
+            torch.cuda.synchronize()
+            before = torch.cuda.memory_allocated()
+            torch.cuda.reset_peak_memory_stats()
+            model(*args, **kwargs)
+            torch.cuda.synchronize()
+            peak = torch.cuda.max_memory_allocated() - before
+            return MeasuredPeak(int(peak), "cuda", "torch.cuda.max_memory_allocated")
+        activities = [torch.profiler.ProfilerActivity.CPU]
+        with _native_stderr_silenced():  # the profiler's C++ side prints start/stop lines
+            prof = torch.profiler.profile(activities=activities, profile_memory=True)
+            prof.start()
+        try:
+            model(*args, **kwargs)
+        finally:
+            with _native_stderr_silenced():
+                prof.stop()
+    return MeasuredPeak(_cpu_allocation_peak(prof), "cpu", "profiler allocation events")

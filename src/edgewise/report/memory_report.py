@@ -1,0 +1,178 @@
+"""Render a `MemoryTimeline`: rich summary for people, JSON and CSV for machines, PNG."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgewise.analysis.memory import MemoryTimeline
+from edgewise.analysis.stages import stage_of_ops, stages
+from edgewise.execute.measure import MeasuredPeak
+from edgewise.ir.graph import Graph
+from edgewise.report.format import binary_bytes
+
+SERIES = ("activations", "long_lived", "attention_scores", "inputs", "weights", "working_set")
+
+
+def memory_to_dict(tl: MemoryTimeline, measured: MeasuredPeak | None = None) -> dict[str, Any]:
+    peak = tl.peak_op
+    data: dict[str, Any] = {
+        "model": tl.model,
+        "units": "bytes",
+        "lifetimes": tl.lifetimes,
+        "attention": tl.attention,
+        "dtype": tl.dtype or "captured",
+        "long_lived_ops": tl.long_lived_ops,
+        "peak_bytes": tl.peak_bytes,
+        "peak_op": {"index": peak, "scope": tl.scopes[peak], "target": tl.targets[peak]},
+        "at_peak": {k: int(getattr(tl, k)[peak]) for k in SERIES},
+        "timeline": [
+            {
+                "op": i,
+                "scope": tl.scopes[i],
+                "target": tl.targets[i],
+                **{k: int(getattr(tl, k)[i]) for k in SERIES},
+                "live": int(tl.live[i]),
+            }
+            for i in range(len(tl.scopes))
+        ],
+        "long_lived": [asdict(r) for r in tl.long_lived_table],
+    }
+    if measured is not None:
+        data["measured_peak_bytes"] = measured.peak_bytes
+        data["measured_device"] = measured.device
+        data["measured_method"] = measured.method
+    return data
+
+
+def memory_to_csv(tl: MemoryTimeline) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(["op", "scope", "target", *SERIES, "live"])
+    for i in range(len(tl.scopes)):
+        values = [int(getattr(tl, k)[i]) for k in SERIES]
+        writer.writerow([i, tl.scopes[i], tl.targets[i], *values, int(tl.live[i])])
+    return out.getvalue()
+
+
+def render_memory(
+    tl: MemoryTimeline,
+    console: Console,
+    measured: MeasuredPeak | None = None,
+    eager_peak: int | None = None,
+    rows: int = 15,
+) -> None:
+    p = tl.peak_op
+    summary = Table(
+        title=f"{tl.model}: memory timeline ({tl.lifetimes} lifetimes, attention {tl.attention}, "
+        f"dtype {tl.dtype or 'as captured'})"
+    )
+    summary.add_column("at the peak", overflow="fold")
+    summary.add_column("bytes", justify="right")
+    summary.add_row("peak live activations", binary_bytes(tl.peak_bytes), style="bold")
+    summary.add_row("  of which ordinary activations", binary_bytes(int(tl.activations[p])))
+    summary.add_row(
+        f"  of which long-lived (> {tl.long_lived_ops} ops or skip stages)",
+        binary_bytes(int(tl.long_lived[p])),
+    )
+    summary.add_row("  of which attention scores", binary_bytes(int(tl.attention_scores[p])))
+    summary.add_row("model inputs (allocated before the forward)", binary_bytes(int(tl.inputs[p])))
+    summary.add_row("weights read by the peak op", binary_bytes(int(tl.weights[p])))
+    summary.add_row("working set of the peak op", binary_bytes(int(tl.working_set[p])))
+    summary.add_row("peak op", f"{p}: {tl.targets[p]} in {tl.scopes[p] or '<root>'}")
+    if measured is not None:
+        summary.add_section()
+        summary.add_row(f"measured peak ({measured.method})", binary_bytes(measured.peak_bytes))
+        if eager_peak is not None:
+            error = (eager_peak - measured.peak_bytes) / max(measured.peak_bytes, 1)
+            summary.add_row(
+                "predicted, eager lifetimes", f"{binary_bytes(eager_peak)} ({error:+.1%})"
+            )
+        if tl.lifetimes != "eager":
+            summary.add_row(
+                f"predicted, {tl.lifetimes} lifetimes (what a compiler achieves)",
+                binary_bytes(tl.peak_bytes),
+            )
+    console.print(summary)
+    if not tl.long_lived_table:
+        console.print("no long-lived tensors")
+        return
+    table = Table(title="long-lived tensors (skips), largest first")
+    for col in ("producer", "last consumer", "bytes", "span ops", "span stages", "share of peak"):
+        table.add_column(
+            col, overflow="fold", justify="left" if col.endswith(("er", "ucer")) else "right"
+        )
+    biggest = sorted(tl.long_lived_table, key=lambda r: (-r.bytes, r.first_op))[: rows or None]
+    for r in sorted(biggest, key=lambda r: r.first_op):
+        last = r.consumer_scopes[-1] if r.consumer_scopes else "-"
+        table.add_row(r.producer_scope or "<root>", last, binary_bytes(r.bytes), str(r.span_ops),
+                      str(r.span_stages), f"{r.share_of_peak:.1%}")  # fmt: skip
+    console.print(table)
+    hidden = len(tl.long_lived_table) - len(biggest)
+    if hidden > 0:
+        console.print(f"{hidden} smaller long-lived tensors not shown; --json holds them all")
+
+
+def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
+    """Stacked live bytes over execution order, each skip drawn from producer to consumer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    n = len(tl.scopes)
+    xs = np.arange(n)
+    mib = 2**20
+    lanes = max(len(tl.long_lived_table), 1)
+    fig, (ax, ax_skip) = plt.subplots(
+        2, 1, figsize=(14, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
+    )
+    layers = [tl.activations, tl.long_lived, tl.attention_scores, tl.weights]
+    names = ["activations", "long-lived (skips)", "attention scores", "weights of the current op"]
+    colors = ["#4C72B0", "#C44E52", "#8172B3", "#CCB974"]
+    ax.stackplot(xs, *[s / mib for s in layers], labels=names, colors=colors, step="mid")
+    p = tl.peak_op
+    ax.axvline(p, color="black", lw=0.8, ls="--")
+    ax.annotate(f"peak {binary_bytes(tl.peak_bytes)}\n{tl.scopes[p]}", xy=(p, tl.live[p] / mib),
+                xytext=(10, -5), textcoords="offset points", fontsize=8, va="top")  # fmt: skip
+    ax.set_ylabel("live bytes (MiB)")
+    ax.legend(loc="upper right", fontsize=8)
+    fig.suptitle(
+        f"{tl.model}: live memory per op ({tl.lifetimes} lifetimes, attention {tl.attention})"
+    )
+    # stages shaded and named, as in the profile chart
+    names_by_op = stage_of_ops(graph)
+    labels = {s.name: s.label for s in stages(graph)}
+    start, span = 0, 0
+    for i in range(1, n + 1):
+        if i == n or names_by_op[i] != names_by_op[start]:
+            span += 1
+            if span % 2 == 0:
+                ax.axvspan(start - 0.5, i - 0.5, color="0.93", zorder=0)
+            if i - start >= n // 40:
+                ax.text((start + i) / 2, 1.01, labels.get(names_by_op[start], ""), ha="center",
+                        va="bottom", fontsize=7, transform=ax.get_xaxis_transform())  # fmt: skip
+            start = i
+    # each long-lived tensor from producer to last consumer, thickness by size
+    biggest = max((r.bytes for r in tl.long_lived_table), default=1)
+    for lane, r in enumerate(sorted(tl.long_lived_table, key=lambda r: r.first_op)):
+        ax_skip.plot([r.first_op, r.last_op], [lane, lane], color="#C44E52", solid_capstyle="butt",
+                     lw=1 + 5 * r.bytes / biggest)  # fmt: skip
+    ax_skip.set_ylim(-1, lanes)
+    ax_skip.set_yticks([])
+    ax_skip.set_ylabel("long-lived\ntensors")
+    ax_skip.set_xlabel("op in execution order")
+    ax_skip.set_xlim(-0.5, n - 0.5)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
