@@ -29,7 +29,7 @@ def main() -> None:
     opts = parser.parse_args()
     table = Table(title="memory timeline: predicted vs measured peak (fp32, CPU, batch 1)")
     for col in ("model", "liveness s (first / best of 5)", "predicted eager", "measured",
-                "error", "predicted last-use", "forward s"):  # fmt: skip
+                "error", "measured with scratch", "predicted last-use", "forward s"):  # fmt: skip
         table.add_column(col, justify="right")
     for name in opts.models:
         workload = Workload(resolution=opts.resolution)
@@ -47,12 +47,15 @@ def main() -> None:
         check_fits(graph.parameter_count * 4 + int(1.2 * eager.peak_bytes), "cpu")
         model, args, kwargs = materialize(*zoo_entry(name).build(workload), "fp32", "cpu")
         start = time.perf_counter()
-        measured = measure_peak(model, args, kwargs).peak_bytes
+        peaks = measure_peak(model, args, kwargs)
+        measured = peaks.peak_bytes
         forward = time.perf_counter() - start
         del model
         error = (eager.peak_bytes - measured) / measured
+        scratch = binary_bytes(peaks.with_scratch_bytes)
         table.add_row(name, f"{first:.3f} / {best:.3f}", binary_bytes(eager.peak_bytes),
-                      binary_bytes(measured), f"{error:+.2%}", binary_bytes(last_use.peak_bytes),
+                      binary_bytes(measured), f"{error:+.2%}", scratch,
+                      binary_bytes(last_use.peak_bytes),
                       f"{forward:.1f}")  # fmt: skip
     Console().print(table)
 

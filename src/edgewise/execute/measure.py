@@ -27,9 +27,10 @@ TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bflo
 
 @dataclass(frozen=True, slots=True)
 class MeasuredPeak:
-    peak_bytes: int  # peak bytes allocated by the forward, above what existed before it
+    peak_bytes: int  # peak bytes of tensors the forward allocated, live between ops
     device: str
     method: str  # how it was measured
+    with_scratch_bytes: int  # the same including kernel scratch (freed inside one op)
 
 
 def available_memory_bytes(device: str) -> int:
@@ -90,25 +91,47 @@ def materialize(
     return model, tree_map_only(torch.Tensor, real, args), tree_map_only(torch.Tensor, real, kwargs)
 
 
-def _cpu_allocation_peak(prof: torch.profiler.profile) -> int:
+def _cpu_allocation_peaks(prof: torch.profiler.profile) -> tuple[int, int]:
+    """(peak of tensors live between ops, peak of everything the allocator saw).
+
+    An allocation that a top-level op makes and frees before it returns is kernel
+    scratch (oneDNN's reordered weights, im2col columns, attention work buffers): it
+    is no tensor of the model's, so the first figure leaves it out.
+    """
     from torch._C._profiler import _EventType
 
-    events = []
     results = prof.profiler.kineto_results if prof.profiler else None
     if results is None:
         raise RuntimeError("the profiler recorded no results")
-    stack = list(results.experimental_event_tree())
-    while stack:
-        event = stack.pop()
-        stack.extend(event.children)
-        if event.typed[0] == _EventType.Allocation and event.typed[1].device.type == "cpu":
-            events.append((event.start_time_ns, event.typed[1].alloc_size))
+    events: list[tuple[int, int, bool]] = []  # (time, bytes, is scratch)
+    for root in results.experimental_event_tree():
+        subtree, allocations = [root], []
+        while subtree:
+            event = subtree.pop()
+            subtree.extend(event.children)
+            if event.typed[0] == _EventType.Allocation and event.typed[1].device.type == "cpu":
+                allocations.append(event)
+        scratch: set[int] = set()  # ids of allocation events paired within this op
+        if root.typed[0] != _EventType.Allocation:  # a free outside any op is no scratch
+            opened: dict[int, Any] = {}
+            for event in sorted(allocations, key=lambda e: e.start_time_ns):
+                fields = event.typed[1]
+                if fields.alloc_size > 0:
+                    opened[fields.ptr] = event
+                elif fields.ptr in opened:
+                    scratch.update((id(opened.pop(fields.ptr)), id(event)))
+        events.extend(
+            (e.start_time_ns, e.typed[1].alloc_size, id(e) in scratch) for e in allocations
+        )
     events.sort()
-    live = peak = 0
-    for _, size in events:
-        live += size
-        peak = max(peak, live)
-    return peak
+    live = peak = live_all = peak_all = 0
+    for _, size, scratch in events:
+        live_all += size
+        peak_all = max(peak_all, live_all)
+        if not scratch:
+            live += size
+            peak = max(peak, live)
+    return peak, peak_all
 
 
 @contextlib.contextmanager
@@ -135,8 +158,9 @@ def measure_peak(
             torch.cuda.reset_peak_memory_stats()
             model(*args, **kwargs)
             torch.cuda.synchronize()
-            peak = torch.cuda.max_memory_allocated() - before
-            return MeasuredPeak(int(peak), "cuda", "torch.cuda.max_memory_allocated")
+            peak = int(torch.cuda.max_memory_allocated() - before)
+            # the caching allocator's peak cannot separate kernel workspaces: one figure
+            return MeasuredPeak(peak, "cuda", "torch.cuda.max_memory_allocated", peak)
         activities = [torch.profiler.ProfilerActivity.CPU]
         with _native_stderr_silenced():  # the profiler's C++ side prints start/stop lines
             prof = torch.profiler.profile(activities=activities, profile_memory=True)
@@ -146,4 +170,5 @@ def measure_peak(
         finally:
             with _native_stderr_silenced():
                 prof.stop()
-    return MeasuredPeak(_cpu_allocation_peak(prof), "cpu", "profiler allocation events")
+    peak, with_scratch = _cpu_allocation_peaks(prof)
+    return MeasuredPeak(peak, "cpu", "profiler allocation events", with_scratch)

@@ -46,6 +46,7 @@ def memory_to_dict(tl: MemoryTimeline, measured: MeasuredPeak | None = None) -> 
     }
     if measured is not None:
         data["measured_peak_bytes"] = measured.peak_bytes
+        data["measured_with_scratch_bytes"] = measured.with_scratch_bytes
         data["measured_device"] = measured.device
         data["measured_method"] = measured.method
     return data
@@ -88,7 +89,13 @@ def render_memory(
     summary.add_row("peak op", f"{p}: {tl.targets[p]} in {tl.scopes[p] or '<root>'}")
     if measured is not None:
         summary.add_section()
-        summary.add_row(f"measured peak ({measured.method})", binary_bytes(measured.peak_bytes))
+        summary.add_row(
+            f"measured peak of tensors live between ops ({measured.method})",
+            binary_bytes(measured.peak_bytes),
+        )
+        summary.add_row(
+            "measured peak including kernel scratch", binary_bytes(measured.with_scratch_bytes)
+        )
         if eager_peak is not None:
             error = (eager_peak - measured.peak_bytes) / max(measured.peak_bytes, 1)
             summary.add_row(
