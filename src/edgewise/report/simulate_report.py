@@ -1,0 +1,149 @@
+"""Render a `Simulation`: totals and slowest layers for people, JSON/CSV, and two charts
+(per-layer latency coloured by bound with utilization; a roofline of the layers)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgewise.analysis.stages import stage_of_ops, stages
+from edgewise.ir.graph import Graph
+from edgewise.report.format import binary_bytes, si
+from edgewise.simulate.simulator import LayerCost, Simulation
+
+BOUND_COLORS = {"compute": "#4C72B0", "dram": "#C44E52", "sram": "#DD8452", "none": "0.7"}
+
+
+def _seconds(value: float) -> str:
+    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
+        if value >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
+def simulation_to_dict(sim: Simulation, rows: tuple[LayerCost, ...]) -> dict[str, Any]:
+    t = sim.totals
+    return {
+        "model": sim.work.model,
+        "hardware": sim.spec_name,
+        "precision": {"compute": sim.precision, "weights": sim.work.weight_precision,
+                      "activations": sim.work.activation_precision},  # fmt: skip
+        "attention": sim.work.attention,
+        "weights_resident": sim.weights_resident,
+        "units": {"latency_s": "seconds", "energy_j": "joules", "dram_bytes": "bytes",
+                  "mac_utilization": "MACs / (peak MAC/s x latency)", "floor_s": "seconds"},  # fmt: skip
+        "totals": asdict(t),
+        "rows": [asdict(r) for r in rows],
+    }
+
+
+def simulation_to_csv(rows: tuple[LayerCost, ...]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    names = list(LayerCost.__dataclass_fields__)
+    writer.writerow(names)
+    for r in rows:
+        writer.writerow([getattr(r, n) for n in names])
+    return out.getvalue()
+
+
+def render_simulation(sim: Simulation, rows: tuple[LayerCost, ...], console: Console, limit: int) -> None:
+    t = sim.totals
+    summary = Table(
+        title=f"{sim.work.model} on {sim.spec_name} ({sim.work.weight_precision} weights, "
+        f"{sim.work.activation_precision} activations, {sim.precision} MACs)"
+    )
+    summary.add_column("total")
+    summary.add_column("value", justify="right")
+    summary.add_row("latency", _seconds(t.latency_s), style="bold")
+    summary.add_row("physical floor (max of MACs/peak, compulsory DRAM/BW)", _seconds(t.floor_s))
+    summary.add_row("latency / floor", f"{t.floor_ratio:.2f}x")
+    summary.add_row("MAC utilization", f"{t.mac_utilization:.1%}")
+    summary.add_row("energy", f"{t.energy_j * 1e3:.3g} mJ", style="bold")
+    for label, value in (("MACs", t.mac_energy_j), ("vector", t.vector_energy_j),
+                         ("SRAM", t.sram_energy_j), ("DRAM", t.dram_energy_j),
+                         ("static", t.static_energy_j)):  # fmt: skip
+        summary.add_row(f"  {label}", f"{value * 1e3:.3g} mJ ({value / t.energy_j:.0%})")
+    summary.add_row("DRAM traffic", binary_bytes(t.dram_bytes))
+    summary.add_row("  of which spills", binary_bytes(t.spilled_bytes))
+    summary.add_row("SRAM traffic", binary_bytes(t.sram_bytes))
+    summary.add_row("peak SRAM occupancy", binary_bytes(t.peak_sram_bytes))
+    summary.add_row("ops tiled through DRAM (working set > SRAM)", str(t.tiled_ops))
+    summary.add_row("MACs", si(t.macs))
+    console.print(summary)
+    slow = sorted(rows, key=lambda r: -r.latency_s)[: limit or None]
+    table = Table(title=f"slowest {len(slow)} of {len(rows)} layers (in execution order)")
+    for col in ("layer", "latency", "share", "bound", "MAC util.", "DRAM", "energy", "tiled"):
+        table.add_column(col, justify="left" if col in ("layer", "bound") else "right")
+    for r in sorted(slow, key=lambda r: rows.index(r)):
+        table.add_row(r.name or "<root>", _seconds(r.latency_s), f"{r.latency_s / t.latency_s:.1%}",
+                      r.bound, f"{r.mac_utilization:.0%}", binary_bytes(r.dram_bytes),
+                      f"{r.energy_j * 1e3:.3g} mJ", str(r.tiled_ops or ""))  # fmt: skip
+    console.print(table)
+
+
+def plot_simulation(graph: Graph, sim: Simulation, rows: tuple[LayerCost, ...], path: Path, peak: float, dram_bw: float) -> None:
+    """Per-layer latency coloured by bound with utilization (top), roofline (bottom)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    layers = [r for r in rows if r.latency_s > 0]
+    xs = np.arange(len(layers))
+    fig = plt.figure(figsize=(14, 9))
+    ax = fig.add_subplot(2, 1, 1)
+    ax.bar(xs, [r.latency_s * 1e3 for r in layers], width=1.0,
+           color=[BOUND_COLORS[r.bound] for r in layers])  # fmt: skip
+    ax.set_ylabel("latency (ms)")
+    ax.set_xlim(-0.5, len(layers) - 0.5)
+    util = ax.twinx()  # utilization of the layers that have MACs (others have none to use)
+    with_macs = [i for i, r in enumerate(layers) if r.macs]
+    util.scatter(with_macs, [layers[i].mac_utilization * 100 for i in with_macs], s=6,
+                 color="black", alpha=0.6, label="MAC utilization")  # fmt: skip
+    util.set_ylabel("MAC utilization of layers with MACs (%)")
+    util.set_ylim(0, 105)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for b, c in BOUND_COLORS.items() if b != "none"]
+    ax.legend(handles, [f"{b}-bound" for b in BOUND_COLORS if b != "none"], loc="upper left", fontsize=8)
+    stage_by_scope = dict(zip((op.scope for op in graph.ops), stage_of_ops(graph), strict=True))
+    labels = {s.name: s.label for s in stages(graph)}
+    start = 0
+    for i in range(1, len(layers) + 1):
+        same = i < len(layers) and stage_by_scope.get(layers[i].name) == stage_by_scope.get(layers[start].name)
+        if not same:
+            if i - start >= max(3, len(layers) // 60):
+                ax.text((start + i - 1) / 2, 1.01, labels.get(stage_by_scope.get(layers[start].name, ""), ""),
+                        ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())  # fmt: skip
+                ax.axvline(start - 0.5, color="0.8", lw=0.6)
+            start = i
+    ax.set_xlabel("layer in execution order")
+    roof = fig.add_subplot(2, 1, 2)
+    intensity = np.array([r.macs / max(r.dram_bytes, 1) for r in layers if r.macs])
+    achieved = np.array([r.macs / r.latency_s for r in layers if r.macs])
+    colors = [BOUND_COLORS[r.bound] for r in layers if r.macs]
+    roof.scatter(intensity, achieved, s=10, c=colors, alpha=0.8)
+    grid = np.logspace(np.log10(max(intensity.min(initial=1e-3) / 2, 1e-3)),
+                       np.log10(max(intensity.max(initial=1.0) * 2, 10)), 200)  # fmt: skip
+    roof.plot(grid, np.minimum(peak, grid * dram_bw), color="black", lw=1)
+    roof.set_xscale("log")
+    roof.set_yscale("log")
+    roof.set_xlabel("operational intensity (MACs per DRAM byte)")
+    roof.set_ylabel("achieved MAC/s")
+    roof.set_title(f"roofline on {sim.spec_name}: peak {si(peak)}MAC/s, DRAM {si(dram_bw)}B/s", fontsize=9)
+    fig.suptitle(
+        f"{sim.work.model} on {sim.spec_name}: {_seconds(sim.totals.latency_s)} per forward, "
+        f"floor {_seconds(sim.totals.floor_s)}, MAC utilization {sim.totals.mac_utilization:.0%}"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)
