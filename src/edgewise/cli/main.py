@@ -346,7 +346,9 @@ def simulate(
     set_: SetOpt = None,
     precision: Annotated[
         str | None,
-        typer.Option("--precision", help="fp32 | fp16 | bf16 | int8 | wXaY (e.g. w4a8); default int8"),
+        typer.Option(
+            "--precision", help="fp32 | fp16 | bf16 | int8 | wXaY (e.g. w4a8); default int8"
+        ),
     ] = None,
     attention: Annotated[
         str, typer.Option("--attention", help="captured | materialized | fused")
@@ -371,13 +373,16 @@ def simulate(
         simulation_to_csv,
         simulation_to_dict,
     )
-    from edgewise.simulate.simulator import group_costs, simulate as run_simulation
+    from edgewise.simulate.simulator import group_costs
+    from edgewise.simulate.simulator import simulate as run_simulation
     from edgewise.simulate.workload import op_workload
 
     if by not in ("op", "layer", "block"):
         raise EdgewiseError(f"--by must be op, layer or block (got '{by}')")
     if attention not in ("captured", "materialized", "fused"):
-        raise EdgewiseError(f"--attention must be captured, materialized or fused (got '{attention}')")
+        raise EdgewiseError(
+            f"--attention must be captured, materialized or fused (got '{attention}')"
+        )
     if plot is not None and plot.suffix.lower() != ".png":
         raise EdgewiseError(f"--plot writes PNG: give a file ending in .png (got '{plot}')")
     spec = load_spec(hw, set_ or ())
@@ -387,7 +392,11 @@ def simulate(
     mac_precision = compute_precision(weights, activations)
     sim = run_simulation(work, spec, mac_precision)
     keys = tuple(
-        f"{op.index}:{op.target}" if by == "op" else op.scope if by == "layer" else graph.block_of(op, depth)
+        f"{op.index}:{op.target}"
+        if by == "op"
+        else op.scope
+        if by == "layer"
+        else graph.block_of(op, depth)
         for op in graph.ops
     )
     grouped = group_costs(sim, keys, spec.peak_macs_per_s(mac_precision))
@@ -396,8 +405,12 @@ def simulate(
     if csv_out:
         _write(csv_out, simulation_to_csv(grouped))
     if plot is not None:
-        layer_rows = grouped if by == "layer" else group_costs(
-            sim, tuple(op.scope for op in graph.ops), spec.peak_macs_per_s(mac_precision)
+        layer_rows = (
+            grouped
+            if by == "layer"
+            else group_costs(
+                sim, tuple(op.scope for op in graph.ops), spec.peak_macs_per_s(mac_precision)
+            )
         )
         plot_simulation(graph, sim, layer_rows, plot, spec.peak_macs_per_s(mac_precision),
                         spec.dram_bandwidth_bytes_per_s)  # fmt: skip

@@ -105,7 +105,9 @@ def _cpu_allocation_peaks(prof: torch.profiler.profile) -> tuple[int, int]:
         raise RuntimeError("the profiler recorded no results")
     events: list[tuple[int, int, bool]] = []  # (time, bytes, is scratch)
     for root in results.experimental_event_tree():
-        subtree, allocations = [root], []
+        # the profiler's event records are loosely typed unions: handle them as Any
+        subtree: list[Any] = [root]
+        allocations: list[Any] = []
         while subtree:
             event = subtree.pop()
             subtree.extend(event.children)
@@ -125,10 +127,10 @@ def _cpu_allocation_peaks(prof: torch.profiler.profile) -> tuple[int, int]:
         )
     events.sort()
     live = peak = live_all = peak_all = 0
-    for _, size, scratch in events:
+    for _, size, is_scratch in events:
         live_all += size
         peak_all = max(peak_all, live_all)
-        if not scratch:
+        if not is_scratch:
             live += size
             peak = max(peak, live)
     return peak, peak_all

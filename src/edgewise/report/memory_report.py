@@ -118,8 +118,14 @@ def render_memory(
     biggest = sorted(tl.long_lived_table, key=lambda r: (-r.bytes, r.first_op))[: rows or None]
     for r in sorted(biggest, key=lambda r: r.first_op):
         last = r.consumer_scopes[-1] if r.consumer_scopes else "-"
-        table.add_row(r.producer_scope or "<root>", last, binary_bytes(r.bytes), str(r.span_ops),
-                      str(r.span_stages), f"{r.share_of_peak:.1%}")  # fmt: skip
+        table.add_row(
+            r.producer_scope or "<root>",
+            last,
+            binary_bytes(r.bytes),
+            str(r.span_ops),
+            str(r.span_stages),
+            f"{r.share_of_peak:.1%}",
+        )
     console.print(table)
     hidden = len(tl.long_lived_table) - len(biggest)
     if hidden > 0:
@@ -147,8 +153,14 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
     ax.stackplot(xs, *[s / mib for s in layers], labels=names, colors=colors, step="mid")
     p = tl.peak_op
     ax.axvline(p, color="black", lw=0.8, ls="--")
-    ax.annotate(f"peak {binary_bytes(tl.peak_bytes)}\n{tl.scopes[p]}", xy=(p, tl.live[p] / mib),
-                xytext=(10, -5), textcoords="offset points", fontsize=8, va="top")  # fmt: skip
+    ax.annotate(
+        f"peak {binary_bytes(tl.peak_bytes)}\n{tl.scopes[p]}",
+        xy=(p, tl.live[p] / mib),
+        xytext=(10, -5),
+        textcoords="offset points",
+        fontsize=8,
+        va="top",
+    )
     ax.set_ylabel("live bytes (MiB)")
     ax.legend(loc="upper right", fontsize=8)
     fig.suptitle(
@@ -164,14 +176,26 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
             if span % 2 == 0:
                 ax.axvspan(start - 0.5, i - 0.5, color="0.93", zorder=0)
             if i - start >= n // 40:
-                ax.text((start + i) / 2, 1.01, labels.get(names_by_op[start], ""), ha="center",
-                        va="bottom", fontsize=7, transform=ax.get_xaxis_transform())  # fmt: skip
+                ax.text(
+                    (start + i) / 2,
+                    1.01,
+                    labels.get(names_by_op[start], ""),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    transform=ax.get_xaxis_transform(),
+                )
             start = i
     # each long-lived tensor from producer to last consumer, thickness by size
     biggest = max((r.bytes for r in tl.long_lived_table), default=1)
     for lane, r in enumerate(sorted(tl.long_lived_table, key=lambda r: r.first_op)):
-        ax_skip.plot([r.first_op, r.last_op], [lane, lane], color="#C44E52", solid_capstyle="butt",
-                     lw=1 + 5 * r.bytes / biggest)  # fmt: skip
+        ax_skip.plot(
+            [r.first_op, r.last_op],
+            [lane, lane],
+            color="#C44E52",
+            solid_capstyle="butt",
+            lw=1 + 5 * r.bytes / biggest,
+        )
     ax_skip.set_ylim(-1, lanes)
     ax_skip.set_yticks([])
     ax_skip.set_ylabel("long-lived\ntensors")

@@ -32,12 +32,20 @@ def simulation_to_dict(sim: Simulation, rows: tuple[LayerCost, ...]) -> dict[str
     return {
         "model": sim.work.model,
         "hardware": sim.spec_name,
-        "precision": {"compute": sim.precision, "weights": sim.work.weight_precision,
-                      "activations": sim.work.activation_precision},  # fmt: skip
+        "precision": {
+            "compute": sim.precision,
+            "weights": sim.work.weight_precision,
+            "activations": sim.work.activation_precision,
+        },
         "attention": sim.work.attention,
         "weights_resident": sim.weights_resident,
-        "units": {"latency_s": "seconds", "energy_j": "joules", "dram_bytes": "bytes",
-                  "mac_utilization": "MACs / (peak MAC/s x latency)", "floor_s": "seconds"},  # fmt: skip
+        "units": {
+            "latency_s": "seconds",
+            "energy_j": "joules",
+            "dram_bytes": "bytes",
+            "mac_utilization": "MACs / (peak MAC/s x latency)",
+            "floor_s": "seconds",
+        },
         "totals": asdict(t),
         "rows": [asdict(r) for r in rows],
     }
@@ -53,7 +61,9 @@ def simulation_to_csv(rows: tuple[LayerCost, ...]) -> str:
     return out.getvalue()
 
 
-def render_simulation(sim: Simulation, rows: tuple[LayerCost, ...], console: Console, limit: int) -> None:
+def render_simulation(
+    sim: Simulation, rows: tuple[LayerCost, ...], console: Console, limit: int
+) -> None:
     t = sim.totals
     summary = Table(
         title=f"{sim.work.model} on {sim.spec_name} ({sim.work.weight_precision} weights, "
@@ -66,9 +76,13 @@ def render_simulation(sim: Simulation, rows: tuple[LayerCost, ...], console: Con
     summary.add_row("latency / floor", f"{t.floor_ratio:.2f}x")
     summary.add_row("MAC utilization", f"{t.mac_utilization:.1%}")
     summary.add_row("energy", f"{t.energy_j * 1e3:.3g} mJ", style="bold")
-    for label, value in (("MACs", t.mac_energy_j), ("vector", t.vector_energy_j),
-                         ("SRAM", t.sram_energy_j), ("DRAM", t.dram_energy_j),
-                         ("static", t.static_energy_j)):  # fmt: skip
+    for label, value in (
+        ("MACs", t.mac_energy_j),
+        ("vector", t.vector_energy_j),
+        ("SRAM", t.sram_energy_j),
+        ("DRAM", t.dram_energy_j),
+        ("static", t.static_energy_j),
+    ):
         summary.add_row(f"  {label}", f"{value * 1e3:.3g} mJ ({value / t.energy_j:.0%})")
     summary.add_row("DRAM traffic", binary_bytes(t.dram_bytes))
     summary.add_row("  of which spills", binary_bytes(t.spilled_bytes))
@@ -82,13 +96,27 @@ def render_simulation(sim: Simulation, rows: tuple[LayerCost, ...], console: Con
     for col in ("layer", "latency", "share", "bound", "MAC util.", "DRAM", "energy", "tiled"):
         table.add_column(col, justify="left" if col in ("layer", "bound") else "right")
     for r in sorted(slow, key=lambda r: rows.index(r)):
-        table.add_row(r.name or "<root>", _seconds(r.latency_s), f"{r.latency_s / t.latency_s:.1%}",
-                      r.bound, f"{r.mac_utilization:.0%}", binary_bytes(r.dram_bytes),
-                      f"{r.energy_j * 1e3:.3g} mJ", str(r.tiled_ops or ""))  # fmt: skip
+        table.add_row(
+            r.name or "<root>",
+            _seconds(r.latency_s),
+            f"{r.latency_s / t.latency_s:.1%}",
+            r.bound,
+            f"{r.mac_utilization:.0%}",
+            binary_bytes(r.dram_bytes),
+            f"{r.energy_j * 1e3:.3g} mJ",
+            str(r.tiled_ops or ""),
+        )
     console.print(table)
 
 
-def plot_simulation(graph: Graph, sim: Simulation, rows: tuple[LayerCost, ...], path: Path, peak: float, dram_bw: float) -> None:
+def plot_simulation(
+    graph: Graph,
+    sim: Simulation,
+    rows: tuple[LayerCost, ...],
+    path: Path,
+    peak: float,
+    dram_bw: float,
+) -> None:
     """Per-layer latency coloured by bound with utilization (top), roofline (bottom)."""
     import matplotlib
 
@@ -100,27 +128,48 @@ def plot_simulation(graph: Graph, sim: Simulation, rows: tuple[LayerCost, ...], 
     xs = np.arange(len(layers))
     fig = plt.figure(figsize=(14, 9))
     ax = fig.add_subplot(2, 1, 1)
-    ax.bar(xs, [r.latency_s * 1e3 for r in layers], width=1.0,
-           color=[BOUND_COLORS[r.bound] for r in layers])  # fmt: skip
+    ax.bar(
+        xs,
+        [r.latency_s * 1e3 for r in layers],
+        width=1.0,
+        color=[BOUND_COLORS[r.bound] for r in layers],
+    )
     ax.set_ylabel("latency (ms)")
     ax.set_xlim(-0.5, len(layers) - 0.5)
     util = ax.twinx()  # utilization of the layers that have MACs (others have none to use)
     with_macs = [i for i, r in enumerate(layers) if r.macs]
-    util.scatter(with_macs, [layers[i].mac_utilization * 100 for i in with_macs], s=6,
-                 color="black", alpha=0.6, label="MAC utilization")  # fmt: skip
+    util.scatter(
+        with_macs,
+        [layers[i].mac_utilization * 100 for i in with_macs],
+        s=6,
+        color="black",
+        alpha=0.6,
+        label="MAC utilization",
+    )
     util.set_ylabel("MAC utilization of layers with MACs (%)")
     util.set_ylim(0, 105)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for b, c in BOUND_COLORS.items() if b != "none"]
-    ax.legend(handles, [f"{b}-bound" for b in BOUND_COLORS if b != "none"], loc="upper left", fontsize=8)
+    ax.legend(
+        handles, [f"{b}-bound" for b in BOUND_COLORS if b != "none"], loc="upper left", fontsize=8
+    )
     stage_by_scope = dict(zip((op.scope for op in graph.ops), stage_of_ops(graph), strict=True))
     labels = {s.name: s.label for s in stages(graph)}
     start = 0
     for i in range(1, len(layers) + 1):
-        same = i < len(layers) and stage_by_scope.get(layers[i].name) == stage_by_scope.get(layers[start].name)
+        same = i < len(layers) and stage_by_scope.get(layers[i].name) == stage_by_scope.get(
+            layers[start].name
+        )
         if not same:
             if i - start >= max(3, len(layers) // 60):
-                ax.text((start + i - 1) / 2, 1.01, labels.get(stage_by_scope.get(layers[start].name, ""), ""),
-                        ha="center", va="bottom", fontsize=7, transform=ax.get_xaxis_transform())  # fmt: skip
+                ax.text(
+                    (start + i - 1) / 2,
+                    1.01,
+                    labels.get(stage_by_scope.get(layers[start].name, ""), ""),
+                    ha="center",
+                    va="bottom",
+                    fontsize=7,
+                    transform=ax.get_xaxis_transform(),
+                )
                 ax.axvline(start - 0.5, color="0.8", lw=0.6)
             start = i
     ax.set_xlabel("layer in execution order")
@@ -129,14 +178,19 @@ def plot_simulation(graph: Graph, sim: Simulation, rows: tuple[LayerCost, ...], 
     achieved = np.array([r.macs / r.latency_s for r in layers if r.macs])
     colors = [BOUND_COLORS[r.bound] for r in layers if r.macs]
     roof.scatter(intensity, achieved, s=10, c=colors, alpha=0.8)
-    grid = np.logspace(np.log10(max(intensity.min(initial=1e-3) / 2, 1e-3)),
-                       np.log10(max(intensity.max(initial=1.0) * 2, 10)), 200)  # fmt: skip
+    grid = np.logspace(
+        np.log10(max(intensity.min(initial=1e-3) / 2, 1e-3)),
+        np.log10(max(intensity.max(initial=1.0) * 2, 10)),
+        200,
+    )
     roof.plot(grid, np.minimum(peak, grid * dram_bw), color="black", lw=1)
     roof.set_xscale("log")
     roof.set_yscale("log")
     roof.set_xlabel("operational intensity (MACs per DRAM byte)")
     roof.set_ylabel("achieved MAC/s")
-    roof.set_title(f"roofline on {sim.spec_name}: peak {si(peak)}MAC/s, DRAM {si(dram_bw)}B/s", fontsize=9)
+    roof.set_title(
+        f"roofline on {sim.spec_name}: peak {si(peak)}MAC/s, DRAM {si(dram_bw)}B/s", fontsize=9
+    )
     fig.suptitle(
         f"{sim.work.model} on {sim.spec_name}: {_seconds(sim.totals.latency_s)} per forward, "
         f"floor {_seconds(sim.totals.floor_s)}, MAC utilization {sim.totals.mac_utilization:.0%}"

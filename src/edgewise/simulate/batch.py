@@ -39,14 +39,20 @@ def simulate_many(work: OpWorkload, specs: Sequence[HardwareSpec], precision: st
     if missing:
         raise EdgewiseError(f"no {precision} MACs in: {', '.join(sorted(set(missing)))}")
     if any(s.dram_bytes == 0 for s in specs):
-        raise EdgewiseError("simulate_many needs specs with DRAM; simulate on-chip-only specs one by one")
+        raise EdgewiseError(
+            "simulate_many needs specs with DRAM; simulate on-chip-only specs one by one"
+        )
 
     def column(get) -> np.ndarray:  # type: ignore[no-untyped-def]
         return np.array([get(s) for s in specs], dtype=np.float64)[:, None]
 
     resident = np.array([weights_stay_resident(work, s) for s in specs])
-    capacity = np.array([s.sram_bytes - (work.total_weight_bytes if r else 0)
-                         for s, r in zip(specs, resident, strict=True)])  # fmt: skip
+    capacity = np.array(
+        [
+            s.sram_bytes - (work.total_weight_bytes if r else 0)
+            for s, r in zip(specs, resident, strict=True)
+        ]
+    )
     if (capacity <= 0).any():
         raise EdgewiseError("some specs keep weights resident in an SRAM smaller than the weights")
     schedules: dict[int, SramSchedule] = {}
@@ -56,8 +62,9 @@ def simulate_many(work: OpWorkload, specs: Sequence[HardwareSpec], precision: st
     mac_ops = np.flatnonzero(work.macs)
     k = np.maximum(work.reduce_dim[mac_ops], 1).astype(np.float64)
     n = np.maximum(work.out_dim[mac_ops], 1).astype(np.float64)
-    sram_per_op = (work.act_read_bytes + work.act_write_bytes + work.weight_bytes
-                   + work.scores_bytes).astype(np.float64)  # fmt: skip
+    sram_per_op = (
+        work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
+    ).astype(np.float64)
     rows = column(lambda s: s.mac_array.rows)
     cols = column(lambda s: s.mac_array.cols)
     peak = column(lambda s: s.macs_per_cycle[precision] * s.clock_hz)

@@ -90,7 +90,9 @@ class LayerCost:
     tiled_ops: int
 
 
-def group_costs(sim: Simulation, keys: tuple[str, ...], peak_macs_per_s: float) -> tuple[LayerCost, ...]:
+def group_costs(
+    sim: Simulation, keys: tuple[str, ...], peak_macs_per_s: float
+) -> tuple[LayerCost, ...]:
     """Sum per-op costs into rows keyed by `keys` (one per op), in order of first op."""
     groups: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
@@ -154,7 +156,7 @@ def simulate(
         )
     if schedule is None:
         schedule = furthest_next_use(work, capacity)
-    if not has_dram and schedule.dram_bytes.any():
+    if not has_dram and (schedule.spill_bytes.any() or schedule.tiled.any()):
         raise EdgewiseError(
             f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
             "no DRAM to spill to"
@@ -171,7 +173,9 @@ def simulate(
     # streamed weights cross DRAM at every op that reads them; resident ones once, loaded
     # before the first op. Inputs are read by the schedule; outputs leave after the last op.
     dram = schedule.dram_bytes.astype(np.float64)
-    if has_dram and work.n_ops:
+    if not has_dram:  # an on-chip-only chip: inputs arrive over the host link, not DRAM
+        dram[:] = 0
+    elif work.n_ops:
         if resident:
             dram[0] += work.total_weight_bytes
         else:

@@ -146,8 +146,8 @@ def op_workload(
                 first.setdefault(sid, op.index)  # model inputs and constants: first read
         reads.append(tuple(s for s in read_ids if kind[s] not in _WEIGHTS))
         created = []
-        for t in op.outputs:
-            sid = graph.tensors[t].storage_id
+        for tid in op.outputs:
+            sid = graph.tensors[tid].storage_id
             if kind[sid] is TensorKind.ACTIVATION and sid not in first:
                 first[sid] = op.index
                 write[op.index] += size[sid]
