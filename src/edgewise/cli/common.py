@@ -1,0 +1,91 @@
+"""What every `edgewise` command shares: the console, output files, model options."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.console import Console
+
+from edgewise.errors import EdgewiseError
+
+if TYPE_CHECKING:
+    from edgewise.ir.graph import Graph
+
+console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI get a wide table
+
+# --- options shared by every command that takes a model --------------------------------
+ModelArg = Annotated[
+    str | None,
+    typer.Argument(help="zoo name (see `edgewise zoo`) or a graph file from `edgewise capture`"),
+]
+ModuleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--module",
+        help="your own model: 'package.module:factory' returning (model, args[, kwargs])",
+    ),
+]
+BatchOpt = Annotated[int | None, typer.Option("--batch", help="batch size (zoo models)")]
+ResolutionOpt = Annotated[
+    int | None, typer.Option("--resolution", help="image size in pixels (zoo models)")
+]
+FramesOpt = Annotated[int | None, typer.Option("--frames", help="video frames (vivit-b)")]
+CfgOpt = Annotated[
+    bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")
+]
+JsonOpt = Annotated[str | None, typer.Option("--json", help="write JSON to FILE ('-' for stdout)")]
+CsvOpt = Annotated[str | None, typer.Option("--csv", help="write CSV to FILE ('-' for stdout)")]
+HwOpt = Annotated[str, typer.Option("--hw", help="hardware preset (edgewise hw list) or spec file")]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="PATH=VALUE",
+        help="override a spec field before validation, e.g. sram_bytes=2MiB, mac_array.rows=64, "
+        "macs_per_cycle.int4=4096 (null removes an entry; repeatable)",
+    ),
+]
+
+
+def graph_for(
+    model: str | None,
+    module: str | None,
+    batch: int | None,
+    resolution: int | None,
+    frames: int | None,
+    cfg: bool,
+) -> Graph:
+    """The graph behind MODEL or --module, at the workload the options describe."""
+    from edgewise.capture.source import graph_from_source
+    from edgewise.capture.zoo import Workload
+
+    if batch is not None and batch < 1:
+        raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
+    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    return graph_from_source(model, module, workload)
+
+
+def write_output(target: str, text: str) -> None:
+    """'-' is stdout; a file is written whole or not at all."""
+    if target == "-":
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    path = Path(target)
+    if not path.parent.exists():
+        raise EdgewiseError(f"cannot write '{target}': folder '{path.parent}' does not exist")
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def to_json(data: Any) -> str:
+    return json.dumps(data, indent=2)
+
+
+def check_png(plot: Path | None) -> None:
+    if plot is not None and plot.suffix.lower() != ".png":
+        raise EdgewiseError(f"--plot writes PNG: give a file ending in .png (got '{plot}')")

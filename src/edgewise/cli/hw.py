@@ -1,0 +1,105 @@
+"""`edgewise hw`: the shipped accelerator presets, one spec in full, and the spec schema.
+
+A thin layer over `edgewise.hardware`: loading, overrides and validation live there, so
+`edgewise hw show FILE --set ...` checks a spec exactly as a simulation would.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+
+from edgewise.cli.common import JsonOpt, SetOpt, console, write_output
+from edgewise.hardware import PRESETS, HardwareSpec, hardware_json_schema, load_spec
+
+hw_app = typer.Typer(
+    no_args_is_help=True,
+    help="Accelerator specs: list the presets, show one in full (with overrides), the schema.",
+)
+
+SpecArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME|FILE", help="a preset (see `edgewise hw list`) or a YAML/JSON file"
+    ),
+]
+
+
+def _tops(spec: HardwareSpec, precision: str) -> str:
+    """Vendors' TOPS: 2 ops per MAC."""
+    return f"{2 * spec.macs_per_cycle[precision] * spec.clock_hz / 1e12:.3g}"  # type: ignore[index]
+
+
+def _rate(bytes_per_s: float) -> str:
+    from edgewise.report.format import si
+
+    return f"{si(bytes_per_s)}B/s" if bytes_per_s else "-"
+
+
+@hw_app.command("list")
+def list_presets() -> None:
+    """The shipped presets and their headline figures (see docs/hardware.md for sources)."""
+    from rich.table import Table
+
+    from edgewise.report.format import binary_bytes
+
+    table = Table(title="edgewise hardware presets (TOPS = 2 ops per MAC, dense)")
+    for col in ("preset", "peak TOPS by precision", "SRAM", "DRAM", "DRAM bandwidth"):
+        table.add_column(col, overflow="fold")
+    table.add_column("description", overflow="fold", ratio=1)
+    for name in PRESETS:
+        spec = load_spec(name)
+        tops = ", ".join(f"{p} {_tops(spec, p)}" for p in spec.macs_per_cycle)
+        dram = binary_bytes(spec.dram_bytes) if spec.dram_bytes else "none"
+        table.add_row(name, tops, binary_bytes(spec.sram_bytes), dram,
+                      _rate(spec.dram_bandwidth_bytes_per_s), spec.description)  # fmt: skip
+    console.print(table)
+
+
+@hw_app.command()
+def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None) -> None:
+    """One spec in full: every figure with its unit and its source."""
+    from rich.table import Table
+
+    from edgewise.report.format import binary_bytes, si
+
+    spec = load_spec(spec_name, overrides or ())
+    if json_out:
+        write_output(json_out, json.dumps(spec.model_dump(mode="json"), indent=2))
+        if json_out == "-":
+            return
+    shown = {
+        "clock_hz": f"{si(spec.clock_hz)}Hz",
+        "mac_array": f"{spec.mac_array.rows} x {spec.mac_array.cols}",
+        "macs_per_cycle": ", ".join(
+            f"{p} {n:,} ({_tops(spec, p)} TOPS)" for p, n in spec.macs_per_cycle.items()
+        ),
+        "sram_bytes": binary_bytes(spec.sram_bytes),
+        "sram_bandwidth_bytes_per_s": _rate(spec.sram_bandwidth_bytes_per_s),
+        "dram_bytes": binary_bytes(spec.dram_bytes) if spec.dram_bytes else "none",
+        "dram_bandwidth_bytes_per_s": _rate(spec.dram_bandwidth_bytes_per_s),
+        "energy_pj_per_mac": ", ".join(f"{p} {e:g} pJ" for p, e in spec.energy_pj_per_mac.items()),
+        "vector_ops_per_cycle": f"{spec.vector_ops_per_cycle:g}",
+        "sram_energy_pj_per_byte": f"{spec.sram_energy_pj_per_byte:g} pJ/B",
+        "dram_energy_pj_per_byte": f"{spec.dram_energy_pj_per_byte:g} pJ/B",
+        "vector_energy_pj_per_op": f"{spec.vector_energy_pj_per_op:g} pJ",
+        "static_power_w": f"{spec.static_power_w:g} W",
+    }
+    table = Table(title=f"{spec.name}: {spec.description}", title_justify="left")
+    for col in ("field", "value", "source"):
+        table.add_column(col, overflow="fold")
+    for field in HardwareSpec.model_fields:
+        if field in ("name", "description", "sources"):
+            continue
+        value = shown.get(field, str(getattr(spec, field)))
+        table.add_row(field, value, spec.sources.get(field, "-"))
+    console.print(table)
+
+
+@hw_app.command()
+def schema(json_out: JsonOpt = "-") -> None:
+    """The JSON schema of a spec file (the fields, their units, bounds and meaning)."""
+
+    write_output(json_out or "-", json.dumps(hardware_json_schema(), indent=2))

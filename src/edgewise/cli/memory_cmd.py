@@ -1,0 +1,110 @@
+"""`edgewise memory`: the memory timeline, and its check against a real run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgewise.cli.common import (
+    BatchOpt,
+    CfgOpt,
+    CsvOpt,
+    FramesOpt,
+    JsonOpt,
+    ModelArg,
+    ModuleOpt,
+    ResolutionOpt,
+    check_png,
+    console,
+    graph_for,
+    to_json,
+    write_output,
+)
+from edgewise.errors import EdgewiseError
+
+
+def memory(
+    model: ModelArg = None,
+    lifetimes: Annotated[
+        str, typer.Option("--lifetimes", help="last-use (compiler) | eager (as PyTorch runs)")
+    ] = "last-use",
+    attention: Annotated[
+        str, typer.Option("--attention", help="captured | materialized | fused")
+    ] = "captured",
+    dtype: Annotated[
+        str | None, typer.Option("--dtype", help="rescale activations: fp32|fp16|bf16|int8")
+    ] = None,
+    long_lived: Annotated[
+        int, typer.Option("--long-lived", help="a tensor outliving N ops is long-lived")
+    ] = 100,
+    tile_sram: Annotated[
+        int, typer.Option("--tile-sram", help="SRAM bytes a fused attention tile fits in")
+    ] = 256 * 1024,
+    measure: Annotated[
+        bool, typer.Option("--measure", help="run the real model and measure its peak")
+    ] = False,
+    device: Annotated[str, typer.Option("--device", help="cpu | cuda (with --measure)")] = "cpu",
+    rows: Annotated[int, typer.Option("--rows", help="long-lived rows shown (0 = all)")] = 15,
+    plot: Annotated[Path | None, typer.Option("--plot", help="write the timeline (PNG)")] = None,
+    json_out: JsonOpt = None,
+    csv_out: CsvOpt = None,
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Live memory at every op: activations, skips, attention scores; peak; real-run check."""
+    from edgewise.analysis.memory import memory_timeline
+    from edgewise.report.memory_report import (
+        memory_to_csv,
+        memory_to_dict,
+        plot_memory,
+        render_memory,
+    )
+
+    check_png(plot)
+    if device not in ("cpu", "cuda"):
+        raise EdgewiseError(f"--device must be cpu or cuda (got '{device}')")
+    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    options = dict(attention=attention, dtype=dtype, long_lived_ops=long_lived,
+                   tile_sram_bytes=tile_sram)  # fmt: skip
+    tl = memory_timeline(graph, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
+    measured, eager_peak = None, None
+    if measure:
+        measured, eager_peak = _measure(graph, model, module, batch, resolution, frames, cfg,
+                                        dtype or "fp32", device, options)  # fmt: skip
+    if json_out:
+        data = memory_to_dict(tl, measured)
+        if eager_peak is not None:
+            data["predicted_eager_peak_bytes"] = eager_peak
+        write_output(json_out, to_json(data))
+    if csv_out:
+        write_output(csv_out, memory_to_csv(tl))
+    if plot is not None:
+        plot_memory(graph, tl, plot)
+    if "-" not in (json_out, csv_out):
+        render_memory(tl, console, measured, eager_peak, rows)
+        if plot is not None:
+            console.print(f"timeline written to {plot}")
+
+
+def _measure(graph, model, module, batch, resolution, frames, cfg, dtype, device, options):  # type: ignore[no-untyped-def]
+    """Run the real model and measure; refuse first if it would not fit in memory."""
+    from edgewise.analysis.memory import memory_timeline
+    from edgewise.capture.source import model_from_source
+    from edgewise.capture.zoo import Workload
+    from edgewise.execute.measure import TORCH_DTYPES, check_fits, materialize, measure_peak
+
+    if dtype not in TORCH_DTYPES:
+        raise EdgewiseError(f"--measure runs in {', '.join(TORCH_DTYPES)} (got --dtype {dtype})")
+    eager = memory_timeline(graph, lifetimes="eager", **{**options, "dtype": dtype})
+    scale = TORCH_DTYPES[dtype].itemsize
+    weights = graph.parameter_count * scale
+    check_fits(int(weights + eager.inputs.max(initial=0) + 1.2 * eager.peak_bytes), device)
+    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    built = model_from_source(model, module, workload)
+    real = materialize(*built, dtype=dtype, device=device)
+    return measure_peak(*real, device=device), eager.peak_bytes

@@ -1,0 +1,114 @@
+"""`edgewise simulate`: every layer's latency, traffic, utilization and energy on a spec."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgewise.cli.common import (
+    BatchOpt,
+    CfgOpt,
+    CsvOpt,
+    FramesOpt,
+    HwOpt,
+    JsonOpt,
+    ModelArg,
+    ModuleOpt,
+    ResolutionOpt,
+    SetOpt,
+    check_png,
+    console,
+    graph_for,
+    to_json,
+    write_output,
+)
+from edgewise.errors import EdgewiseError
+
+
+def simulate(
+    model: ModelArg = None,
+    hw: HwOpt = "generic-npu",
+    set_: SetOpt = None,
+    precision: Annotated[
+        str | None,
+        typer.Option(
+            "--precision", help="fp32 | fp16 | bf16 | int8 | wXaY (e.g. w4a8); default int8"
+        ),
+    ] = None,
+    attention: Annotated[
+        str, typer.Option("--attention", help="captured | materialized | fused")
+    ] = "captured",
+    by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
+    depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
+    rows: Annotated[int, typer.Option("--rows", help="slowest rows shown (0 = all)")] = 15,
+    plot: Annotated[Path | None, typer.Option("--plot", help="write the charts (PNG)")] = None,
+    json_out: JsonOpt = None,
+    csv_out: CsvOpt = None,
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Latency, DRAM traffic, utilization and energy of every layer on an accelerator."""
+    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.report.simulate_report import (
+        plot_simulation,
+        render_simulation,
+        simulation_to_csv,
+        simulation_to_dict,
+    )
+    from edgewise.simulate.simulator import group_costs
+    from edgewise.simulate.simulator import simulate as run_simulation
+    from edgewise.simulate.workload import op_workload
+
+    if by not in ("op", "layer", "block"):
+        raise EdgewiseError(f"--by must be op, layer or block (got '{by}')")
+    if attention not in ("captured", "materialized", "fused"):
+        raise EdgewiseError(
+            f"--attention must be captured, materialized or fused (got '{attention}')"
+        )
+    check_png(plot)
+    spec = load_spec(hw, set_ or ())
+    weights, activations = parse_precision(precision or _default_precision(spec), spec)
+    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
+    mac_precision = compute_precision(weights, activations)
+    sim = run_simulation(work, spec, mac_precision)
+    keys = tuple(
+        f"{op.index}:{op.target}"
+        if by == "op"
+        else op.scope
+        if by == "layer"
+        else graph.block_of(op, depth)
+        for op in graph.ops
+    )
+    grouped = group_costs(sim, keys, spec.peak_macs_per_s(mac_precision))
+    if json_out:
+        write_output(json_out, to_json(simulation_to_dict(sim, grouped)))
+    if csv_out:
+        write_output(csv_out, simulation_to_csv(grouped))
+    if plot is not None:
+        layer_rows = (
+            grouped
+            if by == "layer"
+            else group_costs(
+                sim, tuple(op.scope for op in graph.ops), spec.peak_macs_per_s(mac_precision)
+            )
+        )
+        plot_simulation(graph, sim, layer_rows, plot, spec.peak_macs_per_s(mac_precision),
+                        spec.dram_bandwidth_bytes_per_s)  # fmt: skip
+    if "-" not in (json_out, csv_out):
+        render_simulation(sim, grouped, console, rows)
+        if plot is not None:
+            console.print(f"charts written to {plot}")
+
+
+def _default_precision(spec) -> str:  # type: ignore[no-untyped-def]
+    """int8 where the spec has it (the edge default), else its narrowest float."""
+    for choice in ("int8", "fp16", "bf16", "fp32"):
+        if choice in spec.macs_per_cycle:
+            return choice
+    return next(iter(spec.macs_per_cycle))
