@@ -19,13 +19,14 @@ compulsory bytes being every weight once plus the inputs and outputs.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
-from edgewise.simulate.schedule import SramSchedule, furthest_next_use
+from edgewise.simulate.schedule import GapDecision, SramSchedule, furthest_next_use
 from edgewise.simulate.workload import OpWorkload
 
 BOUNDS = ("compute", "dram", "sram", "none")  # "none": the op costs nothing (a view)
@@ -50,6 +51,8 @@ class Totals:
     peak_sram_bytes: int
     spilled_bytes: int
     tiled_ops: int
+    recomputed_macs: int  # MACs re-run by a plan's recomputations (inside `macs`)
+    feasible: bool  # SRAM never exceeded (a plan's pinned tensors always fit)
 
 
 @dataclass(frozen=True)
@@ -137,9 +140,13 @@ def simulate(
     work: OpWorkload,
     spec: HardwareSpec,
     precision: str,
-    schedule: SramSchedule | None = None,
+    decisions: Sequence[GapDecision] = (),
 ) -> Simulation:
-    """Cost `work` on `spec` with the MAC array at `precision` (see the module docstring)."""
+    """Cost `work` on `spec` with the MAC array at `precision` (see the module docstring).
+
+    `decisions` (from a plan) pin long-lived tensors; a recomputation's ops are costed on
+    the op it lands on, so it fills that op's idle compute when the op is memory-bound.
+    """
     if precision not in spec.macs_per_cycle:
         raise EdgewiseError(
             f"'{spec.name}' has no {precision} MACs (it supports: {', '.join(spec.macs_per_cycle)})"
@@ -154,8 +161,7 @@ def simulate(
             f"'{spec.name}' SRAM ({spec.sram_bytes / 2**20:.1f} MiB)"
             + ("" if has_dram else " and it has no DRAM to stream them from")
         )
-    if schedule is None:
-        schedule = furthest_next_use(work, capacity)
+    schedule = furthest_next_use(work, capacity, decisions)
     if not has_dram and (schedule.spill_bytes.any() or schedule.tiled.any()):
         raise EdgewiseError(
             f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
@@ -170,6 +176,23 @@ def simulate(
     )
     mac_s = work.macs / (peak * util)
     vector_s = work.vector_ops / (spec.vector_ops_per_cycle * spec.clock_hz)
+    macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
+    weight_reads = work.weight_bytes.astype(np.float64)
+    sram = (
+        work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
+    ).astype(np.float64)
+    recomputed_macs = 0
+    for d in decisions:  # re-run ops land on their host op, in time, traffic and energy
+        if d.action != "recompute" or not d.segment:
+            continue
+        seg, at = np.array(d.segment), d.recompute_at
+        mac_s[at] += mac_s[seg].sum()
+        vector_s[at] += vector_s[seg].sum()
+        macs[at] += work.macs[seg].sum()
+        vector_ops[at] += work.vector_ops[seg].sum()
+        weight_reads[at] += work.weight_bytes[seg].sum()
+        sram[at] += sram[seg].sum()
+        recomputed_macs += int(work.macs[seg].sum())
     # streamed weights cross DRAM at every op that reads them; resident ones once, loaded
     # before the first op. Inputs are read by the schedule; outputs leave after the last op.
     dram = schedule.dram_bytes.astype(np.float64)
@@ -179,9 +202,8 @@ def simulate(
         if resident:
             dram[0] += work.total_weight_bytes
         else:
-            dram += work.weight_bytes
+            dram += weight_reads
         dram[-1] += work.output_bytes
-    sram = work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
     dram_s = dram / spec.dram_bandwidth_bytes_per_s if has_dram else np.zeros(work.n_ops)
     sram_s = sram / spec.sram_bandwidth_bytes_per_s
     compute_s = mac_s + vector_s
@@ -190,17 +212,18 @@ def simulate(
     else:
         latency = np.maximum(compute_s + dram_s, sram_s)
     bound = np.where(latency > 0, np.argmax(np.stack([compute_s, dram_s, sram_s]), axis=0), 3)
-    e_mac = work.macs * spec.energy_pj_per_mac[precision] * PJ  # type: ignore[index]
-    e_vec = work.vector_ops * spec.vector_energy_pj_per_op * PJ
+    e_mac = macs * spec.energy_pj_per_mac[precision] * PJ  # type: ignore[index]
+    e_vec = vector_ops * spec.vector_energy_pj_per_op * PJ
     e_sram = sram * spec.sram_energy_pj_per_byte * PJ
     e_dram = dram * spec.dram_energy_pj_per_byte * PJ
     e_static = latency * spec.static_power_w
     energy = e_mac + e_vec + e_sram + e_dram + e_static
     total_latency = float(latency.sum())
-    total_macs = int(work.macs.sum())
+    total_macs = int(macs.sum())
     compulsory = work.total_weight_bytes + work.input_bytes + work.output_bytes
-    floor = max(
-        total_macs / peak, compulsory / spec.dram_bandwidth_bytes_per_s if has_dram else 0.0
+    floor = max(  # the model's own MACs: recomputation is not compulsory work
+        (total_macs - recomputed_macs) / peak,
+        compulsory / spec.dram_bandwidth_bytes_per_s if has_dram else 0.0,
     )
     totals = Totals(
         latency_s=total_latency,
@@ -219,6 +242,8 @@ def simulate(
         peak_sram_bytes=schedule.peak_sram_bytes + (work.total_weight_bytes if resident else 0),
         spilled_bytes=int(schedule.spill_bytes.sum()),
         tiled_ops=int(schedule.tiled.sum()),
+        recomputed_macs=recomputed_macs,
+        feasible=schedule.feasible,
     )
     return Simulation(
         spec_name=spec.name,

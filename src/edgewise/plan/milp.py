@@ -1,0 +1,277 @@
+"""The exact planner: a mixed-integer program solved by HiGHS.
+
+Variables, named as in the formulation:
+- K[t], P[t] in {0, 1}: keep / spill long-lived tensor t across its gap;
+- R[t, j] in {0, 1}: recompute t at candidate op j (one of t.places);
+- Z[t, j, u] >= 0: t is recomputed at j while its source u is spilled (u is read back);
+- L[i] >= 0: latency of op i, for the ops a decision can touch.
+Constraints, by meaning:
+- one choice:  K[t] + P[t] + sum_j R[t, j] = 1;
+- no chains:   sum_j R[t, j] + sum_j R[u, j] <= 1 for every source u of t;
+- read-back:   Z[t, j, u] >= R[t, j] + P[u] - 1;
+- SRAM:        at every op i whose working set fits, ordinary live bytes + resident
+               long-lived bytes <= capacity (rows with equal left sides are merged);
+- latency:     L[i] >= compute_i + recompute landing on i;
+               L[i] >= (DRAM bytes_i + spill/refill/recompute bytes on i) / BW;  L[i] >= SRAM_i.
+Objective: latency (sum L), DRAM bytes, or energy (DRAM bytes x e_dram + recomputed MACs x
+e_mac + static power x sum L), each plus the constant of untouched ops.
+Infeasible is a result: it carries the smallest SRAM that would work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewise.plan.cost import Choice, evaluate, recompute_read_bytes
+from edgewise.plan.problem import PlanProblem
+
+
+@dataclass(frozen=True)
+class SolverResult:
+    status: str  # optimal | time-limit | infeasible
+    choices: tuple[Choice, ...] | None
+    objective: float | None  # the planner's objective value of the best plan
+    bound: float | None  # best proven lower bound
+    gap: float | None  # (objective - bound) / objective
+    seconds: float
+    min_sram_bytes: int | None = None  # for an infeasible budget: what would work
+
+
+@contextlib.contextmanager
+def _quiet_stdout() -> Iterator[None]:
+    """HiGHS prints a banner from C++ when created; keep the CLI's stdout clean."""
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with open(os.devnull, "w") as devnull:
+        os.dup2(devnull.fileno(), 1)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+
+
+class _Model:
+    """A thin builder over highspy: named columns, sparse rows."""
+
+    def __init__(self) -> None:
+        import highspy
+
+        with _quiet_stdout():
+            self.h = highspy.Highs()
+            self.h.setOptionValue("output_flag", False)
+        self.hs = highspy
+        self.cost: list[float] = []
+        self.lower: list[float] = []
+        self.upper: list[float] = []
+        self.integer: list[int] = []
+
+    def var(
+        self, cost: float = 0.0, lo: float = 0.0, hi: float = 1.0, integer: bool = False
+    ) -> int:
+        self.cost.append(cost)
+        self.lower.append(lo)
+        self.upper.append(hi)
+        if integer:
+            self.integer.append(len(self.cost) - 1)
+        return len(self.cost) - 1
+
+    def commit_vars(self) -> None:
+        n = len(self.cost)
+        self.h.addVars(n, np.array(self.lower), np.array(self.upper))
+        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.array(self.cost))
+        if self.integer:
+            idx = np.array(self.integer, dtype=np.int32)
+            kinds = np.array([self.hs.HighsVarType.kInteger] * len(idx))
+            self.h.changeColsIntegrality(len(idx), idx, kinds)
+
+    def row(self, coefs: dict[int, float], lo: float, hi: float) -> None:
+        inf = self.hs.kHighsInf
+        cols = np.array(list(coefs), dtype=np.int32)
+        self.h.addRow(-inf if lo == -np.inf else lo, inf if hi == np.inf else hi, len(cols), cols,
+                      np.array(list(coefs.values()), dtype=np.float64))  # fmt: skip
+
+
+def _touched_ops(problem: PlanProblem) -> list[int]:
+    ops = set()
+    for t in problem.tensors:
+        ops |= {t.gap_start, t.gap_end, *t.places}
+    return sorted(ops)
+
+
+def solve_milp(
+    problem: PlanProblem,
+    objective: str = "latency",
+    allow: frozenset[str] = frozenset({"keep", "spill", "recompute"}),
+    time_limit_s: float = 60.0,
+    capacity_bytes: int | None = None,
+) -> SolverResult:
+    """Optimal keep/spill/recompute choices for `objective` within `time_limit_s`."""
+    import time
+
+    start = time.perf_counter()
+    capacity = problem.capacity_bytes if capacity_bytes is None else capacity_bytes
+    built = _build(problem, objective, allow, capacity, minimize_sram=False)
+    m, var_of = built
+    m.h.setOptionValue("time_limit", float(time_limit_s))
+    m.h.setOptionValue("mip_rel_gap", 1e-6)
+    m.h.run()
+    status = m.h.getModelStatus()
+    seconds = time.perf_counter() - start
+    hs = m.hs
+    if status == hs.HighsModelStatus.kInfeasible:
+        return SolverResult("infeasible", None, None, None, None, seconds,
+                            min_sram_bytes=_min_sram(problem, allow))  # fmt: skip
+    info = m.h.getInfo()
+    if info.primal_solution_status != 2:  # no feasible point found in time
+        return SolverResult("time-limit", None, None, None, None, seconds)
+    x = np.array(m.h.getSolution().col_value)
+    choices = _choices(problem, var_of, x)
+    value = evaluate(problem, choices).objective(objective)
+    bound = float(info.mip_dual_bound) + var_of["constant"]
+    gap = max(0.0, (value - bound) / value) if value else 0.0
+    name = "optimal" if status == hs.HighsModelStatus.kOptimal else "time-limit"
+    return SolverResult(name, choices, value, bound, gap, seconds)
+
+
+def _build(problem: PlanProblem, objective: str, allow: frozenset[str], capacity: float,
+           minimize_sram: bool):  # type: ignore[no-untyped-def]  # fmt: skip
+    m = _Model()
+    e_dram = problem.energy_pj_per_dram_byte * 1e-12
+    per_byte = {"latency": 0.0, "dram": 1.0, "energy": e_dram}[objective]
+    per_mac = problem.energy_pj_per_mac * 1e-12 if objective == "energy" else 0.0
+    per_second = {"latency": 1.0, "dram": 0.0, "energy": problem.static_power_w}[objective]
+    if minimize_sram:
+        per_byte = per_mac = per_second = 0.0
+    var_of: dict = {}
+    index = {t.storage_id: k for k, t in enumerate(problem.tensors)}
+    for k, t in enumerate(problem.tensors):
+        var_of["K", k] = m.var(integer=True, hi=1.0 if "keep" in allow else 0.0)
+        var_of["P", k] = m.var(
+            2 * t.nbytes * per_byte, integer=True, hi=1.0 if "spill" in allow else 0.0
+        )
+        for j in t.places:
+            macs_cost = t.recompute_macs * per_mac
+            var_of["R", k, j] = m.var(recompute_read_bytes(problem, t) * per_byte + macs_cost, integer=True,
+                                      hi=1.0 if "recompute" in allow else 0.0)  # fmt: skip
+            for u in t.sources:
+                if u in index:
+                    var_of["Z", k, j, index[u]] = m.var(
+                        problem.tensors[index[u]].nbytes * per_byte, hi=1.0
+                    )
+    touched = _touched_ops(problem)
+    base = np.maximum(
+        np.maximum(problem.compute_s, _dram_s(problem, problem.dram_bytes)), problem.sram_s
+    )
+    constant_latency = float(base.sum() - base[touched].sum())
+    for i in touched:
+        var_of["L", i] = m.var(per_second, hi=np.inf)
+    if minimize_sram:
+        var_of["C"] = m.var(1.0, hi=np.inf)
+    m.commit_vars()
+    constant = constant_latency * per_second + float(problem.dram_bytes.sum()) * per_byte
+    if objective == "energy":
+        constant += problem.fixed_energy_j
+    var_of["constant"] = 0.0 if minimize_sram else constant
+
+    for k, t in enumerate(problem.tensors):
+        choice = {var_of["K", k]: 1.0, var_of["P", k]: 1.0} | {
+            var_of["R", k, j]: 1.0 for j in t.places
+        }
+        m.row(choice, 1.0, 1.0)
+        for u in t.sources:
+            if u not in index:
+                continue
+            mine = {var_of["R", k, j]: 1.0 for j in t.places}
+            theirs = {var_of["R", index[u], j]: 1.0 for j in problem.tensors[index[u]].places}
+            m.row(mine | theirs, -np.inf, 1.0)
+            for j in t.places:  # Z >= R + P_u - 1
+                m.row({var_of["Z", k, j, index[u]]: 1.0, var_of["R", k, j]: -1.0, var_of["P", index[u]]: -1.0},
+                      -1.0, np.inf)  # fmt: skip
+    _capacity_rows(m, problem, var_of, capacity, minimize_sram)
+    bw = problem.dram_bandwidth
+    for i in touched:
+        lat = var_of["L", i]
+        comp = {lat: 1.0}
+        mem = {lat: 1.0}
+        for k, t in enumerate(problem.tensors):
+            if i in t.places:
+                comp[var_of["R", k, i]] = -t.recompute_s
+                if bw:
+                    mem[var_of["R", k, i]] = -recompute_read_bytes(problem, t) / bw
+                    for u in t.sources:
+                        if u in index:
+                            mem[var_of["Z", k, i, index[u]]] = (
+                                -problem.tensors[index[u]].nbytes / bw
+                            )
+            if bw and i in (t.gap_start, t.gap_end):
+                mem[var_of["P", k]] = mem.get(var_of["P", k], 0.0) - t.nbytes / bw
+        m.row(comp, float(problem.compute_s[i]), np.inf)
+        m.row(mem, float(_dram_s(problem, problem.dram_bytes)[i]), np.inf)
+        m.row({lat: 1.0}, float(problem.sram_s[i]), np.inf)
+    return m, var_of
+
+
+def _dram_s(problem: PlanProblem, dram_bytes: np.ndarray) -> np.ndarray:
+    return (
+        dram_bytes / problem.dram_bandwidth if problem.dram_bandwidth else np.zeros_like(dram_bytes)
+    )
+
+
+def _capacity_rows(
+    m: _Model, problem: PlanProblem, var_of: dict, capacity: float, minimize_sram: bool
+) -> None:
+    """One row per distinct left side, with the tightest right side among its ops."""
+    n = len(problem.compute_s)
+    constant = problem.other_live_bytes.astype(np.float64).copy()
+    for t in problem.tensors:
+        constant[t.gap_start] += t.nbytes
+        constant[t.gap_end] += t.nbytes
+    tightest: dict[tuple, float] = {}
+    for i in np.flatnonzero(problem.constrained[:n]):
+        terms = []
+        for k, t in enumerate(problem.tensors):
+            if t.gap_start < i < t.gap_end:
+                terms.append(("K", k))
+                terms.extend(("R", k, j) for j in t.places if j <= i)
+        key = tuple(terms)
+        tightest[key] = max(tightest.get(key, -np.inf), float(constant[i]))
+    for key, need in tightest.items():
+        coefs = {}
+        for term in key:
+            coefs[var_of[term]] = float(problem.tensors[term[1]].nbytes)
+        if minimize_sram:
+            coefs[var_of["C"]] = -1.0
+            m.row(coefs, -np.inf, -need)
+        elif coefs:
+            m.row(coefs, -np.inf, capacity - need)
+        elif need > capacity:
+            m.row({var_of["K", 0]: 0.0} if problem.tensors else {}, 1.0, 1.0)  # infeasible
+
+
+def _choices(problem: PlanProblem, var_of: dict, x: np.ndarray) -> tuple[Choice, ...]:
+    out: list[Choice] = []
+    for k, t in enumerate(problem.tensors):
+        if x[var_of["K", k]] > 0.5:
+            out.append(("keep", -1))
+        elif x[var_of["P", k]] > 0.5:
+            out.append(("spill", -1))
+        else:
+            j = max(t.places, key=lambda j: x[var_of["R", k, j]])
+            out.append(("recompute", j))
+    return tuple(out)
+
+
+def _min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
+    """The smallest SRAM (for activations) any allowed plan needs."""
+    m, var_of = _build(problem, "latency", allow, problem.capacity_bytes, minimize_sram=True)
+    m.h.run()
+    if m.h.getModelStatus() != m.hs.HighsModelStatus.kOptimal:
+        return -1
+    return int(np.ceil(m.h.getSolution().col_value[var_of["C"]]))

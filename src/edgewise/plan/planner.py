@@ -1,0 +1,85 @@
+"""The planning pipeline in one place: workload -> baseline -> problem -> solver -> plan,
+then every alternative simulated on the same spec so they compare like for like."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from edgewise.errors import EdgewiseError
+from edgewise.hardware.spec import HardwareSpec
+from edgewise.ir.graph import Graph
+from edgewise.plan.greedy import solve_greedy
+from edgewise.plan.milp import SolverResult, solve_milp
+from edgewise.plan.plan import Plan, planned_tensors, uniform_choices
+from edgewise.plan.problem import PlanProblem, plan_problem
+from edgewise.simulate.simulator import Simulation, simulate
+from edgewise.simulate.workload import OpWorkload, op_workload
+
+ALLOWED = frozenset({"keep", "spill", "recompute"})
+ALTERNATIVES = ("spill-all", "keep-fit", "recompute-all", "plan")
+
+
+@dataclass(frozen=True)
+class PlanOutcome:
+    plan: Plan | None  # None when infeasible
+    result: SolverResult
+    problem: PlanProblem
+    simulations: dict[str, Simulation]  # alternative -> simulation on the spec
+
+
+def make_plan(
+    graph: Graph,
+    spec: HardwareSpec,
+    weights: str,
+    activations: str,
+    compute: str,
+    objective: str = "latency",
+    allow: frozenset[str] = ALLOWED,
+    solver: str = "milp",
+    time_limit_s: float = 60.0,
+    long_lived_ops: int = 100,
+) -> PlanOutcome:
+    if objective not in ("latency", "energy", "dram"):
+        raise EdgewiseError(f"--objective must be latency, energy or dram (got '{objective}')")
+    if solver not in ("milp", "greedy"):
+        raise EdgewiseError(f"--solver must be milp or greedy (got '{solver}')")
+    unknown = allow - ALLOWED
+    if unknown or not allow:
+        raise EdgewiseError(
+            f"--allow takes a comma list of keep, spill, recompute (got '{','.join(sorted(allow))}')"
+        )
+    if time_limit_s <= 0:
+        raise EdgewiseError(f"--time-limit must be positive seconds (got {time_limit_s})")
+    work: OpWorkload = op_workload(graph, weights, activations)
+    keep_fit = simulate(work, spec, compute)
+    problem = plan_problem(graph, work, keep_fit, spec, long_lived_ops)
+    if solver == "milp":
+        result = solve_milp(problem, objective, allow, time_limit_s)
+    else:
+        result = solve_greedy(problem, objective, allow)
+    sims = {"keep-fit": keep_fit}
+    for name, action in (("spill-all", "spill"), ("recompute-all", "recompute")):
+        tensors = planned_tensors(problem, graph, uniform_choices(problem, action))
+        sims[name] = simulate(work, spec, compute, _decisions(tensors))
+    plan = None
+    if result.choices is not None:
+        tensors = planned_tensors(problem, graph, result.choices)
+        plan = Plan(
+            model=graph.model, op_count=len(graph.ops), hardware=spec.name,
+            precision=f"w:{weights} a:{activations} mac:{compute}", objective=objective,
+            solver=solver, status=result.status, objective_value=result.objective,
+            bound=result.bound, gap=result.gap, tensors=tensors,
+        )  # fmt: skip
+        sims["plan"] = simulate(work, spec, compute, plan.decisions())
+    return PlanOutcome(plan, result, problem, {k: sims[k] for k in ALTERNATIVES if k in sims})
+
+
+def _decisions(tensors):  # type: ignore[no-untyped-def]
+    from edgewise.simulate.schedule import GapDecision
+
+    return tuple(
+        GapDecision(
+            t.storage_id, t.action, t.gap_start, t.gap_end, t.recompute_at, t.segment, t.sources
+        )
+        for t in tensors
+    )

@@ -1,0 +1,201 @@
+"""The planning problem: which long-lived tensors to keep on chip, spill, or recompute.
+
+Each long-lived tensor (a U-Net skip) has a *gap*: the longest stretch between two of
+its uses (usually from the block that makes it to the up-block that reads it). Across
+the gap it is
+- kept: resident in SRAM for the whole gap;
+- spilled: written to DRAM at the gap's start and read back at its end (2 x bytes);
+- recomputed: dropped at the gap's start and rebuilt at a chosen op `j` inside the gap
+  by re-running the ops that made it from its *sources* (the nearest long-lived tensors
+  or model inputs it was computed from), re-reading their weights, then held from `j`
+  to the gap's end. Placing `j` on a memory-bound op lets the recomputation fill compute
+  that would idle there: the overlap the cost model rewards.
+
+The problem carries everything the solvers need as plain numbers taken from a baseline
+simulation on the spec: per-op compute and DRAM time, the bytes of ordinary activations
+live at each op, and per-tensor recompute costs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewise.analysis.memory import memory_timeline
+from edgewise.hardware.spec import HardwareSpec
+from edgewise.ir.graph import Graph, TensorKind
+from edgewise.simulate.simulator import Simulation
+from edgewise.simulate.workload import OpWorkload
+
+MAX_PLACES = 6  # candidate recompute positions per tensor besides the gap's end
+
+
+@dataclass(frozen=True, slots=True)
+class LongLived:
+    """One decision: a long-lived storage and what each choice would cost."""
+
+    storage_id: int
+    name: str  # producer scope, for people
+    nbytes: int
+    gap_start: int  # last op that uses it before the gap (or its producer)
+    gap_end: int  # first op that uses it after the gap
+    segment: tuple[int, ...]  # ops that recompute it from its sources
+    sources: tuple[int, ...]  # storage ids of long-lived sources (must not be recomputed)
+    source_bytes: int  # bytes of sources that must be read from DRAM (model inputs)
+    recompute_s: float  # compute time of the segment on the spec
+    recompute_macs: int
+    recompute_weight_bytes: int  # weights the segment re-reads from DRAM
+    places: tuple[int, ...]  # candidate ops to recompute at (the last one is gap_end)
+    ready_op: int  # recomputation may land after this op: every source exists by then
+
+
+@dataclass(frozen=True)
+class PlanProblem:
+    model: str
+    spec: HardwareSpec
+    precision: str
+    capacity_bytes: int  # SRAM for activations
+    compute_s: np.ndarray  # per op, baseline (MAC + vector time)
+    dram_s: np.ndarray  # per op, baseline DRAM time without long-lived traffic
+    sram_s: np.ndarray  # per op
+    dram_bytes: np.ndarray  # per op, baseline DRAM bytes without long-lived traffic
+    other_live_bytes: np.ndarray  # per op, ordinary activations live (capped at capacity)
+    constrained: np.ndarray  # per op: bool, SRAM capacity binds here (not a tiled op)
+    tensors: tuple[LongLived, ...]
+    dram_bandwidth: float
+    weights_resident: bool  # then a recomputation re-reads its weights from SRAM, not DRAM
+    fixed_energy_j: float  # MAC, vector and SRAM energy of the model itself (no decision moves it)
+    energy_pj_per_dram_byte: float
+    energy_pj_per_mac: float
+    static_power_w: float
+
+
+def _segment(graph: Graph, storage_id: int, stop: set[int]) -> tuple[set[int], set[int]]:
+    """Ops that (re)compute a storage, walking back until long-lived or input storages.
+
+    Returns (ops, source storages). Weights are re-read, not recomputed.
+    """
+    producer_of: dict[int, int] = {}
+    for t in graph.tensors.values():
+        if t.producer is not None:
+            producer_of.setdefault(t.storage_id, t.producer)
+    ops: set[int] = set()
+    sources: set[int] = set()
+    frontier = [storage_id]
+    seen: set[int] = set()
+    while frontier:
+        sid = frontier.pop()
+        if sid in seen:
+            continue
+        seen.add(sid)
+        op_index = producer_of.get(sid)
+        if op_index is None:
+            sources.add(sid)
+            continue
+        ops.add(op_index)
+        for tid in graph.ops[op_index].inputs:
+            t = graph.tensors[tid]
+            if t.kind in (TensorKind.PARAMETER, TensorKind.BUFFER):
+                continue
+            if t.storage_id in stop and t.storage_id != storage_id:
+                sources.add(t.storage_id)
+            elif t.storage_id != storage_id:
+                frontier.append(t.storage_id)
+        # ops that write into the storage in place also belong to it
+    return ops, sources
+
+
+def plan_problem(
+    graph: Graph,
+    work: OpWorkload,
+    baseline: Simulation,
+    spec: HardwareSpec,
+    long_lived_ops: int = 100,
+) -> PlanProblem:
+    """Build the problem from a graph, its workload and a baseline simulation."""
+    scale = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5, "int2": 0.25}
+    dtype = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}.get(work.activation_precision, "int8")
+    tl = memory_timeline(graph, dtype=dtype, long_lived_ops=long_lived_ops)
+    ratio = scale[work.activation_precision] / scale[dtype]  # int4/int2 activations below int8
+    capacity = baseline.schedule.capacity_bytes
+    uses = {s.id: s.uses for s in work.storages}
+    size = {s.id: s.nbytes for s in work.storages}
+    first = {s.id: s.first_op for s in work.storages}
+    ids = [r.storage_id for r in tl.long_lived_table if r.storage_id in size]
+    stop = set(ids) | {s.id for s in work.storages if s.is_input}
+    compute = baseline.mac_s + baseline.vector_s
+    slack = np.maximum(np.maximum(baseline.dram_s, baseline.sram_s) - compute, 0.0)
+    tensors = []
+    for sid in ids:
+        times = (first[sid], *uses[sid])
+        gaps = np.diff(times)
+        k = int(np.argmax(gaps)) if len(gaps) else 0
+        gap_start, gap_end = times[k], times[k + 1] if len(times) > 1 else times[0]
+        seg, sources = _segment(graph, sid, stop)
+        seg_ix = np.array(sorted(seg), dtype=np.int64)
+        long_sources = tuple(sorted(s for s in sources if s in ids))
+        input_bytes = sum(size.get(s, 0) for s in sources if s not in ids)
+        window = np.arange(gap_start + 1, gap_end)
+        # the most idle ops inside the gap, after every source exists
+        ready = max([first.get(s, 0) for s in long_sources] + [gap_start])
+        window = window[window > ready]
+        best = window[np.argsort(-slack[window])][: MAX_PLACES - 1] if len(window) else window
+        places = tuple(sorted({int(j) for j in best if slack[j] > 0} | {int(gap_end)}))
+        tensors.append(
+            LongLived(
+                storage_id=sid,
+                name=graph.ops[first[sid]].scope,
+                nbytes=size[sid],
+                gap_start=int(gap_start),
+                gap_end=int(gap_end),
+                segment=tuple(int(i) for i in seg_ix),
+                sources=long_sources,
+                source_bytes=int(input_bytes),
+                recompute_s=float(compute[seg_ix].sum()) if len(seg_ix) else 0.0,
+                recompute_macs=int(work.macs[seg_ix].sum()) if len(seg_ix) else 0,
+                recompute_weight_bytes=int(work.weight_bytes[seg_ix].sum()) if len(seg_ix) else 0,
+                places=places,
+                ready_op=int(ready),
+            )
+        )
+    long_live = np.zeros(work.n_ops)
+    for t in tensors:
+        long_live[t.gap_start : t.gap_end + 1] += t.nbytes
+    other = np.maximum(tl.live * ratio - long_live, 0)
+    # baseline DRAM bytes without the long-lived tensors' own spills and refills
+    long_ids = {t.storage_id for t in tensors}
+    own = _long_lived_traffic(work, baseline, long_ids)
+    dram_bytes = baseline.dram_bytes - own
+    dram_s = (
+        dram_bytes / spec.dram_bandwidth_bytes_per_s if spec.dram_bytes else np.zeros(work.n_ops)
+    )
+    t_ = baseline.totals
+    return PlanProblem(
+        model=graph.model,
+        spec=spec,
+        precision=baseline.precision,
+        capacity_bytes=capacity,
+        compute_s=compute,
+        dram_s=dram_s,
+        sram_s=baseline.sram_s,
+        dram_bytes=dram_bytes.astype(np.float64),
+        other_live_bytes=np.minimum(other, capacity),
+        constrained=~baseline.schedule.tiled,
+        tensors=tuple(tensors),
+        dram_bandwidth=spec.dram_bandwidth_bytes_per_s,
+        weights_resident=baseline.weights_resident,
+        fixed_energy_j=t_.mac_energy_j + t_.vector_energy_j + t_.sram_energy_j,
+        energy_pj_per_dram_byte=spec.dram_energy_pj_per_byte,
+        energy_pj_per_mac=spec.energy_pj_per_mac[baseline.precision],  # type: ignore[index]
+        static_power_w=spec.static_power_w,
+    )
+
+
+def _long_lived_traffic(work: OpWorkload, sim: Simulation, ids: set[int]) -> np.ndarray:
+    """Per op, the spill and refill bytes the baseline schedule spent on `ids`."""
+    out = np.zeros(work.n_ops)
+    for op, sid, nbytes in sim.schedule.moves:
+        if sid in ids:
+            out[op] += nbytes
+    return out
