@@ -205,12 +205,17 @@ def conventions(
         console.print(f"[bold]{r.convention}[/bold]: {CONVENTIONS[r.convention].summary}")
 
 
+from edgewise.cli.calibrate_cmd import calibrate, validate  # noqa: E402
 from edgewise.cli.hw import hw_app  # noqa: E402  (commands register after the app exists)
 from edgewise.cli.memory_cmd import memory  # noqa: E402
+from edgewise.cli.plan_cmd import plan  # noqa: E402
 from edgewise.cli.simulate_cmd import simulate  # noqa: E402
 
 app.command()(memory)
 app.command()(simulate)
+app.command()(calibrate)
+app.command()(validate)
+app.command()(plan)
 app.add_typer(hw_app, name="hw")
 
 

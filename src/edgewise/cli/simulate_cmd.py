@@ -44,6 +44,9 @@ def simulate(
     depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
     rows: Annotated[int, typer.Option("--rows", help="slowest rows shown (0 = all)")] = 15,
     plot: Annotated[Path | None, typer.Option("--plot", help="write the charts (PNG)")] = None,
+    plan_file: Annotated[
+        Path | None, typer.Option("--plan", help="apply a plan from `edgewise plan -o`")
+    ] = None,
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
     module: ModuleOpt = None,
@@ -62,6 +65,7 @@ def simulate(
     )
     from edgewise.simulate.simulator import group_costs
     from edgewise.simulate.simulator import simulate as run_simulation
+    from edgewise.simulate.schedule import GapDecision
     from edgewise.simulate.workload import op_workload
 
     if by not in ("op", "layer", "block"):
@@ -72,11 +76,23 @@ def simulate(
         )
     check_png(plot)
     spec = load_spec(hw, set_ or ())
-    weights, activations = parse_precision(precision or _default_precision(spec), spec)
+    weights, activations = parse_precision(precision or default_precision(spec), spec)
     graph = graph_for(model, module, batch, resolution, frames, cfg)
     work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)
-    sim = run_simulation(work, spec, mac_precision)
+    decisions: tuple[GapDecision, ...] = ()
+    if plan_file is not None:
+        from edgewise.plan.plan import load_plan
+
+        decisions = load_plan(plan_file, graph).decisions()
+    sim = run_simulation(work, spec, mac_precision, decisions)
+    if not sim.totals.feasible:
+        over = int(sim.schedule.overflow_bytes.max())
+        at = int(sim.schedule.overflow_bytes.argmax())
+        console.print(
+            f"[bold red]the plan does not fit:[/bold red] {over:,} bytes over SRAM at op {at} "
+            f"({graph.ops[at].scope})"
+        )
     keys = tuple(
         f"{op.index}:{op.target}"
         if by == "op"
@@ -106,7 +122,7 @@ def simulate(
             console.print(f"charts written to {plot}")
 
 
-def _default_precision(spec) -> str:  # type: ignore[no-untyped-def]
+def default_precision(spec) -> str:  # type: ignore[no-untyped-def]
     """int8 where the spec has it (the edge default), else its narrowest float."""
     for choice in ("int8", "fp16", "bf16", "fp32"):
         if choice in spec.macs_per_cycle:

@@ -4,8 +4,9 @@ It is the simulator's model restricted to what the decisions change. Per op i:
     latency_i = max(compute_i + recompute landing on i,
                     (DRAM bytes_i + spills/refills + recompute reads on i) / BW,
                     SRAM time_i)
-and SRAM at every op whose working set fits (ordinary live activations + every long-lived
-tensor resident there) must stay within capacity. Energy adds DRAM bytes x e_dram,
+and SRAM at every op whose working set fits (its own operands + every long-lived tensor
+resident there) must stay within capacity; a recomputation may not read a tensor that is
+itself recomputed (no chains). Energy adds DRAM bytes x e_dram,
 recomputed MACs x e_mac and static power x latency to the parts no decision changes.
 """
 
@@ -43,7 +44,7 @@ def evaluate(problem: PlanProblem, choices: tuple[Choice, ...]) -> Evaluation:
     n = len(problem.compute_s)
     compute = problem.compute_s.copy()
     dram = problem.dram_bytes.copy()
-    need = problem.other_live_bytes.copy()
+    need = problem.working_bytes.copy()
     spilled = {
         t.storage_id for t, (a, _) in zip(problem.tensors, choices, strict=True) if a == "spill"
     }
@@ -66,8 +67,14 @@ def evaluate(problem: PlanProblem, choices: tuple[Choice, ...]) -> Evaluation:
                 if u.storage_id in spilled and u.storage_id in t.sources
             )
             recomputed_macs += t.recompute_macs
+    recomputed = {
+        t.storage_id for t, (a, _) in zip(problem.tensors, choices, strict=True) if a == "recompute"
+    }
+    chained = any(
+        recomputed & set(t.sources) for t in problem.tensors if t.storage_id in recomputed
+    )
     checked = need[problem.constrained[:n]]
-    feasible = bool((checked <= problem.capacity_bytes).all())
+    feasible = bool((checked <= problem.capacity_bytes).all()) and not chained
     dram_s = dram / problem.dram_bandwidth if problem.dram_bandwidth else np.zeros(n)
     latency = float(np.maximum(np.maximum(compute, dram_s), problem.sram_s).sum())
     dram_total = float(dram.sum())

@@ -62,7 +62,7 @@ def solve_greedy(
             for option in opts:
                 if option == current[k]:
                     continue
-                trial = current[:k] + (option,) + current[k + 1 :]
+                trial = (*current[:k], option, *current[k + 1 :])
                 result = evaluate(problem, trial)
                 if (
                     result.feasible

@@ -24,7 +24,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -94,8 +94,13 @@ class _Model:
     def row(self, coefs: dict[int, float], lo: float, hi: float) -> None:
         inf = self.hs.kHighsInf
         cols = np.array(list(coefs), dtype=np.int32)
-        self.h.addRow(-inf if lo == -np.inf else lo, inf if hi == np.inf else hi, len(cols), cols,
-                      np.array(list(coefs.values()), dtype=np.float64))  # fmt: skip
+        self.h.addRow(
+            -inf if lo == -np.inf else lo,
+            inf if hi == np.inf else hi,
+            len(cols),
+            cols,
+            np.array(list(coefs.values()), dtype=np.float64),
+        )
 
 
 def _touched_ops(problem: PlanProblem) -> list[int]:
@@ -126,22 +131,43 @@ def solve_milp(
     seconds = time.perf_counter() - start
     hs = m.hs
     if status == hs.HighsModelStatus.kInfeasible:
-        return SolverResult("infeasible", None, None, None, None, seconds,
-                            min_sram_bytes=_min_sram(problem, allow))  # fmt: skip
+        return SolverResult(
+            "infeasible", None, None, None, None, seconds, min_sram_bytes=_min_sram(problem, allow)
+        )
     info = m.h.getInfo()
-    if info.primal_solution_status != 2:  # no feasible point found in time
-        return SolverResult("time-limit", None, None, None, None, seconds)
+    bound = float(info.mip_dual_bound) + var_of["constant"]
+    if info.primal_solution_status != 2:  # no incumbent in time: the greedy plan stands in
+        from edgewise.plan.greedy import solve_greedy
+
+        fallback = solve_greedy(problem, objective, allow)
+        if fallback.choices is None:
+            return SolverResult("time-limit", None, None, None, None, seconds)
+        value = float(fallback.objective or 0.0)
+        finite = np.isfinite(bound) and bound > -1e300
+        gap = max(0.0, (value - bound) / value) if finite and value else None
+        return SolverResult(
+            "time-limit",
+            fallback.choices,
+            value,
+            bound if finite else None,
+            gap,
+            time.perf_counter() - start,
+        )
     x = np.array(m.h.getSolution().col_value)
     choices = _choices(problem, var_of, x)
     value = evaluate(problem, choices).objective(objective)
-    bound = float(info.mip_dual_bound) + var_of["constant"]
     gap = max(0.0, (value - bound) / value) if value else 0.0
     name = "optimal" if status == hs.HighsModelStatus.kOptimal else "time-limit"
     return SolverResult(name, choices, value, bound, gap, seconds)
 
 
-def _build(problem: PlanProblem, objective: str, allow: frozenset[str], capacity: float,
-           minimize_sram: bool):  # type: ignore[no-untyped-def]  # fmt: skip
+def _build(
+    problem: PlanProblem,
+    objective: str,
+    allow: frozenset[str],
+    capacity: float,
+    minimize_sram: bool,
+):  # type: ignore[no-untyped-def]
     m = _Model()
     e_dram = problem.energy_pj_per_dram_byte * 1e-12
     per_byte = {"latency": 0.0, "dram": 1.0, "energy": e_dram}[objective]
@@ -158,8 +184,11 @@ def _build(problem: PlanProblem, objective: str, allow: frozenset[str], capacity
         )
         for j in t.places:
             macs_cost = t.recompute_macs * per_mac
-            var_of["R", k, j] = m.var(recompute_read_bytes(problem, t) * per_byte + macs_cost, integer=True,
-                                      hi=1.0 if "recompute" in allow else 0.0)  # fmt: skip
+            var_of["R", k, j] = m.var(
+                recompute_read_bytes(problem, t) * per_byte + macs_cost,
+                integer=True,
+                hi=1.0 if "recompute" in allow else 0.0,
+            )
             for u in t.sources:
                 if u in index:
                     var_of["Z", k, j, index[u]] = m.var(
@@ -192,8 +221,15 @@ def _build(problem: PlanProblem, objective: str, allow: frozenset[str], capacity
             theirs = {var_of["R", index[u], j]: 1.0 for j in problem.tensors[index[u]].places}
             m.row(mine | theirs, -np.inf, 1.0)
             for j in t.places:  # Z >= R + P_u - 1
-                m.row({var_of["Z", k, j, index[u]]: 1.0, var_of["R", k, j]: -1.0, var_of["P", index[u]]: -1.0},
-                      -1.0, np.inf)  # fmt: skip
+                m.row(
+                    {
+                        var_of["Z", k, j, index[u]]: 1.0,
+                        var_of["R", k, j]: -1.0,
+                        var_of["P", index[u]]: -1.0,
+                    },
+                    -1.0,
+                    np.inf,
+                )
     _capacity_rows(m, problem, var_of, capacity, minimize_sram)
     bw = problem.dram_bandwidth
     for i in touched:
@@ -229,13 +265,13 @@ def _capacity_rows(
 ) -> None:
     """One row per distinct left side, with the tightest right side among its ops."""
     n = len(problem.compute_s)
-    constant = problem.other_live_bytes.astype(np.float64).copy()
+    constant = problem.working_bytes.astype(np.float64).copy()
     for t in problem.tensors:
         constant[t.gap_start] += t.nbytes
         constant[t.gap_end] += t.nbytes
     tightest: dict[tuple, float] = {}
     for i in np.flatnonzero(problem.constrained[:n]):
-        terms = []
+        terms: list[tuple[str, int] | tuple[str, int, int]] = []
         for k, t in enumerate(problem.tensors):
             if t.gap_start < i < t.gap_end:
                 terms.append(("K", k))
@@ -269,9 +305,25 @@ def _choices(problem: PlanProblem, var_of: dict, x: np.ndarray) -> tuple[Choice,
 
 
 def _min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
-    """The smallest SRAM (for activations) any allowed plan needs."""
-    m, var_of = _build(problem, "latency", allow, problem.capacity_bytes, minimize_sram=True)
-    m.h.run()
-    if m.h.getModelStatus() != m.hs.HighsModelStatus.kOptimal:
-        return -1
-    return int(np.ceil(m.h.getSolution().col_value[var_of["C"]]))
+    """The smallest SRAM (for activations) any allowed plan needs.
+
+    Which ops must fit depends on the size itself (an op whose operands exceed SRAM is
+    tiled through DRAM instead), so the minimum is found as a fixed point: solve with the
+    ops that fit at the current candidate, and grow the candidate until it is stable.
+    """
+    operands = problem.working_bytes.astype(np.float64).copy()
+    for t in problem.tensors:
+        operands[t.gap_start] += t.nbytes
+        operands[t.gap_end] += t.nbytes
+    candidate = float(problem.capacity_bytes)
+    for _ in range(32):
+        trial = replace(problem, constrained=operands <= candidate)
+        m, var_of = _build(trial, "latency", allow, candidate, minimize_sram=True)
+        m.h.run()
+        if m.h.getModelStatus() != m.hs.HighsModelStatus.kOptimal:
+            return -1
+        need = float(np.ceil(m.h.getSolution().col_value[var_of["C"]]))
+        if need <= candidate and (operands <= need).sum() == (operands <= candidate).sum():
+            return int(need)
+        candidate = max(need, candidate + 1)
+    return int(candidate)

@@ -54,7 +54,7 @@ class Plan:
         return tuple(
             GapDecision(
                 t.storage_id, t.action, t.gap_start, t.gap_end, t.recompute_at, t.segment, t.sources
-            )  # fmt: skip
+            )
             for t in self.tensors
         )
 
@@ -94,7 +94,7 @@ def planned_tensors(
                 recompute_at_scope=graph.ops[at].scope if action == "recompute" else "",
                 segment=tuple(sorted(ops)),
                 sources=tuple(sorted(sources)),
-            )  # fmt: skip
+            )
         )
     return tuple(out)
 

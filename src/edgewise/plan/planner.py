@@ -45,9 +45,8 @@ def make_plan(
         raise EdgewiseError(f"--solver must be milp or greedy (got '{solver}')")
     unknown = allow - ALLOWED
     if unknown or not allow:
-        raise EdgewiseError(
-            f"--allow takes a comma list of keep, spill, recompute (got '{','.join(sorted(allow))}')"
-        )
+        given = ",".join(sorted(allow))
+        raise EdgewiseError(f"--allow takes a comma list of keep, spill, recompute (got '{given}')")
     if time_limit_s <= 0:
         raise EdgewiseError(f"--time-limit must be positive seconds (got {time_limit_s})")
     work: OpWorkload = op_workload(graph, weights, activations)
@@ -65,11 +64,18 @@ def make_plan(
     if result.choices is not None:
         tensors = planned_tensors(problem, graph, result.choices)
         plan = Plan(
-            model=graph.model, op_count=len(graph.ops), hardware=spec.name,
-            precision=f"w:{weights} a:{activations} mac:{compute}", objective=objective,
-            solver=solver, status=result.status, objective_value=result.objective,
-            bound=result.bound, gap=result.gap, tensors=tensors,
-        )  # fmt: skip
+            model=graph.model,
+            op_count=len(graph.ops),
+            hardware=spec.name,
+            precision=f"w:{weights} a:{activations} mac:{compute}",
+            objective=objective,
+            solver=solver,
+            status=result.status,
+            objective_value=result.objective,
+            bound=result.bound,
+            gap=result.gap,
+            tensors=tensors,
+        )
         sims["plan"] = simulate(work, spec, compute, plan.decisions())
     return PlanOutcome(plan, result, problem, {k: sims[k] for k in ALTERNATIVES if k in sims})
 

@@ -60,7 +60,9 @@ class PlanProblem:
     dram_s: np.ndarray  # per op, baseline DRAM time without long-lived traffic
     sram_s: np.ndarray  # per op
     dram_bytes: np.ndarray  # per op, baseline DRAM bytes without long-lived traffic
-    other_live_bytes: np.ndarray  # per op, ordinary activations live (capped at capacity)
+    working_bytes: (
+        np.ndarray
+    )  # per op, operands that must be on chip (long-lived ones in their gap excluded)
     constrained: np.ndarray  # per op: bool, SRAM capacity binds here (not a tiled op)
     tensors: tuple[LongLived, ...]
     dram_bandwidth: float
@@ -114,10 +116,8 @@ def plan_problem(
     long_lived_ops: int = 100,
 ) -> PlanProblem:
     """Build the problem from a graph, its workload and a baseline simulation."""
-    scale = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5, "int2": 0.25}
     dtype = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}.get(work.activation_precision, "int8")
     tl = memory_timeline(graph, dtype=dtype, long_lived_ops=long_lived_ops)
-    ratio = scale[work.activation_precision] / scale[dtype]  # int4/int2 activations below int8
     capacity = baseline.schedule.capacity_bytes
     uses = {s.id: s.uses for s in work.storages}
     size = {s.id: s.nbytes for s in work.storages}
@@ -159,10 +159,15 @@ def plan_problem(
                 ready_op=int(ready),
             )
         )
-    long_live = np.zeros(work.n_ops)
-    for t in tensors:
-        long_live[t.gap_start : t.gap_end + 1] += t.nbytes
-    other = np.maximum(tl.live * ratio - long_live, 0)
+    # an op's own operands must be on chip; everything else live may be evicted (the
+    # simulator's schedule does, at a cost the plan's simulation shows)
+    working = np.zeros(work.n_ops)
+    ends = {(t.storage_id, t.gap_start) for t in tensors} | {
+        (t.storage_id, t.gap_end) for t in tensors
+    }
+    for i in range(work.n_ops):
+        operands = set(work.reads[i]) | set(work.writes[i])
+        working[i] = sum(size[s] for s in operands if (s, i) not in ends) + work.scores_bytes[i]
     # baseline DRAM bytes without the long-lived tensors' own spills and refills
     long_ids = {t.storage_id for t in tensors}
     own = _long_lived_traffic(work, baseline, long_ids)
@@ -180,7 +185,7 @@ def plan_problem(
         dram_s=dram_s,
         sram_s=baseline.sram_s,
         dram_bytes=dram_bytes.astype(np.float64),
-        other_live_bytes=np.minimum(other, capacity),
+        working_bytes=working,
         constrained=~baseline.schedule.tiled,
         tensors=tuple(tensors),
         dram_bandwidth=spec.dram_bandwidth_bytes_per_s,

@@ -7,7 +7,10 @@ def si(value: float, digits: int = 3) -> str:
     """1234567 -> '1.23 M' (counts: parameters, MACs, ops)."""
     for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= factor:
-            return f"{value / factor:.{digits}g} {prefix}"
+            scaled = value / factor
+            return (
+                f"{scaled:.{digits}g} {prefix}" if abs(scaled) < 1000 else f"{scaled:.0f} {prefix}"
+            )
     return f"{value:.{digits}g}"
 
 
@@ -15,5 +18,6 @@ def binary_bytes(value: float) -> str:
     """1536 -> '1.5 KiB' (memory sizes are binary: KiB, MiB, GiB)."""
     for factor, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
         if abs(value) >= factor:
-            return f"{value / factor:.3g} {unit}"
+            scaled = value / factor
+            return f"{scaled:.3g} {unit}" if abs(scaled) < 1000 else f"{scaled:.0f} {unit}"
     return f"{value:.0f} B"

@@ -152,6 +152,7 @@ def furthest_next_use(
             tiled_bytes[i] = streamed
             in_dram.update(writes)
             in_dram.update(reads)
+            make_room(i, set(), capacity_bytes)  # what stays resident meanwhile must fit
         else:
             for sid in reads:
                 bring(sid, i)

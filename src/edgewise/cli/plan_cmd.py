@@ -1,0 +1,95 @@
+"""`edgewise plan`: keep, spill or recompute each long-lived tensor, optimally."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from edgewise.cli.common import (
+    BatchOpt,
+    CfgOpt,
+    FramesOpt,
+    HwOpt,
+    JsonOpt,
+    ModelArg,
+    ModuleOpt,
+    ResolutionOpt,
+    SetOpt,
+    check_png,
+    console,
+    graph_for,
+    to_json,
+    write_output,
+)
+
+
+def plan(
+    model: ModelArg = None,
+    hw: HwOpt = "generic-npu",
+    set_: SetOpt = None,
+    precision: Annotated[
+        str | None,
+        typer.Option("--precision", help="fp32 | fp16 | bf16 | int8 | wXaY; default int8"),
+    ] = None,
+    objective: Annotated[
+        str, typer.Option("--objective", help="latency | energy | dram")
+    ] = "latency",
+    allow: Annotated[
+        str, typer.Option("--allow", help="comma list of keep, spill, recompute")
+    ] = "keep,spill,recompute",
+    solver: Annotated[str, typer.Option("--solver", help="milp (exact) | greedy (fast)")] = "milp",
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="MILP time limit, seconds")
+    ] = 60.0,
+    long_lived: Annotated[
+        int, typer.Option("--long-lived", help="a tensor outliving N ops is long-lived")
+    ] = 100,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="write the plan (JSON)")
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="SRAM timeline before/after (PNG)")
+    ] = None,
+    json_out: JsonOpt = None,
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Keep, spill or recompute each long-lived tensor; compare with the obvious plans."""
+    from edgewise.cli.simulate_cmd import default_precision
+    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.plan.plan import save_plan
+    from edgewise.plan.planner import make_plan
+    from edgewise.report.plan_report import outcome_to_dict, plot_outcome, render_outcome
+
+    check_png(plot)
+    spec = load_spec(hw, set_ or ())
+    weights, activations = parse_precision(precision or default_precision(spec), spec)
+    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    allowed = frozenset(a.strip() for a in allow.split(",") if a.strip())
+    outcome = make_plan(
+        graph,
+        spec,
+        weights,
+        activations,
+        compute_precision(weights, activations),
+        objective,
+        allowed,
+        solver,
+        time_limit,
+        long_lived,
+    )
+    if output is not None and outcome.plan is not None:
+        save_plan(outcome.plan, output)
+    if json_out:
+        write_output(json_out, to_json(outcome_to_dict(outcome)))
+    if plot is not None:
+        plot_outcome(outcome, plot)
+    if json_out != "-":
+        render_outcome(outcome, console)
+        if output is not None and outcome.plan is not None:
+            console.print(f"plan written to {output} (use: edgewise simulate ... --plan {output})")

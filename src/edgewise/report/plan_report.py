@@ -1,0 +1,145 @@
+"""Render a planning outcome: the alternatives side by side, the decisions, JSON, and the
+SRAM occupancy timeline before (keep-fit) and after (plan)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from edgewise.plan.planner import PlanOutcome
+from edgewise.report.format import binary_bytes, si
+
+
+def outcome_to_dict(outcome: PlanOutcome) -> dict[str, Any]:
+    r = outcome.result
+    totals = {
+        name: {
+            "latency_s": s.totals.latency_s,
+            "energy_j": s.totals.energy_j,
+            "dram_bytes": s.totals.dram_bytes,
+            "peak_sram_bytes": s.totals.peak_sram_bytes,
+            "mac_utilization": s.totals.mac_utilization,
+            "floor_ratio": s.totals.floor_ratio,
+            "recomputed_macs": s.totals.recomputed_macs,
+            "feasible": s.totals.feasible,
+        }
+        for name, s in outcome.simulations.items()
+    }
+    return {
+        "model": outcome.problem.model,
+        "hardware": outcome.problem.spec.name,
+        "status": r.status,
+        "objective": outcome.plan.objective if outcome.plan else None,
+        "objective_value": r.objective,
+        "bound": r.bound,
+        "gap": r.gap,
+        "solve_seconds": r.seconds,
+        "min_sram_bytes": r.min_sram_bytes,
+        "plan": [asdict(t) for t in outcome.plan.tensors] if outcome.plan else None,
+        "totals": totals,
+    }
+
+
+def render_outcome(outcome: PlanOutcome, console: Console) -> None:
+    r = outcome.result
+    status = f"{r.status}"
+    if r.gap is not None:
+        status += f", gap {r.gap:.3%}"
+    console.print(
+        f"[bold]{outcome.problem.model} on {outcome.problem.spec.name}[/bold]: "
+        f"{len(outcome.problem.tensors)} long-lived tensors, solver {status}, {r.seconds:.2f} s"
+    )
+    if r.status == "infeasible":
+        need = r.min_sram_bytes
+        console.print(
+            "no plan fits this SRAM budget"
+            + (
+                f"; the smallest SRAM for activations that works: {binary_bytes(need)}"
+                if need and need > 0
+                else ""
+            )
+        )
+    table = Table(title="alternatives, simulated on the spec")
+    for col in (
+        "alternative",
+        "latency",
+        "energy",
+        "DRAM",
+        "peak SRAM",
+        "MAC util.",
+        "x floor",
+        "recomputed MACs",
+        "fits",
+    ):
+        table.add_column(col, justify="right")
+    for name, s in outcome.simulations.items():
+        t = s.totals
+        table.add_row(
+            name,
+            f"{t.latency_s * 1e3:.2f} ms",
+            f"{t.energy_j * 1e3:.1f} mJ",
+            binary_bytes(t.dram_bytes),
+            binary_bytes(t.peak_sram_bytes),
+            f"{t.mac_utilization:.1%}",
+            f"{t.floor_ratio:.2f}",
+            si(t.recomputed_macs),
+            "yes" if t.feasible else "NO",
+            style="bold" if name == "plan" else None,
+        )
+    console.print(table)
+    if outcome.plan is None:
+        return
+    decisions = Table(title="decisions (each long-lived tensor across its gap)")
+    for col in ("tensor (producer)", "bytes", "gap (ops)", "action", "recomputed at"):
+        decisions.add_column(col)
+    for p in outcome.plan.tensors:
+        decisions.add_row(
+            p.name or "<root>",
+            binary_bytes(p.nbytes),
+            f"{p.gap_start}-{p.gap_end}",
+            p.action,
+            p.recompute_at_scope or "",
+        )
+    console.print(decisions)
+
+
+def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
+    """SRAM occupancy per op for keep-fit and the plan, against the capacity."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(14, 4.5))
+    mib = 2**20
+    for name, color in (("keep-fit", "#C44E52"), ("spill-all", "#8172B3"), ("plan", "#4C72B0")):
+        sim = outcome.simulations.get(name)
+        if sim is not None:
+            ax.plot(sim.schedule.occupancy_bytes / mib, lw=0.8, color=color, label=name)
+    ax.axhline(
+        outcome.problem.capacity_bytes / mib,
+        color="black",
+        ls="--",
+        lw=0.8,
+        label="SRAM for activations",
+    )
+    if outcome.plan:
+        for t in outcome.plan.tensors:
+            if t.action == "recompute":
+                ax.axvline(t.recompute_at, color="#55A868", lw=0.6, alpha=0.7)
+    ax.set_xlabel("op in execution order (green: where recomputation lands)")
+    ax.set_ylabel("SRAM occupied (MiB)")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(
+        f"{outcome.problem.model} on {outcome.problem.spec.name}: SRAM before and after the plan"
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
+    fig.savefig(tmp, dpi=110)
+    plt.close(fig)
+    tmp.replace(path)

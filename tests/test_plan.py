@@ -1,0 +1,226 @@
+"""The planner: MILP optimum equals brute force, plans are feasible in the simulator,
+and the choices behave as the physics says they should."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+from typer.testing import CliRunner
+
+from edgewise import EdgewiseError, capture
+from edgewise.cli.main import app
+from edgewise.hardware.spec import load_spec
+from edgewise.plan import problem as problem_module
+from edgewise.plan.cost import evaluate
+from edgewise.plan.greedy import solve_greedy
+from edgewise.plan.milp import solve_milp
+from edgewise.plan.plan import planned_tensors
+from edgewise.plan.planner import make_plan
+from edgewise.plan.problem import plan_problem
+from edgewise.simulate.simulator import simulate
+from edgewise.simulate.workload import op_workload
+from tests.test_memory import GenUNet
+from tests.test_simulate import TINY
+
+
+def spec(*extra: str):  # type: ignore[no-untyped-def]
+    return load_spec("generic-npu", [*TINY, *extra])
+
+
+def _problem(depth: int, *extra: str, places: int = 2):  # type: ignore[no-untyped-def]
+    graph = capture(GenUNet(depth, ch=4), torch.randn(1, 4, 32, 32))
+    work = op_workload(graph, "int8", "int8")
+    hw = spec(*extra)
+    baseline = simulate(work, hw, "int8")
+    old = problem_module.MAX_PLACES
+    problem_module.MAX_PLACES = places
+    try:
+        return graph, work, hw, plan_problem(graph, work, baseline, hw, long_lived_ops=2)
+    finally:
+        problem_module.MAX_PLACES = old
+
+
+def _brute_force(problem, objective):  # type: ignore[no-untyped-def]
+    options = [
+        [("keep", -1), ("spill", -1), *(("recompute", j) for j in t.places)]
+        for t in problem.tensors
+    ]
+    best = None
+    for choices in itertools.product(*options):
+        result = evaluate(problem, choices)
+        if result.feasible and (best is None or result.objective(objective) < best):
+            best = result.objective(objective)
+    return best
+
+
+CASES = [
+    (3, ("sram_bytes=64KiB",)),
+    (4, ("sram_bytes=24KiB",)),
+    (4, ("sram_bytes=40KiB", "dram_bandwidth_bytes_per_s=2e8")),
+    (5, ("sram_bytes=48KiB", "dram_bandwidth_bytes_per_s=1e8", "clock_hz=4e9")),
+]
+
+
+@pytest.mark.parametrize(("depth", "extra"), CASES)
+@pytest.mark.parametrize("objective", ["latency", "energy", "dram"])
+def test_milp_equals_brute_force(depth: int, extra: tuple[str, ...], objective: str) -> None:
+    _graph, _work, _hw, problem = _problem(depth, *extra)
+    assert 1 <= len(problem.tensors) <= 10
+    exact = _brute_force(problem, objective)
+    result = solve_milp(problem, objective)
+    if exact is None:
+        assert result.status == "infeasible"
+        return
+    assert result.status == "optimal"
+    assert result.objective == pytest.approx(exact, rel=1e-6)
+    greedy = solve_greedy(problem, objective)
+    assert greedy.objective is not None and greedy.objective >= exact * (1 - 1e-9)
+
+
+@pytest.mark.parametrize(("depth", "extra"), CASES)
+def test_every_plan_is_feasible_in_the_simulator(depth: int, extra: tuple[str, ...]) -> None:
+    graph, work, hw, problem = _problem(depth, *extra)
+    for solver in (solve_milp, solve_greedy):
+        result = solver(problem, "latency")
+        if result.choices is None:
+            continue
+        tensors = planned_tensors(problem, graph, result.choices)
+        from edgewise.plan.planner import _decisions
+
+        sim = simulate(work, hw, "int8", _decisions(tensors))
+        assert sim.totals.feasible
+        assert sim.totals.peak_sram_bytes <= hw.sram_bytes
+
+
+def test_no_spill_when_everything_fits() -> None:
+    graph = capture(GenUNet(4, ch=4), torch.randn(1, 4, 32, 32))
+    outcome = make_plan(graph, spec("sram_bytes=16MiB"), "int8", "int8", "int8", long_lived_ops=2)
+    assert outcome.plan is not None and outcome.result.status == "optimal"
+    assert {t.action for t in outcome.plan.tensors} == {"keep"}
+    assert outcome.simulations["plan"].totals.spilled_bytes == 0
+
+
+class CheapSkip(nn.Module):
+    """A skip that a 1x1 conv makes cheaply, held across a long, weight-heavy middle."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(4, 16, 1)
+        self.middle = nn.Sequential(*(nn.Linear(256, 256) for _ in range(6)))
+        self.head = nn.Conv2d(16, 16, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.stem(x)
+        y = self.middle(skip.flatten(2)).view_as(skip)
+        return self.head(y) + skip
+
+
+def test_recompute_chosen_when_dram_is_slow_and_compute_idles() -> None:
+    graph = capture(CheapSkip(), torch.randn(1, 4, 16, 16))
+    # DRAM-bound middle (streamed weights), tiny SRAM: spilling the skip costs DRAM time,
+    # recomputing it costs one cheap 1x1 conv that hides in a memory-bound op
+    slow = spec("sram_bytes=12KiB", "dram_bandwidth_bytes_per_s=1e8", "clock_hz=4e9")
+    outcome = make_plan(
+        graph,
+        slow,
+        "int8",
+        "int8",
+        "int8",
+        allow=frozenset({"spill", "recompute"}),
+        long_lived_ops=3,
+    )
+    assert outcome.plan is not None
+    actions = {t.name: t.action for t in outcome.plan.tensors}
+    assert actions.get("stem") == "recompute", actions
+    sims = outcome.simulations
+    assert sims["plan"].totals.dram_bytes < sims["spill-all"].totals.dram_bytes
+    assert sims["plan"].totals.latency_s <= sims["spill-all"].totals.latency_s
+
+
+def test_infeasible_budget_reports_the_minimum_sram() -> None:
+    graph = capture(GenUNet(3, ch=4), torch.randn(1, 4, 32, 32))
+    outcome = make_plan(
+        graph,
+        spec("sram_bytes=4KiB"),
+        "int8",
+        "int8",
+        "int8",
+        allow=frozenset({"keep"}),
+        long_lived_ops=2,
+    )
+    assert outcome.result.status == "infeasible" and outcome.plan is None
+    need = outcome.result.min_sram_bytes
+    assert need is not None and need > 4 * 1024
+    again = make_plan(
+        graph,
+        spec(f"sram_bytes={need}"),
+        "int8",
+        "int8",
+        "int8",
+        allow=frozenset({"keep"}),
+        long_lived_ops=2,
+    )
+    assert again.result.status == "optimal"
+
+
+def test_time_limit_returns_the_best_plan_with_its_gap() -> None:
+    _graph, _work, _hw, problem = _problem(5, "sram_bytes=48KiB", places=6)
+    result = solve_milp(problem, "latency", time_limit_s=1e-9)
+    assert result.status in ("time-limit", "optimal")
+    assert result.choices is not None and evaluate(problem, result.choices).feasible
+    if result.status == "time-limit" and result.gap is not None:
+        assert result.gap >= 0
+
+
+def test_plan_cli_round_trip(tmp_path: Path) -> None:
+    runner = CliRunner()
+    plan_file, js = tmp_path / "plan.json", tmp_path / "out.json"
+    args = [
+        "plan",
+        "--module",
+        "tests.models:tiny_cnn",
+        "--set",
+        "sram_bytes=8KiB",
+        "-o",
+        str(plan_file),
+        "--json",
+        str(js),
+        "--long-lived",
+        "2",
+        "--plot",
+        str(tmp_path / "p.png"),
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(js.read_text())
+    assert {"status", "gap", "plan", "totals"} <= set(data)
+    assert set(data["totals"]) == {"spill-all", "keep-fit", "recompute-all", "plan"}
+    for alt in data["totals"].values():
+        assert {"latency_s", "energy_j", "dram_bytes", "peak_sram_bytes"} <= set(alt)
+    sim = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--module",
+            "tests.models:tiny_cnn",
+            "--set",
+            "sram_bytes=8KiB",
+            "--plan",
+            str(plan_file),
+            "--json",
+            "-",
+        ],
+    )
+    assert sim.exit_code == 0, sim.output
+    assert json.loads(sim.stdout)["totals"]["latency_s"] == pytest.approx(
+        data["totals"]["plan"]["latency_s"]
+    )
+    other = runner.invoke(
+        app, ["simulate", "--module", "tests.models:tiny_cnn_with_kwargs", "--plan", str(plan_file)]
+    )
+    assert isinstance(other.exception, EdgewiseError) and "plan" in str(other.exception)
