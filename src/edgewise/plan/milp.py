@@ -32,6 +32,11 @@ from edgewise.plan.cost import Choice, evaluate, recompute_read_bytes
 from edgewise.plan.problem import PlanProblem
 
 
+US = 1e6  # latency rows in microseconds
+MIB = 2.0**20  # SRAM rows in MiB
+OBJECTIVE_UNIT = {"latency": 1e6, "energy": 1e6, "dram": 2.0**-20}  # us, uJ, MiB
+
+
 @dataclass(frozen=True)
 class SolverResult:
     status: str  # optimal | time-limit | infeasible
@@ -135,7 +140,7 @@ def solve_milp(
             "infeasible", None, None, None, None, seconds, min_sram_bytes=_min_sram(problem, allow)
         )
     info = m.h.getInfo()
-    bound = float(info.mip_dual_bound) + var_of["constant"]
+    bound = (float(info.mip_dual_bound) + var_of["constant"]) / OBJECTIVE_UNIT[objective]
     if info.primal_solution_status != 2:  # no incumbent in time: the greedy plan stands in
         from edgewise.plan.greedy import solve_greedy
 
@@ -170,11 +175,15 @@ def _build(
 ):  # type: ignore[no-untyped-def]
     m = _Model()
     e_dram = problem.energy_pj_per_dram_byte * 1e-12
-    per_byte = {"latency": 0.0, "dram": 1.0, "energy": e_dram}[objective]
-    per_mac = problem.energy_pj_per_mac * 1e-12 if objective == "energy" else 0.0
-    per_second = {"latency": 1.0, "dram": 0.0, "energy": problem.static_power_w}[objective]
+    # HiGHS works to absolute tolerances near 1e-7, so the model is written in units that
+    # put every quantity near 1: microseconds, MiB, microjoules (OBJECTIVE_UNIT converts).
+    unit = OBJECTIVE_UNIT[objective]
+    per_byte = {"latency": 0.0, "dram": 1.0, "energy": e_dram}[objective] * unit
+    per_mac = problem.energy_pj_per_mac * 1e-12 * unit if objective == "energy" else 0.0
+    per_second = {"latency": 1.0, "dram": 0.0, "energy": problem.static_power_w}[objective] * unit
     if minimize_sram:
         per_byte = per_mac = per_second = 0.0
+    per_us = per_second / US
     var_of: dict = {}
     index = {t.storage_id: k for k, t in enumerate(problem.tensors)}
     for k, t in enumerate(problem.tensors):
@@ -200,14 +209,14 @@ def _build(
     )
     constant_latency = float(base.sum() - base[touched].sum())
     for i in touched:
-        var_of["L", i] = m.var(per_second, hi=np.inf)
+        var_of["L", i] = m.var(per_us, hi=np.inf)  # microseconds
     if minimize_sram:
         var_of["C"] = m.var(1.0, hi=np.inf)
     m.commit_vars()
     constant = constant_latency * per_second + float(problem.dram_bytes.sum()) * per_byte
     if objective == "energy":
-        constant += problem.fixed_energy_j
-    var_of["constant"] = 0.0 if minimize_sram else constant
+        constant += problem.fixed_energy_j * unit
+    var_of["constant"] = 0.0 if minimize_sram else constant  # in the objective's unit
 
     for k, t in enumerate(problem.tensors):
         choice = {var_of["K", k]: 1.0, var_of["P", k]: 1.0} | {
@@ -238,19 +247,19 @@ def _build(
         mem = {lat: 1.0}
         for k, t in enumerate(problem.tensors):
             if i in t.places:
-                comp[var_of["R", k, i]] = -t.recompute_s
+                comp[var_of["R", k, i]] = -t.recompute_s * US
                 if bw:
-                    mem[var_of["R", k, i]] = -recompute_read_bytes(problem, t) / bw
+                    mem[var_of["R", k, i]] = -recompute_read_bytes(problem, t) / bw * US
                     for u in t.sources:
                         if u in index:
                             mem[var_of["Z", k, i, index[u]]] = (
-                                -problem.tensors[index[u]].nbytes / bw
+                                -problem.tensors[index[u]].nbytes / bw * US
                             )
             if bw and i in (t.gap_start, t.gap_end):
-                mem[var_of["P", k]] = mem.get(var_of["P", k], 0.0) - t.nbytes / bw
-        m.row(comp, float(problem.compute_s[i]), np.inf)
-        m.row(mem, float(_dram_s(problem, problem.dram_bytes)[i]), np.inf)
-        m.row({lat: 1.0}, float(problem.sram_s[i]), np.inf)
+                mem[var_of["P", k]] = mem.get(var_of["P", k], 0.0) - t.nbytes / bw * US
+        m.row(comp, float(problem.compute_s[i]) * US, np.inf)
+        m.row(mem, float(_dram_s(problem, problem.dram_bytes)[i]) * US, np.inf)
+        m.row({lat: 1.0}, float(problem.sram_s[i]) * US, np.inf)
     return m, var_of
 
 
@@ -281,12 +290,12 @@ def _capacity_rows(
     for key, need in tightest.items():
         coefs = {}
         for term in key:
-            coefs[var_of[term]] = float(problem.tensors[term[1]].nbytes)
+            coefs[var_of[term]] = float(problem.tensors[term[1]].nbytes) / MIB
         if minimize_sram:
             coefs[var_of["C"]] = -1.0
-            m.row(coefs, -np.inf, -need)
+            m.row(coefs, -np.inf, -need / MIB)
         elif coefs:
-            m.row(coefs, -np.inf, capacity - need)
+            m.row(coefs, -np.inf, (capacity - need) / MIB)
         elif need > capacity:
             m.row({var_of["K", 0]: 0.0} if problem.tensors else {}, 1.0, 1.0)  # infeasible
 
@@ -322,7 +331,7 @@ def _min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
         m.h.run()
         if m.h.getModelStatus() != m.hs.HighsModelStatus.kOptimal:
             return -1
-        need = float(np.ceil(m.h.getSolution().col_value[var_of["C"]]))
+        need = float(np.ceil(m.h.getSolution().col_value[var_of["C"]] * MIB))
         if need <= candidate and (operands <= need).sum() == (operands <= candidate).sum():
             return int(need)
         candidate = max(need, candidate + 1)
