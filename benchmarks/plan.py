@@ -24,8 +24,11 @@ from edgewise.report.format import binary_bytes
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--hw", nargs="*", default=["generic-npu", "jetson-orin-nano", "rk3588-npu",
-                                                     "ethos-n77", "tesla-fsd-nna"])  # fmt: skip
+    parser.add_argument(
+        "--hw",
+        nargs="*",
+        default=["generic-npu", "jetson-orin-nano", "rk3588-npu", "ethos-n77", "tesla-fsd-nna"],
+    )
     parser.add_argument("--time-limit", type=float, default=60.0)
     opts = parser.parse_args()
     graph = capture_zoo("sd15-unet")
@@ -35,39 +38,81 @@ def main() -> None:
     for col in ("objective", "MILP status", "MILP s", "gap", "greedy s", "greedy / MILP"):
         quality.add_column(col, justify="right")
     for objective in ("latency", "energy", "dram"):
-        milp = make_plan(graph, spec, "int8", "int8", "int8", objective, solver="milp",
-                         time_limit_s=opts.time_limit).result  # fmt: skip
+        milp = make_plan(
+            graph,
+            spec,
+            "int8",
+            "int8",
+            "int8",
+            objective,
+            solver="milp",
+            time_limit_s=opts.time_limit,
+        ).result
         greedy = make_plan(graph, spec, "int8", "int8", "int8", objective, solver="greedy").result
         ratio = (greedy.objective or 0) / milp.objective if milp.objective else float("nan")
-        quality.add_row(objective, milp.status, f"{milp.seconds:.2f}",
-                        "-" if milp.gap is None else f"{milp.gap:.4%}", f"{greedy.seconds:.2f}",
-                        f"{ratio:.5f}")  # fmt: skip
+        quality.add_row(
+            objective,
+            milp.status,
+            f"{milp.seconds:.2f}",
+            "-" if milp.gap is None else f"{milp.gap:.4%}",
+            f"{greedy.seconds:.2f}",
+            f"{ratio:.5f}",
+        )
     console.print(quality)
 
     claim = Table(title="recompute skips instead of spilling them (SD 1.5 U-Net, int8, one step)")
-    for col in ("preset", "SRAM", "spill-all DRAM", "recompute plan DRAM", "saved", "energy saved",
-                "latency cost", "recomputed", "lands in", "free plan keeps/spills/recomputes"):  # fmt: skip
+    for col in (
+        "preset",
+        "SRAM",
+        "spill-all DRAM",
+        "recompute plan DRAM",
+        "saved",
+        "energy saved",
+        "latency cost",
+        "recomputed",
+        "lands in",
+        "free plan keeps/spills/recomputes",
+    ):
         claim.add_column(col, justify="right")
     for name in opts.hw:
         hw = load_spec(name)
-        no_keep = make_plan(graph, hw, "int8", "int8", "int8", "dram",
-                            allow=frozenset({"spill", "recompute"}), time_limit_s=opts.time_limit)  # fmt: skip
+        no_keep = make_plan(
+            graph,
+            hw,
+            "int8",
+            "int8",
+            "int8",
+            "dram",
+            allow=frozenset({"spill", "recompute"}),
+            time_limit_s=opts.time_limit,
+        )
         free = make_plan(graph, hw, "int8", "int8", "int8", "energy", time_limit_s=opts.time_limit)
         spill = no_keep.simulations["spill-all"].totals
         plan = no_keep.simulations["plan"].totals
-        landing = sorted({t.recompute_at_scope.split(".")[0] + "." + t.recompute_at_scope.split(".")[1]
-                          if "." in t.recompute_at_scope else t.recompute_at_scope
-                          for t in no_keep.plan.tensors if t.action == "recompute"})  # type: ignore[union-attr]  # fmt: skip
+        assert no_keep.plan is not None and free.plan is not None
+        landing = sorted(  # the block each recomputation lands in
+            {
+                graph.block_of(graph.ops[t.recompute_at], 2)
+                for t in no_keep.plan.tensors
+                if t.action == "recompute"
+            }
+        )
         counts = {
             a: sum(t.action == a for t in free.plan.tensors) for a in ("keep", "spill", "recompute")
-        }  # type: ignore[union-attr]
-        recomputed = sum(t.action == "recompute" for t in no_keep.plan.tensors)  # type: ignore[union-attr]
-        claim.add_row(name, binary_bytes(hw.sram_bytes), binary_bytes(spill.dram_bytes),
-                      binary_bytes(plan.dram_bytes), binary_bytes(spill.dram_bytes - plan.dram_bytes),
-                      f"{(spill.energy_j - plan.energy_j) * 1e3:.2f} mJ",
-                      f"{(plan.latency_s - spill.latency_s) * 1e3:+.2f} ms",
-                      f"{recomputed} of {len(no_keep.plan.tensors)}", ", ".join(landing) or "-",  # type: ignore[union-attr]
-                      "/".join(str(counts[a]) for a in ("keep", "spill", "recompute")))  # fmt: skip
+        }
+        recomputed = sum(t.action == "recompute" for t in no_keep.plan.tensors)
+        claim.add_row(
+            name,
+            binary_bytes(hw.sram_bytes),
+            binary_bytes(spill.dram_bytes),
+            binary_bytes(plan.dram_bytes),
+            binary_bytes(spill.dram_bytes - plan.dram_bytes),
+            f"{(spill.energy_j - plan.energy_j) * 1e3:.2f} mJ",
+            f"{(plan.latency_s - spill.latency_s) * 1e3:+.2f} ms",
+            f"{recomputed} of {len(no_keep.plan.tensors)}",
+            ", ".join(landing) or "-",
+            "/".join(str(counts[a]) for a in ("keep", "spill", "recompute")),
+        )
     console.print(claim)
 
 
