@@ -37,8 +37,21 @@ def plan(
         str, typer.Option("--objective", help="latency | energy | dram")
     ] = "latency",
     allow: Annotated[
-        str, typer.Option("--allow", help="comma list of keep, spill, recompute")
+        str, typer.Option("--allow", help="comma list of keep, spill, recompute, precision, tiling")
     ] = "keep,spill,recompute",
+    floor: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--floor", metavar="GLOB=PRECISION", help="lowest weight precision for matching layers"
+        ),
+    ] = None,
+    sensitivity: Annotated[
+        Path | None, typer.Option("--sensitivity", help="per-layer error per precision (JSON)")
+    ] = None,
+    accuracy_budget: Annotated[
+        float | None,
+        typer.Option("--accuracy-budget", help="sum of chosen layers' errors may not exceed it"),
+    ] = None,
     solver: Annotated[str, typer.Option("--solver", help="milp (exact) | greedy (fast)")] = "milp",
     time_limit: Annotated[
         float, typer.Option("--time-limit", help="MILP time limit, seconds")
@@ -82,6 +95,9 @@ def plan(
         solver,
         time_limit,
         long_lived,
+        floor or (),
+        sensitivity,
+        accuracy_budget,
     )
     if output is not None and outcome.plan is not None:
         save_plan(outcome.plan, output)

@@ -63,9 +63,9 @@ def simulate(
         simulation_to_csv,
         simulation_to_dict,
     )
+    from edgewise.simulate.schedule import GapDecision
     from edgewise.simulate.simulator import group_costs
     from edgewise.simulate.simulator import simulate as run_simulation
-    from edgewise.simulate.schedule import GapDecision
     from edgewise.simulate.workload import op_workload
 
     if by not in ("op", "layer", "block"):
@@ -84,7 +84,9 @@ def simulate(
     if plan_file is not None:
         from edgewise.plan.plan import load_plan
 
-        decisions = load_plan(plan_file, graph).decisions()
+        loaded = load_plan(plan_file, graph)
+        decisions = loaded.decisions()
+        work = loaded.workload(work, graph)
     sim = run_simulation(work, spec, mac_precision, decisions)
     if not sim.totals.feasible:
         over = int(sim.schedule.overflow_bytes.max())

@@ -40,11 +40,66 @@ def recompute_read_bytes(problem: PlanProblem, t: LongLived) -> float:
     return streamed + t.source_bytes
 
 
-def evaluate(problem: PlanProblem, choices: tuple[Choice, ...]) -> Evaluation:
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """Per-layer weight precision (one option name per `problem.layers`) and per attention
+    op whether it is tiled (one bool per `problem.attention`)."""
+
+    weights: tuple[str, ...] = ()
+    tiled: tuple[bool, ...] = ()
+
+
+def weight_delta_op(problem: PlanProblem, op: int) -> int:
+    """Where a change in weight bytes lands: the reading op, or the preload when resident."""
+    return 0 if problem.weights_resident else op
+
+
+@dataclass(frozen=True)
+class KnobDeltas:
+    """What a knob setting adds per op: DRAM bytes, SRAM bytes; and its total error."""
+
+    dram: np.ndarray
+    sram: np.ndarray
+    error: float
+
+
+def knob_deltas(problem: PlanProblem, knobs: Knobs) -> KnobDeltas:
     n = len(problem.compute_s)
+    dram, sram, error = np.zeros(n), np.zeros(n), 0.0
+    for layer, option in zip(problem.layers, knobs.weights, strict=True):
+        delta = problem.bits_ratio[option] - 1.0  # type: ignore[index]
+        error += layer.errors[layer.options.index(option)]
+        for op, w in zip(layer.ops, layer.weight_bytes, strict=True):
+            dram[weight_delta_op(problem, op)] += w * delta
+            sram[op] += w * delta
+    for att, tiled in zip(problem.attention, knobs.tiled, strict=True):
+        if tiled:
+            sram[att.op] += att.tiled_sram_bytes
+        else:
+            sram[att.op] += att.materialized_sram_bytes
+            dram[att.op] += att.materialized_dram_bytes
+    return KnobDeltas(dram, sram, error)
+
+
+def evaluate(
+    problem: PlanProblem,
+    choices: tuple[Choice, ...],
+    knobs: Knobs | None = None,
+    deltas: KnobDeltas | None = None,
+) -> Evaluation:
+    """The cost of tensor `choices` with `knobs` (or their precomputed `deltas`)."""
+    n = len(problem.compute_s)
+    if deltas is None and knobs is not None:
+        deltas = knob_deltas(problem, knobs)
     compute = problem.compute_s.copy()
     dram = problem.dram_bytes.copy()
+    sram_extra = np.zeros(n)
     need = problem.working_bytes.copy()
+    error = 0.0
+    if deltas is not None:
+        dram += deltas.dram
+        sram_extra += deltas.sram
+        error = deltas.error
     spilled = {
         t.storage_id for t, (a, _) in zip(problem.tensors, choices, strict=True) if a == "spill"
     }
@@ -74,12 +129,15 @@ def evaluate(problem: PlanProblem, choices: tuple[Choice, ...]) -> Evaluation:
         recomputed & set(t.sources) for t in problem.tensors if t.storage_id in recomputed
     )
     checked = need[problem.constrained[:n]]
-    feasible = bool((checked <= problem.capacity_bytes).all()) and not chained
+    within_budget = problem.accuracy_budget is None or error <= problem.accuracy_budget + 1e-12
+    feasible = bool((checked <= problem.capacity_bytes).all()) and not chained and within_budget
     dram_s = dram / problem.dram_bandwidth if problem.dram_bandwidth else np.zeros(n)
-    latency = float(np.maximum(np.maximum(compute, dram_s), problem.sram_s).sum())
+    sram_s = problem.sram_s + sram_extra / problem.sram_bandwidth
+    latency = float(np.maximum(np.maximum(compute, dram_s), sram_s).sum())
     dram_total = float(dram.sum())
     energy = (
         problem.fixed_energy_j
+        + float(sram_extra.sum()) * problem.energy_pj_per_sram_byte * 1e-12
         + dram_total * problem.energy_pj_per_dram_byte * 1e-12
         + recomputed_macs * problem.energy_pj_per_mac * 1e-12
         + latency * problem.static_power_w

@@ -13,7 +13,7 @@ import time
 
 import numpy as np
 
-from edgewise.plan.cost import Choice, evaluate
+from edgewise.plan.cost import Choice, Knobs, evaluate, knob_deltas
 from edgewise.plan.milp import SolverResult
 from edgewise.plan.problem import PlanProblem
 
@@ -43,19 +43,39 @@ def solve_greedy(
     allow: frozenset[str] = frozenset({"keep", "spill", "recompute"}),
 ) -> SolverResult:
     start = time.perf_counter()
+    knobs = Knobs(
+        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
+    )
+    deltas = knob_deltas(problem, knobs)
     options = _options(problem, allow)
     first = "spill" if "spill" in allow else ("recompute" if "recompute" in allow else "keep")
     current = tuple(
         next((o for o in opts if o[0] == first), opts[0]) if opts else ("spill", -1)
         for opts in options
     )
-    best = evaluate(problem, current)
+    best = evaluate(problem, current, deltas=deltas)
     if not best.feasible:  # try the other starting points before giving up
         for action in ("recompute", "keep", "spill"):
             trial = tuple(next((o for o in opts if o[0] == action), opts[0]) for opts in options)
-            if evaluate(problem, trial).feasible:
-                current, best = trial, evaluate(problem, trial)
+            if evaluate(problem, trial, deltas=deltas).feasible:
+                current, best = trial, evaluate(problem, trial, deltas=deltas)
                 break
+    current, best = _improve_tensors(problem, objective, options, current, best, deltas)
+    knobs = _set_knobs(problem, objective, current, knobs)
+    deltas = knob_deltas(problem, knobs)
+    current, best = _improve_tensors(
+        problem, objective, options, current, evaluate(problem, current, deltas=deltas), deltas
+    )
+    seconds = time.perf_counter() - start
+    if not best.feasible:
+        return SolverResult("infeasible", None, None, None, None, seconds)
+    return SolverResult(
+        "heuristic", current, best.objective(objective), None, None, seconds, knobs=knobs
+    )
+
+
+def _improve_tensors(problem, objective, options, current, best, deltas):  # type: ignore[no-untyped-def]
+    """Take the best single tensor change until none helps."""
     while True:
         step = None
         for k, opts in enumerate(options):
@@ -63,16 +83,51 @@ def solve_greedy(
                 if option == current[k]:
                     continue
                 trial = (*current[:k], option, *current[k + 1 :])
-                result = evaluate(problem, trial)
+                result = evaluate(problem, trial, deltas=deltas)
                 if (
                     result.feasible
                     and result.objective(objective) < (step or best).objective(objective) - 1e-15
                 ):
                     step, step_choices = result, trial
         if step is None:
-            break
+            return current, best
         best, current = step, step_choices
-    seconds = time.perf_counter() - start
-    if not best.feasible:
-        return SolverResult("infeasible", None, None, None, None, seconds)
-    return SolverResult("heuristic", current, best.objective(objective), None, None, seconds)
+
+
+def _set_knobs(
+    problem: PlanProblem, objective: str, choices: tuple[Choice, ...], knobs: Knobs
+) -> Knobs:
+    """Attention: each op takes its cheaper mode. Precision: every option's gain over the
+    base is measured alone; without a budget each layer takes its best option, with one the
+    options are bought by gain per unit of error until the budget is spent."""
+
+    def value(k: Knobs) -> float:
+        result = evaluate(problem, choices, k)
+        return result.objective(objective) if result.feasible else float("inf")
+
+    tiled = list(knobs.tiled)
+    for a in range(len(tiled)):
+        flipped = [*tiled[:a], not tiled[a], *tiled[a + 1 :]]
+        if value(Knobs(knobs.weights, tuple(flipped))) < value(Knobs(knobs.weights, tuple(tiled))):
+            tiled = flipped
+    base = Knobs(knobs.weights, tuple(tiled))
+    base_value = value(base)
+    offers = []  # (gain per error, gain, layer, option, error)
+    for l_, layer in enumerate(problem.layers):
+        for option, error in zip(layer.options[1:], layer.errors[1:], strict=True):
+            trial = (*base.weights[:l_], option, *base.weights[l_ + 1 :])
+            gain = base_value - value(Knobs(trial, base.tiled))
+            if gain > 0:
+                offers.append((gain / max(error, 1e-30), gain, l_, option, error))
+    weights = list(base.weights)
+    spent, gained = 0.0, [0.0] * len(weights)
+    budget = problem.accuracy_budget
+    for _ratio, gain, l_, option, error in sorted(offers, reverse=True):
+        previous = problem.layers[l_].errors[problem.layers[l_].options.index(weights[l_])]
+        if gain <= gained[l_]:
+            continue
+        if budget is not None and spent - previous + error > budget:
+            continue
+        spent += error - previous
+        weights[l_], gained[l_] = option, gain
+    return Knobs(tuple(weights), base.tiled)

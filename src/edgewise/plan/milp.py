@@ -24,13 +24,12 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from edgewise.plan.cost import Choice, evaluate, recompute_read_bytes
+from edgewise.plan.cost import Choice, Knobs, evaluate, recompute_read_bytes, weight_delta_op
 from edgewise.plan.problem import PlanProblem
-
 
 US = 1e6  # latency rows in microseconds
 MIB = 2.0**20  # SRAM rows in MiB
@@ -46,6 +45,7 @@ class SolverResult:
     gap: float | None  # (objective - bound) / objective
     seconds: float
     min_sram_bytes: int | None = None  # for an infeasible budget: what would work
+    knobs: Knobs = field(default_factory=Knobs)  # precision and tiling (empty if not planned)
 
 
 @contextlib.contextmanager
@@ -112,6 +112,9 @@ def _touched_ops(problem: PlanProblem) -> list[int]:
     ops = set()
     for t in problem.tensors:
         ops |= {t.gap_start, t.gap_end, *t.places}
+    for layer in problem.layers:
+        ops |= {*layer.ops, *(weight_delta_op(problem, i) for i in layer.ops)}
+    ops |= {a.op for a in problem.attention}
     return sorted(ops)
 
 
@@ -157,13 +160,20 @@ def solve_milp(
             bound if finite else None,
             gap,
             time.perf_counter() - start,
+            knobs=fallback.knobs,
         )
     x = np.array(m.h.getSolution().col_value)
     choices = _choices(problem, var_of, x)
-    value = evaluate(problem, choices).objective(objective)
+    weights = []
+    for l_, layer in enumerate(problem.layers):
+        chosen = [o for o in layer.options if x[var_of["Q", l_, o]] > 0.5]
+        weights.append(chosen[0] if chosen else layer.options[0])
+    tiled = tuple(bool(x[var_of["A", a]] > 0.5) for a in range(len(problem.attention)))
+    knobs = Knobs(tuple(weights), tiled)
+    value = evaluate(problem, choices, knobs).objective(objective)
     gap = max(0.0, (value - bound) / value) if value else 0.0
     name = "optimal" if status == hs.HighsModelStatus.kOptimal else "time-limit"
-    return SolverResult(name, choices, value, bound, gap, seconds)
+    return SolverResult(name, choices, value, bound, gap, seconds, knobs=knobs)
 
 
 def _build(
@@ -178,7 +188,9 @@ def _build(
     # HiGHS works to absolute tolerances near 1e-7, so the model is written in units that
     # put every quantity near 1: microseconds, MiB, microjoules (OBJECTIVE_UNIT converts).
     unit = OBJECTIVE_UNIT[objective]
-    per_byte = {"latency": 0.0, "dram": 1.0, "energy": e_dram}[objective] * unit
+    # latency ties (DRAM traffic hidden under compute) go to the plan that moves fewer
+    # bytes: 0.001 us per MiB, far below any latency difference that matters
+    per_byte = {"latency": 1e-3 / MIB / unit, "dram": 1.0, "energy": e_dram}[objective] * unit
     per_mac = problem.energy_pj_per_mac * 1e-12 * unit if objective == "energy" else 0.0
     per_second = {"latency": 1.0, "dram": 0.0, "energy": problem.static_power_w}[objective] * unit
     if minimize_sram:
@@ -203,6 +215,19 @@ def _build(
                     var_of["Z", k, j, index[u]] = m.var(
                         problem.tensors[index[u]].nbytes * per_byte, hi=1.0
                     )
+    per_sram_byte = problem.energy_pj_per_sram_byte * 1e-12 * unit if objective == "energy" else 0.0
+    if minimize_sram:
+        per_sram_byte = 0.0
+    knob_constant = 0.0
+    for l_, layer in enumerate(problem.layers):
+        for option in layer.options:
+            delta = sum(layer.weight_bytes) * (problem.bits_ratio[option] - 1.0)  # type: ignore[index]
+            var_of["Q", l_, option] = m.var(delta * (per_byte + per_sram_byte), integer=True)
+    for a, att in enumerate(problem.attention):  # A = 1: tiled, 0: materialized
+        mat = att.materialized_dram_bytes * per_byte + att.materialized_sram_bytes * per_sram_byte
+        tiled = att.tiled_sram_bytes * per_sram_byte
+        var_of["A", a] = m.var(tiled - mat, integer=True)
+        knob_constant += mat
     touched = _touched_ops(problem)
     base = np.maximum(
         np.maximum(problem.compute_s, _dram_s(problem, problem.dram_bytes)), problem.sram_s
@@ -216,7 +241,18 @@ def _build(
     constant = constant_latency * per_second + float(problem.dram_bytes.sum()) * per_byte
     if objective == "energy":
         constant += problem.fixed_energy_j * unit
-    var_of["constant"] = 0.0 if minimize_sram else constant  # in the objective's unit
+    var_of["constant"] = 0.0 if minimize_sram else constant + knob_constant  # objective's unit
+    for l_, layer in enumerate(problem.layers):
+        m.row({var_of["Q", l_, o]: 1.0 for o in layer.options}, 1.0, 1.0)
+    if problem.accuracy_budget is not None and problem.layers:
+        budget_row = {
+            var_of["Q", l_, o]: e
+            for l_, layer in enumerate(problem.layers)
+            for o, e in zip(layer.options, layer.errors, strict=True)
+            if e
+        }
+        if budget_row:
+            m.row(budget_row, -np.inf, problem.accuracy_budget)
 
     for k, t in enumerate(problem.tensors):
         choice = {var_of["K", k]: 1.0, var_of["P", k]: 1.0} | {
@@ -241,10 +277,20 @@ def _build(
                 )
     _capacity_rows(m, problem, var_of, capacity, minimize_sram)
     bw = problem.dram_bandwidth
+    sbw = problem.sram_bandwidth
+    weight_terms: dict[int, list[tuple[int, float, bool]]] = {}  # op -> (layer, bytes, dram?)
+    for l_, layer in enumerate(problem.layers):
+        for op, w in zip(layer.ops, layer.weight_bytes, strict=True):
+            weight_terms.setdefault(op, []).append((l_, w, False))
+            weight_terms.setdefault(weight_delta_op(problem, op), []).append((l_, w, True))
+    attention_at = {att.op: (a, att) for a, att in enumerate(problem.attention)}
     for i in touched:
         lat = var_of["L", i]
         comp = {lat: 1.0}
         mem = {lat: 1.0}
+        sram = {lat: 1.0}
+        mem_rhs = float(_dram_s(problem, problem.dram_bytes)[i])
+        sram_rhs = float(problem.sram_s[i])
         for k, t in enumerate(problem.tensors):
             if i in t.places:
                 comp[var_of["R", k, i]] = -t.recompute_s * US
@@ -257,9 +303,24 @@ def _build(
                             )
             if bw and i in (t.gap_start, t.gap_end):
                 mem[var_of["P", k]] = mem.get(var_of["P", k], 0.0) - t.nbytes / bw * US
+        for l_, w, on_dram in weight_terms.get(i, ()):
+            target, rate = (mem, bw) if on_dram else (sram, sbw)
+            if not rate:
+                continue
+            for option in problem.layers[l_].options:
+                col = var_of["Q", l_, option]
+                delta = w * (problem.bits_ratio[option] - 1.0)  # type: ignore[index]
+                target[col] = target.get(col, 0.0) - delta / rate * US
+        if i in attention_at:
+            a, att = attention_at[i]
+            if bw:
+                mem[var_of["A", a]] = att.materialized_dram_bytes / bw * US
+                mem_rhs += att.materialized_dram_bytes / bw
+            sram[var_of["A", a]] = -(att.tiled_sram_bytes - att.materialized_sram_bytes) / sbw * US
+            sram_rhs += att.materialized_sram_bytes / sbw
         m.row(comp, float(problem.compute_s[i]) * US, np.inf)
-        m.row(mem, float(_dram_s(problem, problem.dram_bytes)[i]) * US, np.inf)
-        m.row({lat: 1.0}, float(problem.sram_s[i]) * US, np.inf)
+        m.row(mem, mem_rhs * US, np.inf)
+        m.row(sram, sram_rhs * US, np.inf)
     return m, var_of
 
 

@@ -9,7 +9,7 @@ check (SRAM never exceeded).
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ from edgewise.ir.graph import Graph
 from edgewise.plan.cost import Choice
 from edgewise.plan.problem import PlanProblem
 from edgewise.simulate.schedule import GapDecision
+from edgewise.simulate.workload import PRECISION_BYTES, OpWorkload, with_knobs
 
 SCHEMA, VERSION = "edgewise.plan", 1
 
@@ -36,6 +37,15 @@ class PlannedTensor:
     sources: tuple[int, ...] = ()  # storages read by the recomputation
 
 
+@dataclass(frozen=True, slots=True)
+class PlannedAttention:
+    op: int
+    scope: str
+    mode: str  # materialized | tiled
+    scores_bytes: float  # held during the op when materialized
+    reread_bytes: float  # K and V re-read when tiled
+
+
 @dataclass(frozen=True)
 class Plan:
     model: str
@@ -49,6 +59,24 @@ class Plan:
     bound: float | None
     gap: float | None
     tensors: tuple[PlannedTensor, ...]
+    weights: dict[str, str] = field(default_factory=dict)  # layer scope -> weight precision
+    attention: tuple[PlannedAttention, ...] = ()
+
+    def workload(self, work: OpWorkload, graph: Graph) -> OpWorkload:
+        """`work` with this plan's weight precisions and attention modes applied."""
+        if not self.weights and not self.attention:
+            return work
+        base = PRECISION_BYTES[work.weight_precision]
+        scale = {
+            op.index: PRECISION_BYTES[self.weights[op.scope]] / base
+            for op in graph.ops
+            if op.scope in self.weights and work.weight_bytes[op.index]
+        }
+        modes = {
+            a.op: (a.scores_bytes, 0.0) if a.mode == "materialized" else (0.0, a.reread_bytes)
+            for a in self.attention
+        }
+        return with_knobs(work, scale, modes)
 
     def decisions(self) -> tuple[GapDecision, ...]:
         return tuple(
@@ -128,8 +156,11 @@ def load_plan(path: Path, graph: Graph) -> Plan:
             PlannedTensor(**{**t, "segment": tuple(t["segment"]), "sources": tuple(t["sources"])})
             for t in data["tensors"]
         )
-        fields = {k: data[k] for k in Plan.__dataclass_fields__ if k != "tensors"}
-        plan = Plan(**fields, tensors=tensors)
+        fields = {
+            k: data[k] for k in Plan.__dataclass_fields__ if k not in ("tensors", "attention")
+        }
+        attention = tuple(PlannedAttention(**a) for a in data.get("attention", ()))
+        plan = Plan(**fields, tensors=tensors, attention=attention)
     except (KeyError, TypeError) as e:
         raise EdgewiseError(f"plan file '{path}' does not follow the schema: {e!r}") from None
     if plan.model != graph.model or plan.op_count != len(graph.ops):
@@ -137,6 +168,9 @@ def load_plan(path: Path, graph: Graph) -> Plan:
             f"plan '{path}' is for {plan.model} ({plan.op_count} ops), not {graph.model} "
             f"({len(graph.ops)} ops): plan this model with `edgewise plan`"
         )
+    bad = {p for p in plan.weights.values() if p not in PRECISION_BYTES}
+    if bad:
+        raise EdgewiseError(f"plan '{path}': unknown weight precision {sorted(bad)}")
     for t in plan.tensors:
         if t.action not in ("keep", "spill", "recompute"):
             raise EdgewiseError(f"plan '{path}': unknown action '{t.action}' for {t.name}")

@@ -50,6 +50,28 @@ class LongLived:
     ready_op: int  # recomputation may land after this op: every source exists by then
 
 
+@dataclass(frozen=True, slots=True)
+class WeightLayer:
+    """A layer whose weight precision is a decision (weight-only quantization: MACs stay at
+    the activation precision, so only weight bytes change)."""
+
+    name: str  # module scope
+    ops: tuple[int, ...]  # ops that read its weights
+    weight_bytes: tuple[float, ...]  # per op, at the base precision
+    options: tuple[str, ...]  # precisions allowed (floors and sensitivity applied), base first
+    errors: tuple[float, ...]  # output error of each option (sensitivity file; base = 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AttentionOp:
+    """An attention op that may hold its scores (materialized) or stream tiles (tiled)."""
+
+    op: int
+    materialized_sram_bytes: float  # scores and softmax written and read through SRAM
+    materialized_dram_bytes: float  # ... through DRAM when they do not fit beside the operands
+    tiled_sram_bytes: float  # K and V re-read once per query tile (FlashAttention)
+
+
 @dataclass(frozen=True)
 class PlanProblem:
     model: str
@@ -71,6 +93,12 @@ class PlanProblem:
     energy_pj_per_dram_byte: float
     energy_pj_per_mac: float
     static_power_w: float
+    sram_bandwidth: float = 1.0
+    energy_pj_per_sram_byte: float = 0.0
+    layers: tuple[WeightLayer, ...] = ()  # precision decisions (empty unless allowed)
+    bits_ratio: dict[str, float] | None = None  # option -> its bytes / base bytes
+    accuracy_budget: float | None = None  # sum of chosen options' errors may not exceed it
+    attention: tuple[AttentionOp, ...] = ()  # tiling decisions (empty unless allowed)
 
 
 def _segment(graph: Graph, storage_id: int, stop: set[int]) -> tuple[set[int], set[int]]:
@@ -194,6 +222,8 @@ def plan_problem(
         energy_pj_per_dram_byte=spec.dram_energy_pj_per_byte,
         energy_pj_per_mac=spec.energy_pj_per_mac[baseline.precision],  # type: ignore[index]
         static_power_w=spec.static_power_w,
+        sram_bandwidth=spec.sram_bandwidth_bytes_per_s,
+        energy_pj_per_sram_byte=spec.sram_energy_pj_per_byte,
     )
 
 

@@ -9,7 +9,7 @@ number of hardware specs against it with array arithmetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 
 import numpy as np
@@ -193,4 +193,34 @@ def op_workload(
         input_bytes=int(inputs),
         output_bytes=int(sum(size[s] for s in outputs)),
         total_weight_bytes=int(weights_total),
+    )
+
+
+def with_knobs(
+    work: OpWorkload,
+    weight_scale: dict[int, float],
+    attention: dict[int, tuple[float, float]],
+) -> OpWorkload:
+    """The workload under a plan's knobs.
+
+    `weight_scale`: op -> factor on the weight bytes it reads (per-layer weight precision).
+    `attention`: op -> (scores bytes held during the op, extra SRAM bytes read): a
+    materialized attention holds its scores and softmax; a tiled one holds none but
+    re-reads K and V once per query tile.
+    """
+    weights = work.weight_bytes.astype(np.float64)
+    for op, factor in weight_scale.items():
+        weights[op] *= factor
+    scores = work.scores_bytes.copy()
+    reads = work.act_read_bytes.copy()
+    for op, (held, reread) in attention.items():
+        scores[op] = int(held)
+        reads[op] += int(reread)
+    ratio = weights.sum() / max(float(work.weight_bytes.sum()), 1.0)
+    return replace(
+        work,
+        weight_bytes=weights.astype(np.int64),
+        scores_bytes=scores,
+        act_read_bytes=reads,
+        total_weight_bytes=int(work.total_weight_bytes * ratio),
     )

@@ -1,0 +1,124 @@
+"""The planner's other levers: per-layer weight precision and per-op attention tiling.
+
+Precision: each layer with weights may store them at a narrower integer precision
+(weight-only quantization: w4a8 runs int8 MACs, so only weight bytes shrink). What a
+layer may use is bounded by floors (`--floor 'up_blocks.*=int8'`) and, with a
+sensitivity file, by an accuracy budget: the chosen options' output errors must sum to
+at most the budget. Sensitivity file (JSON; `edgewise sensitivity` writes it):
+    {"metric": "...", "layers": {"<module scope>": {"int8": 0.001, "int4": 0.02, ...}}}
+A layer absent from the file keeps its base precision when a budget is set.
+
+Tiling: each attention op either materializes its scores (B x heads x Nq x Nk, and their
+softmax, through SRAM, or through DRAM when they do not fit beside the operands) or runs
+FlashAttention-style tiles (no scores, but K and V re-read once per query tile of Br rows,
+Br from the SRAM budget as in `analysis.memory.flash_tile`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import replace
+from math import ceil
+from pathlib import Path
+
+import numpy as np
+
+from edgewise.analysis.memory import flash_tile
+from edgewise.errors import EdgewiseError
+from edgewise.ir.categories import OpCategory
+from edgewise.ir.graph import Graph
+from edgewise.plan.problem import AttentionOp, PlanProblem, WeightLayer
+from edgewise.simulate.workload import PRECISION_BYTES, OpWorkload
+
+WEIGHT_OPTIONS = ("int8", "int4", "int2")
+
+
+def load_sensitivity(path: Path) -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(path.read_text())
+        layers = data["layers"]
+        return {str(k): {str(p): float(e) for p, e in v.items()} for k, v in layers.items()}
+    except FileNotFoundError:
+        raise EdgewiseError(f"sensitivity file '{path}' does not exist") from None
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
+        shape = '{"layers": {scope: {precision: error}}}'
+        raise EdgewiseError(f"sensitivity file '{path}' must be JSON {shape} ({e!r})") from None
+
+
+def parse_floors(floors: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for text in floors:
+        pattern, _, precision = text.partition("=")
+        if not pattern or precision not in PRECISION_BYTES:
+            known = ", ".join(PRECISION_BYTES)
+            raise EdgewiseError(
+                f"--floor expects GLOB=PRECISION, PRECISION one of {known} (got '{text}')"
+            )
+        out.append((pattern, precision))
+    return out
+
+
+def with_precision(
+    problem: PlanProblem,
+    graph: Graph,
+    work: OpWorkload,
+    floors: list[tuple[str, str]] = (),  # type: ignore[assignment]
+    sensitivity: dict[str, dict[str, float]] | None = None,
+    budget: float | None = None,
+) -> PlanProblem:
+    """Add one weight-precision decision per layer that reads weights."""
+    base = work.weight_precision
+    base_bytes = PRECISION_BYTES[base]
+    options = [base, *(p for p in WEIGHT_OPTIONS if PRECISION_BYTES[p] < base_bytes)]
+    if budget is not None and sensitivity is None:
+        raise EdgewiseError("--accuracy-budget needs --sensitivity FILE (per-layer errors)")
+    if budget is not None and budget < 0:
+        raise EdgewiseError(f"--accuracy-budget must be 0 or more (got {budget})")
+    ops_by_layer: dict[str, list[int]] = {}
+    for op in graph.ops:
+        if work.weight_bytes[op.index] > 0:
+            ops_by_layer.setdefault(op.scope, []).append(op.index)
+    layers = []
+    for name, ops in ops_by_layer.items():
+        floor = min(
+            (PRECISION_BYTES[p] for g, p in floors if fnmatch.fnmatch(name, g)), default=None
+        )
+        allowed = [p for p in options if floor is None or PRECISION_BYTES[p] >= floor or p == base]
+        errors = []
+        if sensitivity is not None and budget is not None:
+            known = sensitivity.get(name, {})
+            allowed = [p for p in allowed if p == base or p in known]
+            errors = [0.0 if p == base else known[p] for p in allowed]
+        else:
+            errors = [0.0] * len(allowed)
+        layers.append(
+            WeightLayer(
+                name,
+                tuple(ops),
+                tuple(float(work.weight_bytes[i]) for i in ops),
+                tuple(allowed),
+                tuple(errors),
+            )
+        )
+    ratio = {p: PRECISION_BYTES[p] / base_bytes for p in options}
+    return replace(problem, layers=tuple(layers), bits_ratio=ratio, accuracy_budget=budget)
+
+
+def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanProblem:
+    """Add one materialize-or-tile decision per attention op."""
+    a_bytes = PRECISION_BYTES[work.activation_precision]
+    ops = []
+    for op in graph.ops:
+        if op.category is not OpCategory.ATTENTION:
+            continue
+        q, k, v = (graph.tensors[t] for t in op.inputs[:3])
+        *lead, nq, d = q.shape
+        scores = 2 * float(np.prod(lead)) * nq * k.shape[-2] * a_bytes
+        kv = (k.numel + v.numel) * a_bytes
+        br, _bc = flash_tile(problem.capacity_bytes, d, a_bytes)
+        fits = problem.working_bytes[op.index] + scores <= problem.capacity_bytes
+        ops.append(
+            AttentionOp(op.index, 2 * scores, 0.0 if fits else 2 * scores, (ceil(nq / br) - 1) * kv)
+        )
+    return replace(problem, attention=tuple(ops))
