@@ -224,3 +224,144 @@ def test_plan_cli_round_trip(tmp_path: Path) -> None:
         app, ["simulate", "--module", "tests.models:tiny_cnn_with_kwargs", "--plan", str(plan_file)]
     )
     assert isinstance(other.exception, EdgewiseError) and "plan" in str(other.exception)
+
+
+# --------------------------------------------------------------------------- knobs
+
+
+def _knob_problem(tmp_path: Path, budget: float | None, floors=()):  # type: ignore[no-untyped-def]
+    from edgewise.plan.knobs import load_sensitivity, parse_floors, with_precision
+
+    graph, work, hw, problem = _problem(2, "sram_bytes=24KiB", places=2)
+    layers = sorted({graph.ops[i].scope for i in range(len(graph.ops)) if work.weight_bytes[i]})
+    sens = tmp_path / "sens.json"
+    sens.write_text(json.dumps({"layers": {name: {"int4": 0.1, "int2": 0.5} for name in layers}}))
+    table = load_sensitivity(sens) if budget is not None else None
+    return (
+        graph,
+        work,
+        hw,
+        with_precision(problem, graph, work, parse_floors(list(floors)), table, budget),
+    )
+
+
+@pytest.mark.parametrize("budget", [None, 0.0, 0.25, 0.6])
+def test_precision_milp_equals_brute_force_within_the_budget(
+    tmp_path: Path, budget: float | None
+) -> None:
+    from edgewise.plan.cost import Knobs
+
+    _graph, _work, _hw, problem = _knob_problem(tmp_path, budget)
+    tensor_options = [
+        [("keep", -1), ("spill", -1), *(("recompute", j) for j in t.places)]
+        for t in problem.tensors
+    ]
+    best = None
+    for weights in itertools.product(*(layer.options for layer in problem.layers)):
+        for choices in itertools.product(*tensor_options):
+            result = evaluate(problem, choices, Knobs(weights, ()))
+            if result.feasible and (best is None or result.dram_bytes < best):
+                best = result.dram_bytes
+    milp = solve_milp(problem, "dram")
+    assert milp.status == "optimal" and milp.objective == pytest.approx(best, rel=1e-6)
+    errors = sum(
+        layer.errors[layer.options.index(o)]
+        for layer, o in zip(problem.layers, milp.knobs.weights, strict=True)
+    )
+    if budget is not None:
+        assert errors <= budget + 1e-9
+    if budget == 0.0:
+        assert set(milp.knobs.weights) == {"int8"}
+    if budget is None:
+        assert set(milp.knobs.weights) == {"int2"}  # nothing limits it: the fewest bytes
+    greedy = solve_greedy(problem, "dram")
+    assert greedy.objective is not None and greedy.objective >= best * (1 - 1e-9)
+
+
+def test_precision_floors_hold(tmp_path: Path) -> None:
+    _graph, _work, _hw, problem = _knob_problem(tmp_path, None, floors=["ups.*=int8", "mid=int4"])
+    result = solve_milp(problem, "dram")
+    chosen = dict(zip((layer.name for layer in problem.layers), result.knobs.weights, strict=True))
+    assert all(p == "int8" for name, p in chosen.items() if name.startswith("ups."))
+    assert chosen["mid"] == "int4"
+    assert all(p == "int2" for name, p in chosen.items() if name.startswith("downs."))
+
+
+class LongAttention(nn.Module):
+    def __init__(self, dim: int = 32, heads: int = 2) -> None:
+        super().__init__()
+        self.heads = heads
+        self.qkv = nn.Linear(dim, 3 * dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).view(b, n, 3, self.heads, c // self.heads).permute(2, 0, 3, 1, 4)
+        return (
+            torch.nn.functional.scaled_dot_product_attention(q, k, v)
+            .transpose(1, 2)
+            .reshape(b, n, c)
+        )
+
+
+def test_long_attention_is_tiled_when_its_scores_do_not_fit() -> None:
+    graph = capture(LongAttention(), torch.randn(1, 512, 32))
+    outcome = make_plan(
+        graph,
+        spec("sram_bytes=64KiB"),
+        "int8",
+        "int8",
+        "int8",
+        "energy",
+        allow=frozenset({"spill", "tiling"}),
+    )
+    assert outcome.plan is not None
+    assert [a.mode for a in outcome.plan.attention] == ["tiled"]
+    # materializing 2 x 2 heads x 512 x 512 int8 scores would cross DRAM twice
+    materialized = outcome.problem.attention[0].materialized_dram_bytes
+    assert materialized == 2 * (2 * 2 * 512 * 512)
+
+
+def test_plan_with_knobs_round_trips_through_simulate(tmp_path: Path) -> None:
+    runner = CliRunner()
+    plan_file, js = tmp_path / "plan.json", tmp_path / "out.json"
+    args = [
+        "plan",
+        "--module",
+        "tests.models:tiny_cnn",
+        "--set",
+        "sram_bytes=8KiB",
+        "-o",
+        str(plan_file),
+        "--json",
+        str(js),
+        "--allow",
+        "spill,recompute,precision,tiling",
+        "--floor",
+        "head=int8",
+        "--objective",
+        "dram",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(plan_file.read_text())
+    assert saved["weights"] and "head" not in saved["weights"]
+    sim = runner.invoke(
+        app,
+        [
+            "simulate",
+            "--module",
+            "tests.models:tiny_cnn",
+            "--set",
+            "sram_bytes=8KiB",
+            "--plan",
+            str(plan_file),
+            "--json",
+            "-",
+        ],
+    )
+    expected = json.loads(js.read_text())["totals"]["plan"]
+    assert json.loads(sim.stdout)["totals"]["dram_bytes"] == expected["dram_bytes"]
+    bad = runner.invoke(
+        app, ["plan", "--module", "tests.models:tiny_cnn", "--accuracy-budget", "0.1"]
+    )
+    assert isinstance(bad.exception, EdgewiseError) and "precision" in str(bad.exception)
