@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/capture.py
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/simulate.py
+	$(BIN)/python benchmarks/plan.py
 
 clean:
 	rm -rf $(VENV) out
