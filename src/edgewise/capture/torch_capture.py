@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map_with_path
 from torch.utils.weak import WeakIdKeyDictionary
@@ -30,6 +30,9 @@ from torch.utils.weak import WeakIdKeyDictionary
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import category_of
 from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
+
+
+MAX_CONSTANT_ELEMENTS = 4096  # constants this small keep their values in the graph
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -50,6 +53,7 @@ class _Recorder(TorchDispatchMode):
         self.released_after: dict[int, int] = {}  # tensor id -> last op while it was held
         self.storage_counter = itertools.count()
         self.finalizers: list[weakref.finalize] = []
+        self.constants: dict[int, tuple[Any, ...]] = {}  # small constants' values, to replay
 
     # --- tensor bookkeeping ---
     def register(
@@ -98,6 +102,9 @@ class _Recorder(TorchDispatchMode):
         tid = self.ids.get(t)
         if tid is None:  # a tensor made outside any op we saw (a constant)
             tid = self.register(t, TensorKind.CONSTANT)
+            value = t if not isinstance(t, FakeTensor) else getattr(t, "constant", None)
+            if value is not None and value.numel() <= MAX_CONSTANT_ELEMENTS:
+                self.constants[tid] = tuple(value.detach().flatten().tolist())
         return tid
 
     def _encode(self, value: Any) -> Any:
@@ -280,6 +287,7 @@ def capture(
         ops=tuple(recorder.ops),
         tensors=recorder.finish(),
         outputs=outputs,
+        constants=recorder.constants,
         scopes=scopes,
         inputs=input_shapes,
         meta=dict(meta or {}),

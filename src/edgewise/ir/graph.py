@@ -101,6 +101,7 @@ class Graph:
     scopes: dict[str, str]  # module qualified name -> module class name, in call order
     inputs: dict[str, tuple[int, ...]] = field(default_factory=dict)  # input name -> shape
     outputs: tuple[int, ...] = ()  # ids of the tensors the forward returned
+    constants: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # small constants' values
     meta: dict[str, Any] = field(default_factory=dict)  # workload: batch, resolution, cfg...
 
     @cached_property

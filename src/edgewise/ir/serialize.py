@@ -3,7 +3,7 @@ re-analyzed without the model.
 
 Schema `edgewise.graph` version 1:
     {"schema": "edgewise.graph", "version": 1, "model": str, "inputs": {name: shape},
-     "outputs": [tensor id],
+     "outputs": [tensor id], "constants": {tensor id: [values, flattened]},
      "meta": {...}, "scopes": {qualified name: module class},
      "tensors": [{"id", "shape", "dtype", "kind", "storage_id", "storage_bytes",
                   "producer", "name", "released_after"}],
@@ -49,6 +49,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         "model": graph.model,
         "inputs": {k: list(v) for k, v in graph.inputs.items()},
         "outputs": list(graph.outputs),
+        "constants": {str(k): list(v) for k, v in graph.constants.items()},
         "meta": graph.meta,
         "scopes": graph.scopes,
         "tensors": [
@@ -123,6 +124,7 @@ def graph_from_dict(data: dict[str, Any]) -> Graph:
         scopes={str(k): str(v) for k, v in data["scopes"].items()},
         inputs={k: tuple(v) for k, v in data["inputs"].items()},
         outputs=tuple(int(i) for i in data.get("outputs", ())),
+        constants={int(k): tuple(v) for k, v in data.get("constants", {}).items()},
         meta=dict(data.get("meta", {})),
     )
 
