@@ -31,7 +31,6 @@ from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import category_of
 from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
 
-
 MAX_CONSTANT_ELEMENTS = 4096  # constants this small keep their values in the graph
 
 
