@@ -19,7 +19,7 @@ from edgewise.plan import problem as problem_module
 from edgewise.plan.cost import evaluate
 from edgewise.plan.greedy import solve_greedy
 from edgewise.plan.milp import solve_milp
-from edgewise.plan.plan import planned_tensors
+from edgewise.plan.plan import gap_decisions, planned_tensors
 from edgewise.plan.planner import make_plan
 from edgewise.plan.problem import plan_problem
 from edgewise.simulate.simulator import simulate
@@ -90,9 +90,7 @@ def test_every_plan_is_feasible_in_the_simulator(depth: int, extra: tuple[str, .
         if result.choices is None:
             continue
         tensors = planned_tensors(problem, graph, result.choices)
-        from edgewise.plan.planner import _decisions
-
-        sim = simulate(work, hw, "int8", _decisions(tensors))
+        sim = simulate(work, hw, "int8", gap_decisions(tensors))
         assert sim.totals.feasible
         assert sim.totals.peak_sram_bytes <= hw.sram_bytes
 

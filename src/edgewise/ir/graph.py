@@ -127,10 +127,6 @@ class Graph:
                 total += t.numel
         return total
 
-    def layer_of(self, op: Op) -> str:
-        """The layer an op belongs to: its innermost module scope."""
-        return op.scope
-
     def block_of(self, op: Op, depth: int) -> str:
         """The op's scope cut to its first `depth` dotted components ("" is the root)."""
         return ".".join(op.scope.split(".")[:depth]) if op.scope else ""

@@ -79,12 +79,17 @@ class Plan:
         return with_knobs(work, scale, modes)
 
     def decisions(self) -> tuple[GapDecision, ...]:
-        return tuple(
-            GapDecision(
-                t.storage_id, t.action, t.gap_start, t.gap_end, t.recompute_at, t.segment, t.sources
-            )
-            for t in self.tensors
+        return gap_decisions(self.tensors)
+
+
+def gap_decisions(tensors: tuple[PlannedTensor, ...]) -> tuple[GapDecision, ...]:
+    """The simulator's view of planned tensors."""
+    return tuple(
+        GapDecision(
+            t.storage_id, t.action, t.gap_start, t.gap_end, t.recompute_at, t.segment, t.sources
         )
+        for t in tensors
+    )
 
 
 def planned_tensors(

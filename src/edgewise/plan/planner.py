@@ -13,7 +13,13 @@ from edgewise.ir.graph import Graph
 from edgewise.plan.greedy import solve_greedy
 from edgewise.plan.knobs import load_sensitivity, parse_floors, with_precision, with_tiling
 from edgewise.plan.milp import SolverResult, solve_milp
-from edgewise.plan.plan import Plan, PlannedAttention, planned_tensors, uniform_choices
+from edgewise.plan.plan import (
+    Plan,
+    PlannedAttention,
+    gap_decisions,
+    planned_tensors,
+    uniform_choices,
+)
 from edgewise.plan.problem import PlanProblem, plan_problem
 from edgewise.simulate.simulator import Simulation, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
@@ -79,7 +85,7 @@ def make_plan(
     sims = {"keep-fit": keep_fit}
     for name, action in (("spill-all", "spill"), ("recompute-all", "recompute")):
         tensors = planned_tensors(problem, graph, uniform_choices(problem, action))
-        sims[name] = simulate(work, spec, compute, _decisions(tensors))
+        sims[name] = simulate(work, spec, compute, gap_decisions(tensors))
     plan = None
     if result.choices is not None:
         tensors = planned_tensors(problem, graph, result.choices)
@@ -113,14 +119,3 @@ def make_plan(
         )
         sims["plan"] = simulate(plan.workload(work, graph), spec, compute, plan.decisions())
     return PlanOutcome(plan, result, problem, {k: sims[k] for k in ALTERNATIVES if k in sims})
-
-
-def _decisions(tensors):  # type: ignore[no-untyped-def]
-    from edgewise.simulate.schedule import GapDecision
-
-    return tuple(
-        GapDecision(
-            t.storage_id, t.action, t.gap_start, t.gap_end, t.recompute_at, t.segment, t.sources
-        )
-        for t in tensors
-    )
