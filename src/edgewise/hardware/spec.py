@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import difflib
 import json
+import os
 import re
 import reprlib
 from collections.abc import Mapping, Sequence
@@ -198,8 +199,46 @@ def _preset_text(name: str) -> str:
     return resources.files("edgewise.hardware").joinpath("presets", f"{name}.yaml").read_text()
 
 
+HOST = "host"  # the user spec `edgewise calibrate` writes for the machine it ran on
+_USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+
+
+def user_spec_dir() -> Path:
+    """Where user specs live: $XDG_CONFIG_HOME/edgewise/hardware (~/.config when unset)."""
+    base = os.environ.get("XDG_CONFIG_HOME", "")
+    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".config"
+    return root / "edgewise" / "hardware"
+
+
+def user_specs() -> tuple[str, ...]:
+    """Names of the user specs (`<name>.yaml` in `user_spec_dir()`), sorted."""
+    folder = user_spec_dir()
+    if not folder.is_dir():
+        return ()
+    return tuple(sorted(p.stem for p in folder.glob("*.yaml") if _USER_NAME.fullmatch(p.stem)))
+
+
+def _unknown_name(name: str) -> EdgewiseError:
+    users = user_specs()
+    known = f"presets: {', '.join(PRESETS)}; user specs in {user_spec_dir()}: " + (
+        ", ".join(users) if users else "none"
+    )
+    if name == HOST:
+        return EdgewiseError(
+            f"no calibration of this machine: run `edgewise calibrate` to measure it and "
+            f"write {user_spec_dir() / (HOST + '.yaml')} ({known})"
+        )
+    close = difflib.get_close_matches(name, (*PRESETS, *users), n=1)
+    hint = f"did you mean '{close[0]}'? " if close else ""
+    return EdgewiseError(
+        f"unknown hardware preset '{name}' ({hint}{known}; "
+        "or give a YAML/JSON spec file, see `edgewise hw schema`)"
+    )
+
+
 def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
-    """The raw mapping and the label errors name it by."""
+    """The raw mapping and the label errors name it by: a preset, a file, or a user spec
+    (a plain name found as `<name>.yaml` in `user_spec_dir()`)."""
     if name_or_path in PRESETS:
         return _parse(_preset_text(name_or_path), name_or_path, json_syntax=False), name_or_path
     path = Path(name_or_path)
@@ -210,12 +249,10 @@ def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
                 f"hardware spec file '{name_or_path}' not found or not a file "
                 f"(give a YAML/JSON file, or a preset: {', '.join(PRESETS)})"
             )
-        close = difflib.get_close_matches(name_or_path, PRESETS, n=1)
-        hint = f"did you mean '{close[0]}'? " if close else ""
-        raise EdgewiseError(
-            f"unknown hardware preset '{name_or_path}' ({hint}presets: {', '.join(PRESETS)}; "
-            "or give a YAML/JSON spec file, see `edgewise hw schema`)"
-        )
+        user = user_spec_dir() / f"{name_or_path}.yaml"
+        if not (_USER_NAME.fullmatch(name_or_path) and user.is_file()):
+            raise _unknown_name(name_or_path)
+        path = user
     size = path.stat().st_size
     if size > MAX_FILE_BYTES:
         raise EdgewiseError(
