@@ -15,6 +15,7 @@ from edgewise.analysis.memory import MemoryTimeline
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.execute.measure import MeasuredPeak
 from edgewise.ir.graph import Graph
+from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes
 
 SERIES = ("activations", "long_lived", "attention_scores", "inputs", "weights", "working_set")
@@ -134,10 +135,7 @@ def render_memory(
 
 def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
     """Stacked live bytes over execution order, each skip drawn from producer to consumer."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     n = len(tl.scopes)
@@ -201,9 +199,4 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
     ax_skip.set_ylabel("long-lived\ntensors")
     ax_skip.set_xlabel("op in execution order")
     ax_skip.set_xlim(-0.5, n - 0.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from edgewise.plan.planner import PlanOutcome
+from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
 
 
@@ -109,10 +110,7 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
 
 def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
     """SRAM occupancy per op for keep-fit and the plan, against the capacity."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, ax = plt.subplots(figsize=(14, 4.5))
     mib = 2**20
@@ -137,9 +135,4 @@ def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
     ax.set_title(
         f"{outcome.problem.model} on {outcome.problem.spec.name}: SRAM before and after the plan"
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

@@ -9,16 +9,14 @@ from edgewise.analysis.profile import Profile
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
+from edgewise.report.figures import pyplot, save_figure
 
 
 def plot_profile(graph: Graph, prof: Profile, path: Path) -> None:
     """Write a PNG; `prof` must be grouped by layer."""
     if prof.by != "layer":
         raise EdgewiseError("the profile plot needs --by layer")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     stage_by_scope = dict(zip((op.scope for op in graph.ops), stage_of_ops(graph), strict=True))
     labels = {s.name: s.label for s in stages(graph)}
@@ -56,9 +54,4 @@ def plot_profile(graph: Graph, prof: Profile, path: Path) -> None:
         y=0.995,
     )
     ax_m.set_xlim(-0.5, len(rows) - 0.5)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)

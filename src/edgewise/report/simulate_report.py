@@ -14,6 +14,7 @@ from rich.table import Table
 
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.ir.graph import Graph
+from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
 from edgewise.simulate.simulator import LayerCost, Simulation
 
@@ -118,10 +119,7 @@ def plot_simulation(
     dram_bw: float,
 ) -> None:
     """Per-layer latency coloured by bound with utilization (top), roofline (bottom)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     layers = [r for r in rows if r.latency_s > 0]
@@ -195,9 +193,4 @@ def plot_simulation(
         f"{sim.work.model} on {sim.spec_name}: {_seconds(sim.totals.latency_s)} per forward, "
         f"floor {_seconds(sim.totals.floor_s)}, MAC utilization {sim.totals.mac_utilization:.0%}"
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    tmp.replace(path)
+    save_figure(fig, path)
