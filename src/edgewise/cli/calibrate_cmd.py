@@ -25,7 +25,7 @@ from edgewise.cli.common import (
 )
 from edgewise.errors import EdgewiseError
 
-BUSY_SPREAD = 1.3  # rounds of one probe this far apart: the machine was not idle
+BUSY_SPREAD = 1.5  # rounds of one probe this far apart: the machine was not idle (idle: 1.1-1.4)
 
 if TYPE_CHECKING:
     from edgewise.execute.validate import Validation

@@ -118,7 +118,7 @@ def time_interleaved(
 
 
 def busy_spread(m: HostMeasurements) -> float:
-    """The median probe's slowest-over-fastest round: above ~1.3 something else was
+    """The median probe's slowest-over-fastest round: above ~1.5 something else was
     running on the machine while it was measured, and the figures are unreliable."""
     probes = (*m.gemm, *m.conv, *m.attention, *m.vector, m.cache_copy, m.dram_copy)
     return statistics.median(p.spread for p in probes)
