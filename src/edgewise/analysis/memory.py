@@ -21,10 +21,14 @@ Attention is costed three ways, whatever kernel the capture saw:
 - `fused`: FlashAttention tiling: no score tensor, only one tile of Br x Bc scores plus
   the running max and sum (2 x Br), with Bc = ceil(M / 4d), Br = min(Bc, d) for an SRAM
   budget of M elements (Dao et al. 2022, Algorithm 1).
+
+`gaps` applies a plan's spills and recomputations: a storage spilled or dropped after op
+`start` and back (refilled or rebuilt) before op `resume` is not live in between.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from math import ceil, prod
 from typing import Literal
@@ -148,6 +152,7 @@ def memory_timeline(
     dtype: str | None = None,
     long_lived_ops: int = 100,
     tile_sram_bytes: int = 256 * 1024,
+    gaps: Sequence[tuple[int, int, int]] = (),
 ) -> MemoryTimeline:
     """Live bytes at every op, split by category; see the module docstring."""
     if lifetimes not in ("last-use", "eager"):
@@ -199,9 +204,13 @@ def memory_timeline(
 
     series = {k: np.zeros(n + 1, dtype=np.int64) for k in ("act", "long", "attn", "inp")}
 
-    def add(key: str, start: int, end: int, nbytes: int) -> None:
+    spans: dict[int, tuple[str, int, int, int]] = {}  # storage -> (series, start, end, bytes)
+
+    def add(key: str, start: int, end: int, nbytes: int, sid: int = -1) -> None:
         series[key][start] += nbytes
         series[key][end + 1] -= nbytes
+        if sid >= 0:
+            spans[sid] = (key, start, end, nbytes)
 
     long_rows: list[_Life] = []
     for sid, nbytes in size.items():
@@ -218,14 +227,28 @@ def memory_timeline(
         end = max(end, start)
         if sid in score_storages:
             if attention != "fused":
-                add("attn", start, end, nbytes)
+                add("attn", start, end, nbytes, sid)
             continue
         crosses = bool(op_stage[last[sid]] >= op_stage[start] + 2)
         if last[sid] - start > long_lived_ops or crosses:
-            add("long", start, end, nbytes)
+            add("long", start, end, nbytes, sid)
             long_rows.append(_Life(sid, nbytes, start, end))
         else:
-            add("act", start, end, nbytes)
+            add("act", start, end, nbytes, sid)
+
+    # --- a plan's gaps: spilled or dropped after `start`, back before `resume` ------------
+    for sid, gap_start, resume in gaps:
+        if sid not in spans:
+            raise EdgewiseError(f"gap for storage {sid}: the graph has no such activation")
+        key, start, end, nbytes = spans[sid]
+        if not start <= gap_start < resume <= end:
+            raise EdgewiseError(
+                f"gap ({gap_start}, {resume}) of storage {sid} is outside its life "
+                f"(ops {start} to {end})"
+            )
+        if resume - gap_start > 1:
+            series[key][gap_start + 1] -= nbytes
+            series[key][resume] += nbytes
 
     # --- attention scores that the captured kernels never materialized -------------------
     for op in graph.ops:

@@ -210,6 +210,7 @@ from edgewise.cli.digits_cmd import digits  # noqa: E402
 from edgewise.cli.hw import hw_app  # noqa: E402  (commands register after the app exists)
 from edgewise.cli.memory_cmd import memory  # noqa: E402
 from edgewise.cli.plan_cmd import plan  # noqa: E402
+from edgewise.cli.run_cmd import run  # noqa: E402
 from edgewise.cli.sensitivity_cmd import sensitivity  # noqa: E402
 from edgewise.cli.simulate_cmd import simulate  # noqa: E402
 
@@ -218,6 +219,7 @@ app.command()(simulate)
 app.command()(calibrate)
 app.command()(validate)
 app.command()(plan)
+app.command()(run)
 app.command()(sensitivity)
 app.command()(digits)
 app.add_typer(hw_app, name="hw")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
@@ -22,6 +22,7 @@ from torch.utils._pytree import tree_map_only
 
 from edgewise.errors import EdgewiseError
 
+T = TypeVar("T")
 TORCH_DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -153,24 +154,29 @@ def measure_peak(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], device: str = "cpu"
 ) -> MeasuredPeak:
     """Run one forward (autograd off) and measure the peak bytes it allocated."""
+    return peak_of(lambda: model(*args, **kwargs), device)[1]
+
+
+def peak_of(run: Callable[[], T], device: str = "cpu") -> tuple[T, MeasuredPeak]:
+    """Call `run()` once (autograd off); its result and the peak bytes it allocated."""
     with torch.no_grad():
         if device == "cuda":
             torch.cuda.synchronize()
             before = torch.cuda.memory_allocated()
             torch.cuda.reset_peak_memory_stats()
-            model(*args, **kwargs)
+            result = run()
             torch.cuda.synchronize()
             peak = int(torch.cuda.max_memory_allocated() - before)
             # the caching allocator's peak cannot separate kernel workspaces: one figure
-            return MeasuredPeak(peak, "cuda", "torch.cuda.max_memory_allocated", peak)
+            return result, MeasuredPeak(peak, "cuda", "torch.cuda.max_memory_allocated", peak)
         activities = [torch.profiler.ProfilerActivity.CPU]
         with _native_stderr_silenced():  # the profiler's C++ side prints start/stop lines
             prof = torch.profiler.profile(activities=activities, profile_memory=True)
             prof.start()
         try:
-            model(*args, **kwargs)
+            result = run()
         finally:
             with _native_stderr_silenced():
                 prof.stop()
     peak, with_scratch = _cpu_allocation_peaks(prof)
-    return MeasuredPeak(peak, "cpu", "profiler allocation events", with_scratch)
+    return result, MeasuredPeak(peak, "cpu", "profiler allocation events", with_scratch)

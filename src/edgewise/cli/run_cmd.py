@@ -1,0 +1,135 @@
+"""`edgewise run`: apply a plan to the real PyTorch model and measure what it saves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from edgewise.cli.common import (
+    BatchOpt,
+    CfgOpt,
+    FramesOpt,
+    JsonOpt,
+    ModelArg,
+    ModuleOpt,
+    ResolutionOpt,
+    console,
+    graph_for,
+    to_json,
+    write_output,
+)
+from edgewise.errors import EdgewiseError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from edgewise.execute.run import PlanRun
+
+
+def run(
+    model: ModelArg = None,
+    plan_file: Annotated[
+        Path | None,
+        typer.Option("--plan", help="the plan to apply (`edgewise plan -o`); none: replay only"),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option("--weights", help="real weights (.safetensors); default: random"),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu | cuda")] = "cpu",
+    repeat: Annotated[
+        int, typer.Option("--repeat", help="timed runs of each forward (median)")
+    ] = 1,
+    json_out: JsonOpt = None,
+    module: ModuleOpt = None,
+    batch: BatchOpt = None,
+    resolution: ResolutionOpt = None,
+    frames: FramesOpt = None,
+    cfg: CfgOpt = False,
+) -> None:
+    """Run the real model with a plan applied: peak memory, latency, output fidelity."""
+    from edgewise.analysis.memory import memory_timeline
+    from edgewise.capture.source import model_from_source
+    from edgewise.capture.zoo import Workload
+    from edgewise.execute.measure import check_fits, materialize
+    from edgewise.execute.run import plan_run_to_dict, run_plan
+    from edgewise.plan.plan import load_plan
+
+    if device not in ("cpu", "cuda"):
+        raise EdgewiseError(f"--device must be cpu or cuda (got '{device}')")
+    if repeat < 1:
+        raise EdgewiseError(f"--repeat must be at least 1 (got {repeat})")
+    if weights is not None and not weights.is_file():
+        raise EdgewiseError(f"--weights: '{weights}' does not exist")
+    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    plan = load_plan(plan_file, graph) if plan_file is not None else None
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise EdgewiseError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
+    eager = memory_timeline(graph, lifetimes="eager")
+    copies = 2 if plan is not None and plan.weights else 1  # fake-quantized weights beside
+    check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
+                   + 1.5 * eager.peak_bytes), device)  # fmt: skip
+    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    built_model, built_args, built_kwargs = model_from_source(model, module, workload)
+    if weights is not None:  # before materializing: a meta model is filled, not randomized
+        from edgewise.execute.weights import load_weights
+
+        built_model = load_weights(built_model, weights)
+    real_model, args, kwargs = materialize(
+        built_model, built_args, built_kwargs, dtype="fp32", device=device
+    )
+    result = run_plan(graph, real_model, args, kwargs, plan, device, repeat)
+    if json_out:
+        write_output(json_out, to_json(plan_run_to_dict(result)))
+    if json_out != "-":
+        render_run(result, console)
+
+
+def render_run(result: PlanRun, out: Console) -> None:
+    from rich.table import Table
+
+    from edgewise.report.format import binary_bytes as mib
+
+    def seconds(s: float) -> str:
+        return f"{s:.2f} s" if s >= 1 else f"{s * 1000:.1f} ms"
+
+    table = Table(title=f"{result.model} on {result.device}: measured ({result.method}) "
+                  f"vs predicted, median of {result.repeat}")  # fmt: skip
+    for col in ("forward", "peak measured", "peak predicted", "error", "latency"):
+        table.add_column(col, justify="left" if col == "forward" else "right")
+    rows = (("eager model", result.eager), ("interpreter", result.baseline),
+            ("interpreter + plan", result.planned))  # fmt: skip
+    for name, f in rows:
+        error = (f.predicted_peak_bytes - f.peak_bytes) / f.peak_bytes if f.peak_bytes else 0.0
+        table.add_row(name, mib(f.peak_bytes), mib(f.predicted_peak_bytes), f"{error:+.1%}",
+                      seconds(f.latency_s))  # fmt: skip
+    out.print(table)
+    base = result.baseline
+    overhead = result.planned.latency_s / base.latency_s - 1 if base.latency_s else 0.0
+    out.print(
+        f"plan saves {mib(result.saved_bytes)} of the interpreter's peak (predicted "
+        f"{mib(result.predicted_saved_bytes)}); time {overhead:+.1%}"
+    )
+    actions = ", ".join(f"{n} {a}" for a, n in result.actions.items() if n) or "no tensor moved"
+    extra = [f"{result.recomputed_ops} ops re-run"] if result.recomputed_ops else []
+    if result.pool_peak_bytes:
+        extra.append(f"spill pool peak {mib(result.pool_peak_bytes)}")
+    if result.quantized_layers:
+        acts = f"int{result.activation_bits}" if result.activation_bits else "float"
+        extra.append(f"{result.quantized_layers} layers fake-quantized (activations {acts})")
+    extra += [f"{n} attention ops {mode}" for mode, n in result.attention.items()]
+    out.print(f"plan: {actions}" + "".join(f"; {e}" for e in extra))
+    for name, fid in (("replay (interpreter vs eager)", result.replay),
+                      ("plan (vs eager)", result.fidelity)):  # fmt: skip
+        if fid.bit_exact:
+            out.print(f"{name}: bit-exact")
+        else:
+            out.print(
+                f"{name}: max |error| {fid.max_abs_error:.3g}, SQNR {fid.sqnr_db:.1f} dB, "
+                f"cosine {fid.cosine:.6f}"
+            )
