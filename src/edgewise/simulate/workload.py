@@ -133,9 +133,12 @@ def op_workload(
         if macs[op.index]:
             dims[op.index] = _product_dims(resolve(op, graph))
         read_ids = dict.fromkeys(graph.tensors[t].storage_id for t in op.inputs)
-        if op.category is OpCategory.VIEW:  # metadata only: no bytes move, nothing to place
-            reads.append(())
-            writes.append(())
+        if op.category is OpCategory.VIEW:  # metadata only: no bytes move, nothing to place,
+            reads.append(())  # but the tensor must exist when the view is taken, so it is a
+            writes.append(())  # use: a plan's gap never spans one
+            for sid in read_ids:
+                if kind[sid] not in _WEIGHTS:
+                    uses.setdefault(sid, []).append(op.index)
             continue
         for sid in read_ids:
             if kind[sid] in _WEIGHTS:
