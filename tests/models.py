@@ -47,3 +47,10 @@ def broken() -> tuple[nn.Module, tuple[torch.Tensor]]:
 
 def not_a_model() -> int:
     return 3
+
+
+def mlp() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """Three linear layers: every matmul can run on an int8-weight kernel."""
+    torch.manual_seed(0)
+    layers = [nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)]
+    return nn.Sequential(*layers), (torch.randn(8, 64),)

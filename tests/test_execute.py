@@ -336,3 +336,48 @@ def test_a_plan_never_spills_across_a_view_of_the_tensor(tmp_path) -> None:  # t
     )
     assert ran.exit_code == 0, ran.output
     assert json.loads(ran.stdout)["bit_exact"] is True
+
+
+def test_int8_kernels_match_fake_quantization(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """With --int8-kernels the int8 layers' matmuls run on aten._weight_int8pack_mm: the
+    same per-row symmetric int8 weights, so the output equals fake quantization's up to
+    summation order."""
+    from typer.testing import CliRunner
+
+    from edgewise.cli.main import app
+
+    runner = CliRunner()
+    plan_file = tmp_path / "p.json"
+    made = runner.invoke(
+        app,
+        [
+            "plan",
+            "--module",
+            "tests.models:mlp",
+            "--hw",
+            "jetson-orin-nano",
+            "--precision",
+            "fp32",
+            "--allow",
+            "spill,precision",
+            "--floor",
+            "*=int8",
+            "--objective",
+            "dram",
+            "-o",
+            str(plan_file),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    assert set(json.loads(plan_file.read_text())["weights"].values()) == {"int8"}
+    runs = {}
+    for flag in ([], ["--int8-kernels"]):
+        ran = runner.invoke(
+            app,
+            ["run", "--module", "tests.models:mlp", "--plan", str(plan_file), "--json", "-", *flag],
+        )
+        assert ran.exit_code == 0, ran.output
+        runs[bool(flag)] = json.loads(ran.stdout)
+    assert runs[False]["int8_kernel_ops"] == 0 and runs[True]["int8_kernel_ops"] == 3
+    assert runs[True]["sqnr_db"] > 30
+    assert abs(runs[True]["sqnr_db"] - runs[False]["sqnr_db"]) < 0.1

@@ -42,6 +42,10 @@ def run(
     repeat: Annotated[
         int, typer.Option("--repeat", help="timed runs of each forward (median)")
     ] = 1,
+    int8_kernels: Annotated[
+        bool,
+        typer.Option("--int8-kernels", help="int8 layers' matmuls on PyTorch's int8-weight kernel"),
+    ] = False,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
     batch: BatchOpt = None,
@@ -83,7 +87,7 @@ def run(
     real_model, args, kwargs = materialize(
         built_model, built_args, built_kwargs, dtype="fp32", device=device
     )
-    result = run_plan(graph, real_model, args, kwargs, plan, device, repeat)
+    result = run_plan(graph, real_model, args, kwargs, plan, device, repeat, int8_kernels)
     if json_out:
         write_output(json_out, to_json(plan_run_to_dict(result)))
     if json_out != "-":

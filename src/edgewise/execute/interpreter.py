@@ -52,6 +52,9 @@ Lookup = Callable[[int], torch.Tensor]
 # called before an op runs with the op and a lookup of its inputs; returns replacements
 # for some of them (activation fake quantization, calibration observers)
 InputHook = Callable[[Op, Lookup], Mapping[int, torch.Tensor]]
+# op index -> (int8 weight [N, K], per-row fp32 scales [N]): mm/addmm ops that run on
+# PyTorch's weight-only int8 kernel (aten._weight_int8pack_mm) instead of float weights
+Int8Weights = Mapping[int, tuple[torch.Tensor, torch.Tensor]]
 
 
 # --------------------------------------------------------------------------- schedule
@@ -403,8 +406,10 @@ def interpret(
     feeds: Mapping[int, torch.Tensor],
     plan_schedule: Schedule,
     hook: InputHook | None = None,
+    int8: Int8Weights | None = None,
 ) -> Interpreted:
     """Run the graph once (autograd off) under a schedule; see the module docstring."""
+    int8 = int8 or {}
     graph = prog.graph
     env: dict[int, torch.Tensor] = dict(feeds)
     pool = SpillPool()
@@ -424,8 +429,9 @@ def interpret(
                     del back
                 else:
                     assert move.replay is not None
-                    _run_replay(prog, move.replay, env, pool, plan_schedule, hook)
-            outs = _execute(prog, op, env.__getitem__, plan_schedule.attention.get(i), hook)
+                    _run_replay(prog, move.replay, env, pool, plan_schedule, hook, int8)
+            mode = plan_schedule.attention.get(i)
+            outs = _execute(prog, op, env.__getitem__, mode, hook, int8.get(i))
             env.update(zip(op.outputs, outs, strict=False))
             del outs
             for tid in plan_schedule.free_after[i]:
@@ -445,6 +451,7 @@ def _run_replay(
     pool: SpillPool,
     plan_schedule: Schedule,
     hook: InputHook | None,
+    int8: Int8Weights,
 ) -> None:
     graph = prog.graph
     local: dict[int, torch.Tensor] = {}
@@ -465,7 +472,7 @@ def _run_replay(
 
     for i, release in zip(replay.ops, replay.release_after, strict=True):
         op = graph.ops[i]
-        outs = _execute(prog, op, lookup, plan_schedule.attention.get(i), hook)
+        outs = _execute(prog, op, lookup, plan_schedule.attention.get(i), hook, int8.get(i))
         local.update(zip(op.outputs, outs, strict=False))
         del outs
         for tid in release:
@@ -475,7 +482,12 @@ def _run_replay(
 
 
 def _execute(
-    prog: Program, op: Op, lookup: Lookup, mode: str | None, hook: InputHook | None
+    prog: Program,
+    op: Op,
+    lookup: Lookup,
+    mode: str | None,
+    hook: InputHook | None,
+    int8: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> list[torch.Tensor]:
     """Run one op; its tensor outputs in order (a rewritten attention: the first only)."""
     call = prog.calls[op.index]
@@ -491,8 +503,11 @@ def _execute(
     kwargs = {k: _fill(v, resolve) for k, v in call.kwargs.items()}
     if mode is None and op.category is OpCategory.ATTENTION and _cpu_only(op, prog.device):
         mode = "fused"
+    result: Any
     try:
-        if mode is None:
+        if int8 is not None:
+            result = _int8_matmul(op, args, *int8)
+        elif mode is None:
             result = call.fn(*args, **kwargs)
         else:
             result = [_attention(call, op, args, kwargs, mode)]
@@ -512,6 +527,15 @@ def _execute(
             f"{len(op.outputs)}"
         )
     return outs
+
+
+def _int8_matmul(
+    op: Op, args: list[Any], weight: torch.Tensor, scales: torch.Tensor
+) -> torch.Tensor:
+    """mm(x, W^T) or addmm(b, x, W^T) on PyTorch's int8-weight kernel: x @ (W_int8 x s)^T."""
+    x = args[1] if op.name == "addmm" else args[0]
+    out = torch.ops.aten._weight_int8pack_mm(x.contiguous(), weight, scales.to(x.dtype))
+    return out + args[0] if op.name == "addmm" else out
 
 
 def _cpu_only(op: Op, device: torch.device) -> bool:

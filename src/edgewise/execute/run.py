@@ -103,6 +103,7 @@ class PlanRun:
     quantized_layers: int  # layers whose weights were fake-quantized
     activation_bits: int | None  # their activations' format, None when left in float
     attention: dict[str, int]  # materialized | tiled -> ops
+    int8_kernel_ops: int = 0  # matmuls run on PyTorch's int8-weight kernel (--int8-kernels)
 
     @property
     def saved_bytes(self) -> int:
@@ -121,6 +122,7 @@ def run_plan(
     plan: Plan | None = None,
     device: str = "cpu",
     repeat: int = 1,
+    int8_kernels: bool = False,
 ) -> PlanRun:
     """Run the model eagerly, through the interpreter, and with the plan; see above."""
     if repeat < 1:
@@ -134,6 +136,7 @@ def run_plan(
     base_schedule = schedule(graph)
     plan_schedule = schedule(graph, plan)
     planned_feeds, hook, bits, layers = _quantization(graph, plan, prog, feeds, plan_schedule)
+    int8 = int8_weights(graph, plan, feeds) if int8_kernels else {}
 
     def eager() -> tuple[torch.Tensor, ...]:
         result = model(*args, **kwargs)
@@ -146,7 +149,7 @@ def run_plan(
 
     def planned() -> tuple[torch.Tensor, ...]:
         nonlocal pool_peak
-        ran = interpret(prog, planned_feeds, plan_schedule, hook)
+        ran = interpret(prog, planned_feeds, plan_schedule, hook, int8)
         pool_peak = ran.pool_peak_bytes
         return ran.outputs
 
@@ -183,6 +186,7 @@ def run_plan(
         quantized_layers=layers,
         activation_bits=bits,
         attention={m: modes.count(m) for m in dict.fromkeys(modes)},
+        int8_kernel_ops=len(int8),
     )
 
 
@@ -303,6 +307,41 @@ def _attention_bytes(graph: Graph, op: Op, mode: str) -> int:
 
 
 # --------------------------------------------------------------------------- quantization
+
+
+def int8_weights(
+    graph: Graph, plan: Plan | None, feeds: Mapping[int, torch.Tensor]
+) -> dict[int, tuple[torch.Tensor, torch.Tensor]]:
+    """Real int8 kernels where PyTorch has them: every mm/addmm of a layer the plan puts at
+    int8 whose right operand is W^T of a 2-D weight W gets W quantized per row (symmetric,
+    scale = max |row| / 127) for aten._weight_int8pack_mm. Other ops keep fake quantization."""
+    if plan is None:
+        return {}
+    out: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+    param_of = {
+        t.storage_id: t.id for t in graph.tensors.values() if t.kind is TensorKind.PARAMETER
+    }
+    for op in graph.ops:
+        if plan.weights.get(op.scope) != "int8" or op.name not in ("mm", "addmm"):
+            continue
+        if op.kwargs.get("beta", 1) != 1 or op.kwargs.get("alpha", 1) != 1:
+            continue
+        right = graph.tensors[op.inputs[-1]]
+        weight_id = param_of.get(right.storage_id)
+        if weight_id is None or len(right.shape) != 2:
+            continue
+        weight = feeds[weight_id]
+        if (
+            weight.ndim != 2
+            or tuple(weight.shape[::-1]) != right.shape
+            or not weight.is_floating_point()
+        ):
+            continue
+        with torch.no_grad():
+            scales = weight.abs().amax(dim=1).clamp(min=1e-12).float() / 127
+            quantized = torch.clamp(torch.round(weight / scales[:, None]), -127, 127).to(torch.int8)
+        out[op.index] = (quantized.contiguous(), scales)
+    return out
 
 
 def _quantization(
@@ -435,4 +474,5 @@ def plan_run_to_dict(run: PlanRun) -> dict[str, Any]:
         "quantized_layers": run.quantized_layers,
         "activation_bits": run.activation_bits,
         "attention": run.attention,
+        "int8_kernel_ops": run.int8_kernel_ops,
     }
