@@ -21,6 +21,7 @@ from edgewise.cli.common import (
     console,
     graph_for,
     to_json,
+    workload_for,
     write_output,
 )
 from edgewise.errors import EdgewiseError
@@ -117,7 +118,6 @@ def validate(
 ) -> None:
     """Run MODEL on this CPU (random fp32 weights) and compare every layer with the simulator."""
     from edgewise.capture.source import model_from_source
-    from edgewise.capture.zoo import Workload
     from edgewise.execute.measure import available_memory_bytes, materialize
     from edgewise.execute.validate import compare, measure_scopes
     from edgewise.hardware.spec import load_spec
@@ -149,7 +149,7 @@ def validate(
             f"running {graph.model} in fp32 needs at least {needed / 2**30:.1f} GiB; this machine "
             f"has {available_memory_bytes('cpu') / 2**30:.1f} GiB available"
         )
-    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    workload = workload_for(batch, resolution, frames, cfg)
     if json_out != "-":  # no live spinner: its thread would steal time from the run
         console.print(f"running {graph.model}: 1 warm-up + {repeat} profiled runs")
     real = materialize(*model_from_source(model, module, workload), dtype="fp32", device="cpu")

@@ -13,6 +13,7 @@ from rich.console import Console
 from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
+    from edgewise.capture.zoo import Workload
     from edgewise.ir.graph import Graph
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI get a wide table
@@ -51,6 +52,17 @@ SetOpt = Annotated[
 ]
 
 
+def workload_for(
+    batch: int | None, resolution: int | None, frames: int | None, cfg: bool
+) -> Workload:
+    """The workload the zoo options describe (the zoo entry checks it further)."""
+    from edgewise.capture.zoo import Workload
+
+    if batch is not None and batch < 1:
+        raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
+    return Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+
+
 def graph_for(
     model: str | None,
     module: str | None,
@@ -61,12 +73,8 @@ def graph_for(
 ) -> Graph:
     """The graph behind MODEL or --module, at the workload the options describe."""
     from edgewise.capture.source import graph_from_source
-    from edgewise.capture.zoo import Workload
 
-    if batch is not None and batch < 1:
-        raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
-    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
-    return graph_from_source(model, module, workload)
+    return graph_from_source(model, module, workload_for(batch, resolution, frames, cfg))
 
 
 def write_output(target: str, text: str) -> None:

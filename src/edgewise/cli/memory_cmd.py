@@ -20,6 +20,7 @@ from edgewise.cli.common import (
     console,
     graph_for,
     to_json,
+    workload_for,
     write_output,
 )
 from edgewise.errors import EdgewiseError
@@ -95,7 +96,6 @@ def _measure(graph, model, module, batch, resolution, frames, cfg, dtype, device
     """Run the real model and measure; refuse first if it would not fit in memory."""
     from edgewise.analysis.memory import memory_timeline
     from edgewise.capture.source import model_from_source
-    from edgewise.capture.zoo import Workload
     from edgewise.execute.measure import TORCH_DTYPES, check_fits, materialize, measure_peak
 
     if dtype not in TORCH_DTYPES:
@@ -104,7 +104,7 @@ def _measure(graph, model, module, batch, resolution, frames, cfg, dtype, device
     scale = TORCH_DTYPES[dtype].itemsize
     weights = graph.parameter_count * scale
     check_fits(int(weights + eager.inputs.max(initial=0) + 1.2 * eager.peak_bytes), device)
-    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    workload = workload_for(batch, resolution, frames, cfg)
     built = model_from_source(model, module, workload)
     real = materialize(*built, dtype=dtype, device=device)
     return measure_peak(*real, device=device), eager.peak_bytes

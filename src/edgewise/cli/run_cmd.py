@@ -18,6 +18,7 @@ from edgewise.cli.common import (
     console,
     graph_for,
     to_json,
+    workload_for,
     write_output,
 )
 from edgewise.errors import EdgewiseError
@@ -56,7 +57,6 @@ def run(
     """Run the real model with a plan applied: peak memory, latency, output fidelity."""
     from edgewise.analysis.memory import memory_timeline
     from edgewise.capture.source import model_from_source
-    from edgewise.capture.zoo import Workload
     from edgewise.execute.measure import check_fits, materialize
     from edgewise.execute.run import plan_run_to_dict, run_plan
     from edgewise.plan.plan import load_plan
@@ -78,7 +78,7 @@ def run(
     copies = 2 if plan is not None and plan.weights else 1  # fake-quantized weights beside
     check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
                    + 1.5 * eager.peak_bytes), device)  # fmt: skip
-    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    workload = workload_for(batch, resolution, frames, cfg)
     built_model, built_args, built_kwargs = model_from_source(model, module, workload)
     if weights is not None:  # before materializing: a meta model is filled, not randomized
         from edgewise.execute.weights import load_weights

@@ -18,6 +18,7 @@ from edgewise.cli.common import (
     ResolutionOpt,
     console,
     to_json,
+    workload_for,
     write_output,
 )
 from edgewise.errors import EdgewiseError
@@ -68,14 +69,12 @@ def sensitivity(
     )
 
     precisions = parse_bits(bits)
-    workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    workload = workload_for(batch, resolution, frames, cfg)
     if module and workload != Workload():
         raise EdgewiseError(
             "--batch/--resolution/--frames/--cfg apply to zoo models; for --module, build the "
             "example inputs you want in the factory"
         )
-    if batch is not None and batch < 1:
-        raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
     built, args, kwargs = model_from_source(model, module, workload)
     if weights is not None:
         from edgewise.execute.weights import describe, read_weights
