@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/simulate.py
 	$(BIN)/python benchmarks/plan.py
+	$(BIN)/python benchmarks/execute.py
 
 clean:
 	rm -rf $(VENV) out

@@ -166,13 +166,15 @@ def test_infeasible_budget_reports_the_minimum_sram() -> None:
     assert again.result.status == "optimal"
 
 
-def test_time_limit_returns_the_best_plan_with_its_gap() -> None:
+def test_time_limit_returns_the_best_plan_found() -> None:
     _graph, _work, _hw, problem = _problem(5, "sram_bytes=48KiB", places=6)
     result = solve_milp(problem, "latency", time_limit_s=1e-9)
-    assert result.status in ("time-limit", "optimal")
+    assert result.status == "time-limit"  # no time to prove anything
     assert result.choices is not None and evaluate(problem, result.choices).feasible
-    if result.status == "time-limit" and result.gap is not None:
-        assert result.gap >= 0
+    exact = solve_milp(problem, "latency")
+    assert result.objective is not None and exact.objective is not None
+    assert result.objective >= exact.objective * (1 - 1e-9)  # the stand-in is a real plan
+    assert result.gap is None or result.gap >= 0  # a gap only where HiGHS had a bound
 
 
 def test_plan_cli_round_trip(tmp_path: Path) -> None:

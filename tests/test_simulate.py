@@ -218,4 +218,3 @@ def test_simulate_cli_json_and_bad_spec(tmp_path) -> None:  # type: ignore[no-un
         app, ["simulate", "--module", "tests.models:tiny_cnn", "--set", "sram_bytes=-1"]
     )
     assert isinstance(bad.exception, EdgewiseError) and "sram_bytes" in str(bad.exception)
-    assert not (tmp_path / "x.json").exists()

@@ -42,7 +42,7 @@ app = typer.Typer(
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ) -> None:
-    """edgewise: capture, profile, and (in later stages) simulate and plan vision models."""
+    """edgewise: capture, profile, simulate, plan and run vision models."""
 
 
 @app.command()

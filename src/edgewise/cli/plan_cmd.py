@@ -23,6 +23,7 @@ from edgewise.cli.common import (
     to_json,
     write_output,
 )
+from edgewise.errors import EdgewiseError
 
 
 def plan(
@@ -80,6 +81,8 @@ def plan(
     from edgewise.report.plan_report import outcome_to_dict, plot_outcome, render_outcome
 
     check_png(plot)
+    if output is not None and not output.parent.exists():
+        raise EdgewiseError(f"cannot write '{output}': folder '{output.parent}' does not exist")
     spec = load_spec(hw, set_ or ())
     weights, activations = parse_precision(precision or default_precision(spec), spec)
     graph = graph_for(model, module, batch, resolution, frames, cfg)

@@ -85,6 +85,12 @@ def simulate(
         from edgewise.plan.plan import load_plan
 
         loaded = load_plan(plan_file, graph)
+        made_for = f"w:{weights} a:{activations} mac:{mac_precision}"
+        if (loaded.hardware, loaded.precision) != (spec.name, made_for):
+            raise EdgewiseError(
+                f"plan '{plan_file}' was made for {loaded.hardware} ({loaded.precision}), not "
+                f"{spec.name} ({made_for}): pass the same --hw and --precision, or plan again"
+            )
         decisions = loaded.decisions()
         work = loaded.workload(work, graph)
     sim = run_simulation(work, spec, mac_precision, decisions)

@@ -71,8 +71,8 @@ def with_precision(
     base = work.weight_precision
     base_bytes = PRECISION_BYTES[base]
     options = [base, *(p for p in WEIGHT_OPTIONS if PRECISION_BYTES[p] < base_bytes)]
-    if budget is not None and sensitivity is None:
-        raise EdgewiseError("--accuracy-budget needs --sensitivity FILE (per-layer errors)")
+    if (budget is None) != (sensitivity is None):
+        raise EdgewiseError("--sensitivity FILE and --accuracy-budget X go together")
     if budget is not None and budget < 0:
         raise EdgewiseError(f"--accuracy-budget must be 0 or more (got {budget})")
     ops_by_layer: dict[str, list[int]] = {}

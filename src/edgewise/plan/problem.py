@@ -158,8 +158,10 @@ def plan_problem(
     for sid in ids:
         times = (first[sid], *uses[sid])
         gaps = np.diff(times)
-        k = int(np.argmax(gaps)) if len(gaps) else 0
-        gap_start, gap_end = times[k], times[k + 1] if len(times) > 1 else times[0]
+        if not len(gaps) or gaps.max() <= 1:  # nothing to decide: no stretch without a use
+            continue
+        k = int(np.argmax(gaps))
+        gap_start, gap_end = times[k], times[k + 1]
         seg, sources = _segment(graph, sid, stop)
         seg_ix = np.array(sorted(seg), dtype=np.int64)
         long_sources = tuple(sorted(s for s in sources if s in ids))

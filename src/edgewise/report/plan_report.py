@@ -3,13 +3,13 @@ SRAM occupancy timeline before (keep-fit) and after (plan)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from edgewise.plan.plan import plan_to_dict
 from edgewise.plan.planner import PlanOutcome
 from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
@@ -40,7 +40,7 @@ def outcome_to_dict(outcome: PlanOutcome) -> dict[str, Any]:
         "gap": r.gap,
         "solve_seconds": r.seconds,
         "min_sram_bytes": r.min_sram_bytes,
-        "plan": [asdict(t) for t in outcome.plan.tensors] if outcome.plan else None,
+        "plan": plan_to_dict(outcome.plan) if outcome.plan else None,
         "totals": totals,
     }
 

@@ -25,8 +25,6 @@ import numpy as np
 
 from edgewise.simulate.workload import OpWorkload
 
-ACTIONS = ("keep", "spill", "recompute")
-
 
 @dataclass(frozen=True, slots=True)
 class GapDecision:
@@ -151,7 +149,7 @@ def furthest_next_use(
             streamed += sum(size[s] for s in writes) + 2 * int(work.scores_bytes[i])
             tiled_bytes[i] = streamed
             in_dram.update(writes)
-            in_dram.update(reads)
+            in_dram.update(s for s in reads if s not in resident)  # streamed in: now in DRAM
             make_room(i, set(), capacity_bytes)  # what stays resident meanwhile must fit
         else:
             for sid in reads:
