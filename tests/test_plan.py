@@ -365,3 +365,27 @@ def test_plan_with_knobs_round_trips_through_simulate(tmp_path: Path) -> None:
         app, ["plan", "--module", "tests.models:tiny_cnn", "--accuracy-budget", "0.1"]
     )
     assert isinstance(bad.exception, EdgewiseError) and "precision" in str(bad.exception)
+
+
+class InPlaceSkip(nn.Module):
+    """The skip is finished by an in-place op: rebuilding it must re-run that op too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(4, 8, 1)
+        self.middle = nn.Sequential(*(nn.Conv2d(8, 8, 3, padding=1) for _ in range(4)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        skip = self.stem(x)
+        skip.relu_()
+        return self.middle(skip) + skip
+
+
+def test_recompute_segment_includes_in_place_writers() -> None:
+    graph = capture(InPlaceSkip(), torch.randn(1, 4, 8, 8))
+    work = op_workload(graph, "int8", "int8")
+    problem = plan_problem(graph, work, simulate(work, spec(), "int8"), spec(), long_lived_ops=3)
+    (skip,) = [t for t in problem.tensors if t.name == "stem"]
+    names = [graph.ops[i].name for i in skip.segment]
+    assert names == ["convolution", "relu_"]
+    assert skip.input_sources  # the model input it is rebuilt from

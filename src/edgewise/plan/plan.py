@@ -102,7 +102,7 @@ def planned_tensors(
 
     def closure(sid: int) -> tuple[set[int], set[int]]:
         t, _ = by_id[sid]
-        ops, sources = set(t.segment), set()
+        ops, sources = set(t.segment), set(t.input_sources)
         for u in t.sources:
             if u in by_id and by_id[u][1][0] == "recompute":
                 more_ops, more_sources = closure(u)

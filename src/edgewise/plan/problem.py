@@ -42,6 +42,7 @@ class LongLived:
     gap_end: int  # first op that uses it after the gap
     segment: tuple[int, ...]  # ops that recompute it from its sources
     sources: tuple[int, ...]  # storage ids of long-lived sources (must not be recomputed)
+    input_sources: tuple[int, ...]  # model inputs (and other sources) read from DRAM
     source_bytes: int  # bytes of sources that must be read from DRAM (model inputs)
     recompute_s: float  # compute time of the segment on the spec
     recompute_macs: int
@@ -101,15 +102,16 @@ class PlanProblem:
     attention: tuple[AttentionOp, ...] = ()  # tiling decisions (empty unless allowed)
 
 
-def _segment(graph: Graph, storage_id: int, stop: set[int]) -> tuple[set[int], set[int]]:
-    """Ops that (re)compute a storage, walking back until long-lived or input storages.
-
-    Returns (ops, source storages). Weights are re-read, not recomputed.
-    """
-    producer_of: dict[int, int] = {}
+def _segment(
+    graph: Graph, storage_id: int, stop: set[int], limit: int
+) -> tuple[set[int], set[int]]:
+    """Ops that (re)compute a storage as it is at op `limit`, walking back until
+    long-lived or input storages: every op that wrote into a storage it needs (in-place
+    ops included). Returns (ops, source storages). Weights are re-read, not recomputed."""
+    producers: dict[int, list[int]] = {}
     for t in graph.tensors.values():
-        if t.producer is not None:
-            producer_of.setdefault(t.storage_id, t.producer)
+        if t.producer is not None and t.producer <= limit:
+            producers.setdefault(t.storage_id, []).append(t.producer)
     ops: set[int] = set()
     sources: set[int] = set()
     frontier = [storage_id]
@@ -119,20 +121,19 @@ def _segment(graph: Graph, storage_id: int, stop: set[int]) -> tuple[set[int], s
         if sid in seen:
             continue
         seen.add(sid)
-        op_index = producer_of.get(sid)
-        if op_index is None:
+        if sid not in producers:
             sources.add(sid)
             continue
-        ops.add(op_index)
-        for tid in graph.ops[op_index].inputs:
-            t = graph.tensors[tid]
-            if t.kind in (TensorKind.PARAMETER, TensorKind.BUFFER):
-                continue
-            if t.storage_id in stop and t.storage_id != storage_id:
-                sources.add(t.storage_id)
-            elif t.storage_id != storage_id:
-                frontier.append(t.storage_id)
-        # ops that write into the storage in place also belong to it
+        for op_index in producers[sid]:
+            ops.add(op_index)
+            for tid in graph.ops[op_index].inputs:
+                t = graph.tensors[tid]
+                if t.kind in (TensorKind.PARAMETER, TensorKind.BUFFER) or t.storage_id == sid:
+                    continue
+                if t.storage_id in stop and t.storage_id != storage_id:
+                    sources.add(t.storage_id)
+                else:
+                    frontier.append(t.storage_id)
     return ops, sources
 
 
@@ -162,9 +163,10 @@ def plan_problem(
             continue
         k = int(np.argmax(gaps))
         gap_start, gap_end = times[k], times[k + 1]
-        seg, sources = _segment(graph, sid, stop)
+        seg, sources = _segment(graph, sid, stop, gap_start)
         seg_ix = np.array(sorted(seg), dtype=np.int64)
         long_sources = tuple(sorted(s for s in sources if s in ids))
+        input_sources = tuple(sorted(s for s in sources if s not in ids and s in size))
         input_bytes = sum(size.get(s, 0) for s in sources if s not in ids)
         window = np.arange(gap_start + 1, gap_end)
         # the most idle ops inside the gap, after every source exists
@@ -181,6 +183,7 @@ def plan_problem(
                 gap_end=int(gap_end),
                 segment=tuple(int(i) for i in seg_ix),
                 sources=long_sources,
+                input_sources=input_sources,
                 source_bytes=int(input_bytes),
                 recompute_s=float(compute[seg_ix].sum()) if len(seg_ix) else 0.0,
                 recompute_macs=int(work.macs[seg_ix].sum()) if len(seg_ix) else 0,

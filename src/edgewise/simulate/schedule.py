@@ -72,6 +72,11 @@ def furthest_next_use(
     size = {s.id: s.nbytes for s in work.storages}
     uses = {s.id: s.uses for s in work.storages}
     last_use = {s.id: (s.uses[-1] if s.uses else s.first_op) for s in work.storages}
+    for d in decisions:  # a recomputation's sources must still exist when it runs
+        if d.action == "recompute":
+            for src in d.sources:
+                if src in last_use:
+                    last_use[src] = max(last_use[src], d.recompute_at)
     keep_to_end = {s.id for s in work.storages if s.is_output}
     in_dram = {s.id for s in work.storages if s.is_input}  # a clean copy exists in DRAM
     resident: dict[int, int] = {}
