@@ -103,6 +103,12 @@ class _Life:
     last: int
 
 
+def scores_bytes(q_shape: tuple[int, ...], keys: int, itemsize: float) -> int:
+    """A materialized attention's scores and their softmax: 2 x batch x heads x Nq x Nk."""
+    *lead, nq, _d = q_shape
+    return int(2 * prod(lead) * nq * keys * itemsize)
+
+
 def flash_tile(sram_bytes: int, head_dim: int, itemsize: float) -> tuple[int, int]:
     """(Br, Bc) of FlashAttention for an SRAM budget: Bc = ceil(M/4d), Br = min(Bc, d)."""
     elements = int(sram_bytes / itemsize)
@@ -256,9 +262,9 @@ def memory_timeline(
             continue
         q, k_ = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
         itemsize = DTYPE_BYTES[target or q.dtype]
-        *lead, nq, d = q.shape
+        d = q.shape[-1]
         if attention == "materialized":
-            add("attn", op.index, op.index, int(2 * prod(lead) * nq * k_.shape[-2] * itemsize))
+            add("attn", op.index, op.index, scores_bytes(q.shape, k_.shape[-2], itemsize))
         else:
             br, bc = flash_tile(tile_sram_bytes, d, itemsize)
             add("attn", op.index, op.index, int((br * bc + 2 * br) * itemsize))

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
-from edgewise.analysis.memory import flash_tile, memory_timeline
+from edgewise.analysis.memory import flash_tile, memory_timeline, scores_bytes
 from edgewise.errors import EdgewiseError
 from edgewise.execute.interpreter import (
     TILE_SRAM_BYTES,
@@ -301,7 +301,7 @@ def _attention_bytes(graph: Graph, op: Op, mode: str) -> int:
     *lead, rows, head_dim = q.shape
     itemsize = q.nbytes // max(q.numel, 1)
     if mode == "materialized":  # the scores and their softmax
-        return 2 * prod(lead) * rows * k.shape[-2] * itemsize
+        return scores_bytes(q.shape, k.shape[-2], itemsize)
     tile = flash_tile(TILE_SRAM_BYTES, head_dim, itemsize)[0]
     return prod(lead) * min(tile, rows) * v.shape[-1] * itemsize  # one tile's output
 

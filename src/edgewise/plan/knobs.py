@@ -22,9 +22,7 @@ from dataclasses import replace
 from math import ceil
 from pathlib import Path
 
-import numpy as np
-
-from edgewise.analysis.memory import flash_tile
+from edgewise.analysis.memory import flash_tile, scores_bytes
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import Graph
@@ -113,8 +111,8 @@ def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanPro
         if op.category is not OpCategory.ATTENTION:
             continue
         q, k, v = (graph.tensors[t] for t in op.inputs[:3])
-        *lead, nq, d = q.shape
-        scores = 2 * float(np.prod(lead)) * nq * k.shape[-2] * a_bytes
+        nq, d = q.shape[-2:]
+        scores = float(scores_bytes(q.shape, k.shape[-2], a_bytes))
         kv = (k.numel + v.numel) * a_bytes
         br, _bc = flash_tile(problem.capacity_bytes, d, a_bytes)
         fits = problem.working_bytes[op.index] + scores <= problem.capacity_bytes

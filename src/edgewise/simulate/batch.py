@@ -16,7 +16,7 @@ import numpy as np
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.simulate.schedule import SramSchedule, furthest_next_use
-from edgewise.simulate.simulator import PJ, weights_stay_resident
+from edgewise.simulate.simulator import PJ, mapping_utilization, weights_stay_resident
 from edgewise.simulate.workload import OpWorkload
 
 CHUNK = 512  # specs per block of (specs x ops) arrays: bounds memory, keeps numpy busy
@@ -77,7 +77,7 @@ def simulate_many(work: OpWorkload, specs: Sequence[HardwareSpec], precision: st
     for start in range(0, len(specs), CHUNK):
         part = slice(start, min(start + CHUNK, len(specs)))
         r, c = rows[part], cols[part]
-        util = (k / (np.ceil(k / r) * r)) * (n / (np.ceil(n / c) * c))
+        util = mapping_utilization(k, n, r, c)
         compute = work.vector_ops / vector_rate[part]  # (specs, ops)
         compute[:, mac_ops] += work.macs[mac_ops] / (peak[part] * util)
         dram = np.stack([schedules[int(x)].dram_bytes for x in capacity[part]]).astype(np.float64)

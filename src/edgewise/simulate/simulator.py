@@ -123,7 +123,9 @@ def group_costs(
     return tuple(rows)
 
 
-def mapping_utilization(k: np.ndarray, n: np.ndarray, rows: int, cols: int) -> np.ndarray:
+def mapping_utilization(
+    k: np.ndarray, n: np.ndarray, rows: int | np.ndarray, cols: int | np.ndarray
+) -> np.ndarray:
     """Fraction of the array a K x N product fills after padding K to rows, N to cols."""
     k = np.maximum(k, 1)
     n = np.maximum(n, 1)

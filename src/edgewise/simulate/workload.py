@@ -16,7 +16,7 @@ import numpy as np
 
 from edgewise.analysis.conventions import convention
 from edgewise.analysis.formulas import OpArgs, resolve
-from edgewise.analysis.memory import AttentionMode
+from edgewise.analysis.memory import AttentionMode, scores_bytes
 from edgewise.analysis.profile import op_costs
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind
@@ -158,8 +158,7 @@ def op_workload(
         writes.append(tuple(created))
         if op.category is OpCategory.ATTENTION and attention == "materialized":
             q, k = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-            *lead, nq, _d = q.shape
-            scores[op.index] = int(2 * prod(lead) * nq * k.shape[-2] * a_bytes)
+            scores[op.index] = scores_bytes(q.shape, k.shape[-2], a_bytes)
 
     storages = tuple(
         Storage(
