@@ -63,7 +63,7 @@ from edgewise.execute.quantize import (
     sqnr_db,
 )
 from edgewise.ir.graph import Graph, Op, TensorKind
-from edgewise.plan.plan import Plan
+from edgewise.plan.plan import Plan, check_plan
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,26 +188,6 @@ def run_plan(
         attention={m: modes.count(m) for m in dict.fromkeys(modes)},
         int8_kernel_ops=len(int8),
     )
-
-
-def check_plan(plan: Plan, graph: Graph) -> None:
-    """The plan must be for this graph, and name storages and ops it has."""
-    if plan.model != graph.model or plan.op_count != len(graph.ops):
-        raise EdgewiseError(
-            f"plan for another model: it is for {plan.model} ({plan.op_count} ops), the "
-            f"graph is {graph.model} ({len(graph.ops)} ops)"
-        )
-    activations = {t.storage_id for t in graph.tensors.values() if t.kind is TensorKind.ACTIVATION}
-    for t in plan.tensors:
-        if t.storage_id not in activations:
-            raise EdgewiseError(f"the plan moves storage {t.storage_id}: not an activation")
-        if t.action not in ("keep", "spill", "recompute"):
-            raise EdgewiseError(f"unknown action '{t.action}' for {t.name}")
-        if t.action == "recompute" and not t.gap_start < t.recompute_at <= t.gap_end:
-            raise EdgewiseError(f"{t.name} is recomputed at op {t.recompute_at}, outside its gap")
-    unknown = sorted(p for p in plan.weights.values() if p not in BITS)
-    if unknown:
-        raise EdgewiseError(f"weight precision must be one of {', '.join(BITS)} (got {unknown})")
 
 
 # --------------------------------------------------------------------------- prediction

@@ -14,13 +14,15 @@ from pathlib import Path
 from typing import Any
 
 from edgewise.errors import EdgewiseError
-from edgewise.ir.graph import Graph
+from edgewise.ir.graph import Graph, TensorKind
 from edgewise.plan.cost import Choice
 from edgewise.plan.problem import PlanProblem
 from edgewise.simulate.schedule import GapDecision
 from edgewise.simulate.workload import PRECISION_BYTES, OpWorkload, with_knobs
 
 SCHEMA, VERSION = "edgewise.plan", 1
+ACTIONS = ("keep", "spill", "recompute")  # what a plan does with a long-lived tensor
+WEIGHT_PRECISIONS = ("int8", "int4", "int2")  # what a layer's weights may be stored in
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +170,32 @@ def load_plan(path: Path, graph: Graph) -> Plan:
         plan = Plan(**fields, tensors=tensors, attention=attention)
     except (KeyError, TypeError) as e:
         raise EdgewiseError(f"plan file '{path}' does not follow the schema: {e!r}") from None
+    try:
+        check_plan(plan, graph)
+    except EdgewiseError as e:
+        raise EdgewiseError(f"plan '{path}': {e}") from None
+    return plan
+
+
+def check_plan(plan: Plan, graph: Graph) -> None:
+    """The plan must be for this graph and name storages, actions and formats it has."""
     if plan.model != graph.model or plan.op_count != len(graph.ops):
         raise EdgewiseError(
-            f"plan '{path}' is for {plan.model} ({plan.op_count} ops), not {graph.model} "
-            f"({len(graph.ops)} ops): plan this model with `edgewise plan`"
+            f"plan for another model: it is for {plan.model} ({plan.op_count} ops), not "
+            f"{graph.model} ({len(graph.ops)} ops): plan this model with `edgewise plan`"
         )
-    bad = {p for p in plan.weights.values() if p not in PRECISION_BYTES}
-    if bad:
-        raise EdgewiseError(f"plan '{path}': unknown weight precision {sorted(bad)}")
+    activations = {t.storage_id for t in graph.tensors.values() if t.kind is TensorKind.ACTIVATION}
     for t in plan.tensors:
-        if t.action not in ("keep", "spill", "recompute"):
-            raise EdgewiseError(f"plan '{path}': unknown action '{t.action}' for {t.name}")
+        if t.storage_id not in activations:
+            raise EdgewiseError(f"it moves storage {t.storage_id} ({t.name}): not an activation")
+        if t.action not in ACTIONS:
+            raise EdgewiseError(
+                f"unknown action '{t.action}' for {t.name}: one of {', '.join(ACTIONS)}"
+            )
         if t.action == "recompute" and not (t.gap_start < t.recompute_at <= t.gap_end):
-            raise EdgewiseError(f"plan '{path}': {t.name} is recomputed outside its gap")
-    return plan
+            raise EdgewiseError(f"{t.name} is recomputed at op {t.recompute_at}, outside its gap")
+    bad = sorted(p for p in plan.weights.values() if p not in WEIGHT_PRECISIONS)
+    if bad:
+        raise EdgewiseError(
+            f"weight precision must be one of {', '.join(WEIGHT_PRECISIONS)} (got {bad})"
+        )
