@@ -104,6 +104,7 @@ def evaluate(
         t.storage_id for t, (a, _) in zip(problem.tensors, choices, strict=True) if a == "spill"
     }
     recomputed_macs = 0
+    recomputed_energy = 0.0
     for t, (action, at) in zip(problem.tensors, choices, strict=True):
         need[t.gap_start] += t.nbytes
         need[t.gap_end] += t.nbytes
@@ -115,6 +116,8 @@ def evaluate(
         else:
             need[at : t.gap_end] += t.nbytes
             compute[at] += t.recompute_s
+            sram_extra[at] += t.recompute_sram_bytes
+            recomputed_energy += t.recompute_vector_energy_j
             dram[at] += recompute_read_bytes(problem, t)
             dram[at] += sum(
                 u.nbytes
@@ -140,6 +143,7 @@ def evaluate(
         + float(sram_extra.sum()) * problem.energy_pj_per_sram_byte * 1e-12
         + dram_total * problem.energy_pj_per_dram_byte * 1e-12
         + recomputed_macs * problem.energy_pj_per_mac * 1e-12
+        + recomputed_energy
         + latency * problem.static_power_w
     )
     return Evaluation(feasible, latency, dram_total, energy, float(checked.max(initial=0)))

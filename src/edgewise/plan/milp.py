@@ -193,8 +193,9 @@ def _build(
     per_byte = {"latency": 1e-3 / MIB / unit, "dram": 1.0, "energy": e_dram}[objective] * unit
     per_mac = problem.energy_pj_per_mac * 1e-12 * unit if objective == "energy" else 0.0
     per_second = {"latency": 1.0, "dram": 0.0, "energy": problem.static_power_w}[objective] * unit
+    per_sram_byte = problem.energy_pj_per_sram_byte * 1e-12 * unit if objective == "energy" else 0.0
     if minimize_sram:
-        per_byte = per_mac = per_second = 0.0
+        per_byte = per_mac = per_second = per_sram_byte = 0.0
     per_us = per_second / US
     var_of: dict = {}
     index = {t.storage_id: k for k, t in enumerate(problem.tensors)}
@@ -204,7 +205,9 @@ def _build(
             2 * t.nbytes * per_byte, integer=True, hi=1.0 if "spill" in allow else 0.0
         )
         for j in t.places:
-            macs_cost = t.recompute_macs * per_mac
+            macs_cost = t.recompute_macs * per_mac + t.recompute_sram_bytes * per_sram_byte
+            if objective == "energy" and not minimize_sram:
+                macs_cost += t.recompute_vector_energy_j * unit
             var_of["R", k, j] = m.var(
                 recompute_read_bytes(problem, t) * per_byte + macs_cost,
                 integer=True,
@@ -215,9 +218,6 @@ def _build(
                     var_of["Z", k, j, index[u]] = m.var(
                         problem.tensors[index[u]].nbytes * per_byte, hi=1.0
                     )
-    per_sram_byte = problem.energy_pj_per_sram_byte * 1e-12 * unit if objective == "energy" else 0.0
-    if minimize_sram:
-        per_sram_byte = 0.0
     knob_constant = 0.0
     for l_, layer in enumerate(problem.layers):
         for option in layer.options:
@@ -294,6 +294,7 @@ def _build(
         for k, t in enumerate(problem.tensors):
             if i in t.places:
                 comp[var_of["R", k, i]] = -t.recompute_s * US
+                sram[var_of["R", k, i]] = -t.recompute_sram_bytes / sbw * US
                 if bw:
                     mem[var_of["R", k, i]] = -recompute_read_bytes(problem, t) / bw * US
                     for u in t.sources:

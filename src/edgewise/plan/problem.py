@@ -47,6 +47,8 @@ class LongLived:
     recompute_s: float  # compute time of the segment on the spec
     recompute_macs: int
     recompute_weight_bytes: int  # weights the segment re-reads from DRAM
+    recompute_sram_bytes: int  # SRAM traffic of the segment (activations and weights)
+    recompute_vector_energy_j: float  # its vector ops' energy (MACs are in recompute_macs)
     places: tuple[int, ...]  # candidate ops to recompute at (the last one is gap_end)
     ready_op: int  # recomputation may land after this op: every source exists by then
 
@@ -155,6 +157,7 @@ def plan_problem(
     stop = set(ids) | {s.id for s in work.storages if s.is_input}
     compute = baseline.mac_s + baseline.vector_s
     slack = np.maximum(np.maximum(baseline.dram_s, baseline.sram_s) - compute, 0.0)
+    sram_bytes = work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
     tensors = []
     for sid in ids:
         times = (first[sid], *uses[sid])
@@ -188,6 +191,10 @@ def plan_problem(
                 recompute_s=float(compute[seg_ix].sum()) if len(seg_ix) else 0.0,
                 recompute_macs=int(work.macs[seg_ix].sum()) if len(seg_ix) else 0,
                 recompute_weight_bytes=int(work.weight_bytes[seg_ix].sum()) if len(seg_ix) else 0,
+                recompute_sram_bytes=int(sram_bytes[seg_ix].sum()) if len(seg_ix) else 0,
+                recompute_vector_energy_j=float(work.vector_ops[seg_ix].sum())
+                * spec.vector_energy_pj_per_op
+                * 1e-12,
                 places=places,
                 ready_op=int(ready),
             )
