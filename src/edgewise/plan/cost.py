@@ -115,6 +115,9 @@ def evaluate(
             dram[t.gap_end] += t.nbytes
         else:
             need[at : t.gap_end] += t.nbytes
+            for last, held in t.held_inputs:  # its inputs stay on chip until it runs
+                if last + 1 < at:
+                    need[last + 1 : at] += held
             compute[at] += t.recompute_s
             sram_extra[at] += t.recompute_sram_bytes
             recomputed_energy += t.recompute_vector_energy_j

@@ -25,6 +25,7 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -342,17 +343,26 @@ def _capacity_rows(
         constant[t.gap_end] += t.nbytes
     tightest: dict[tuple, float] = {}
     for i in np.flatnonzero(problem.constrained[:n]):
-        terms: list[tuple[str, int] | tuple[str, int, int]] = []
+        terms: list[tuple[Any, ...]] = []
         for k, t in enumerate(problem.tensors):
             if t.gap_start < i < t.gap_end:
                 terms.append(("K", k))
                 terms.extend(("R", k, j) for j in t.places if j <= i)
+            for j in t.places:  # a later recomputation holds its inputs until it runs
+                held = sum(b for last, b in t.held_inputs if last < i < j)
+                if held:
+                    terms.append(("H", k, j, held))
         key = tuple(terms)
         tightest[key] = max(tightest.get(key, -np.inf), float(constant[i]))
     for key, need in tightest.items():
-        coefs = {}
+        coefs: dict[int, float] = {}
         for term in key:
-            coefs[var_of[term]] = float(problem.tensors[term[1]].nbytes) / MIB
+            if term[0] == "H":  # inputs held for recomputation (k, j): its R column
+                col = var_of["R", term[1], term[2]]
+                coefs[col] = coefs.get(col, 0.0) + float(term[3]) / MIB
+            else:
+                col = var_of[term]
+                coefs[col] = coefs.get(col, 0.0) + float(problem.tensors[term[1]].nbytes) / MIB
         if minimize_sram:
             coefs[var_of["C"]] = -1.0
             m.row(coefs, -np.inf, -need / MIB)

@@ -43,6 +43,7 @@ class LongLived:
     segment: tuple[int, ...]  # ops that recompute it from its sources
     sources: tuple[int, ...]  # storage ids of long-lived sources (must not be recomputed)
     input_sources: tuple[int, ...]  # model inputs (and other sources) read from DRAM
+    held_inputs: tuple[tuple[int, int], ...]  # (last use, bytes): kept until the rebuild
     source_bytes: int  # bytes of sources that must be read from DRAM (model inputs)
     recompute_s: float  # compute time of the segment on the spec
     recompute_macs: int
@@ -187,6 +188,10 @@ def plan_problem(
                 segment=tuple(int(i) for i in seg_ix),
                 sources=long_sources,
                 input_sources=input_sources,
+                held_inputs=tuple(
+                    (int(uses[s][-1]) if uses.get(s) else int(first.get(s, 0)), int(size[s]))
+                    for s in input_sources
+                ),
                 source_bytes=int(input_bytes),
                 recompute_s=float(compute[seg_ix].sum()) if len(seg_ix) else 0.0,
                 recompute_macs=int(work.macs[seg_ix].sum()) if len(seg_ix) else 0,
