@@ -38,7 +38,7 @@ import numpy as np
 from edgewise.analysis.stages import stage_position_of_ops
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
-from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind
+from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind, rescaled_bytes
 
 Lifetimes = Literal["last-use", "eager"]
 AttentionMode = Literal["captured", "materialized", "fused"]
@@ -176,11 +176,7 @@ def memory_timeline(
     n = len(graph.ops)
     target = DTYPES[dtype] if dtype else None
 
-    def scaled(nbytes: int, tensor_dtype: str) -> int:
-        floating = tensor_dtype.startswith(("float", "bfloat"))
-        if target is None or not floating:
-            return nbytes
-        return int(nbytes * DTYPE_BYTES[target] / DTYPE_BYTES[tensor_dtype])
+    per_element = DTYPE_BYTES[target] if target else None
 
     # --- storage lifetimes -----------------------------------------------------------
     first: dict[int, int] = {}
@@ -192,7 +188,7 @@ def memory_timeline(
     for t in graph.tensors.values():
         sid = t.storage_id
         kind.setdefault(sid, t.kind)
-        size.setdefault(sid, scaled(t.storage_bytes, t.dtype))
+        size.setdefault(sid, rescaled_bytes(t.storage_bytes, t.dtype, per_element))
         readers = graph.consumers[t.id]
         if t.producer is not None:
             first[sid] = min(first.get(sid, n), t.producer)

@@ -34,6 +34,14 @@ DTYPE_BYTES: dict[str, float] = {
 }  # fmt: skip
 
 
+def rescaled_bytes(nbytes: int, dtype: str, bytes_per_element: float | None) -> int:
+    """`nbytes` of a `dtype` tensor stored at `bytes_per_element` instead: floating tensors
+    scale (an fp32 activation at int8 is a quarter), integer ones (indices) do not."""
+    if bytes_per_element is None or not dtype.startswith(("float", "bfloat")):
+        return nbytes
+    return int(nbytes * bytes_per_element / DTYPE_BYTES[dtype])
+
+
 @dataclass(frozen=True, slots=True)
 class Tensor:
     """One value in the graph: its shape and dtype, and the storage it lives in."""

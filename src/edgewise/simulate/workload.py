@@ -19,7 +19,7 @@ from edgewise.analysis.formulas import OpArgs, resolve
 from edgewise.analysis.memory import AttentionMode, scores_bytes
 from edgewise.analysis.profile import op_costs
 from edgewise.ir.categories import OpCategory
-from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind
+from edgewise.ir.graph import Graph, TensorKind, rescaled_bytes
 
 _WEIGHTS = (TensorKind.PARAMETER, TensorKind.BUFFER)
 PRECISION_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5, "int2": 0.25}
@@ -105,10 +105,6 @@ def op_workload(
     n = len(graph.ops)
     w_bytes, a_bytes = PRECISION_BYTES[weight_precision], PRECISION_BYTES[activation_precision]
 
-    def scaled(nbytes: int, dtype: str, per: float) -> int:
-        floating = dtype.startswith(("float", "bfloat"))
-        return int(nbytes * per / DTYPE_BYTES[dtype]) if floating else nbytes
-
     costs = op_costs(graph, convention("default"))
     macs = np.array([c.count.macs for c in costs], dtype=np.int64)
     vector = np.array([c.count.vector_ops for c in costs], dtype=np.int64)
@@ -127,7 +123,7 @@ def op_workload(
     for t in graph.tensors.values():
         kind.setdefault(t.storage_id, t.kind)
         per = w_bytes if t.kind in _WEIGHTS else a_bytes
-        size.setdefault(t.storage_id, scaled(t.storage_bytes, t.dtype, per))
+        size.setdefault(t.storage_id, rescaled_bytes(t.storage_bytes, t.dtype, per))
     outputs = {graph.tensors[t].storage_id for t in graph.outputs}
     for op in graph.ops:
         if macs[op.index]:
