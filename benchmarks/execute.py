@@ -29,8 +29,8 @@ from edgewise.execute.measure import check_fits, materialize
 from edgewise.execute.run import PlanRun, RunFigures, predicted_live, run_plan
 from edgewise.hardware.spec import load_spec
 from edgewise.ir.graph import Graph
-from edgewise.plan.plan import Plan, planned_tensors, uniform_choices
-from edgewise.plan.planner import make_plan
+from edgewise.plan.plan import Plan, PlanPrecision, uniform_choices
+from edgewise.plan.planner import make_plan, plan_from_choices
 from edgewise.plan.problem import PlanProblem, plan_problem
 from edgewise.report.format import binary_bytes
 from edgewise.simulate.simulator import simulate
@@ -47,9 +47,9 @@ def planner_problem(graph: Graph) -> PlanProblem:
 
 
 def plan_of(graph: Graph, problem: PlanProblem, choices: Sequence[tuple[str, int]]) -> Plan:
-    tensors = planned_tensors(problem, graph, tuple(choices))
-    return Plan(graph.model, len(graph.ops), problem.spec.name, "w:fp32 a:fp32 mac:fp32",
-                "peak", "hand", "heuristic", None, None, None, tensors)  # fmt: skip
+    return plan_from_choices(
+        problem, graph, tuple(choices), PlanPrecision("fp32", "fp32", "fp32"), objective="peak"
+    )
 
 
 def recompute_plan(graph: Graph, problem: PlanProblem) -> Plan:

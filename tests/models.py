@@ -54,3 +54,22 @@ def mlp() -> tuple[nn.Module, tuple[torch.Tensor]]:
     torch.manual_seed(0)
     layers = [nn.Linear(64, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(), nn.Linear(256, 10)]
     return nn.Sequential(*layers), (torch.randn(8, 64),)
+
+
+def tiny_unet() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
+    """The two-level diffusers U-Net of issue 9 (SRAM sweeps 40-300 KiB), on meta."""
+    from diffusers import UNet2DConditionModel
+
+    with torch.device("meta"):
+        model = UNet2DConditionModel(
+            sample_size=16, in_channels=4, out_channels=4,
+            down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(32, 64),
+            layers_per_block=1, cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8,
+        )  # fmt: skip
+    args = (
+        torch.empty(1, 4, 16, 16, device="meta"),
+        torch.tensor([10], device="meta"),
+        torch.empty(1, 8, 32, device="meta"),
+    )
+    return model, args

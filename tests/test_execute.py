@@ -24,7 +24,8 @@ from edgewise.execute.run import PlanRun, run_plan
 from edgewise.hardware.spec import load_spec
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import Graph, TensorKind
-from edgewise.plan.plan import Plan, PlannedAttention, planned_tensors, save_plan
+from edgewise.plan.plan import Plan, PlannedAttention, PlanPrecision, save_plan
+from edgewise.plan.planner import plan_from_choices
 from edgewise.plan.problem import plan_problem
 from edgewise.simulate.simulator import simulate
 from edgewise.simulate.workload import op_workload
@@ -55,20 +56,8 @@ def _plan(graph: Graph, actions: dict[str, str], default: str = "keep", **extra:
     for t in problem.tensors:
         action = actions.get(t.name, default)
         choices.append((action, t.gap_end if action == "recompute" else -1))
-    tensors = planned_tensors(problem, graph, tuple(choices))
-    return Plan(
-        graph.model,
-        len(graph.ops),
-        spec.name,
-        "w:fp32 a:fp32 mac:fp32",
-        "dram",
-        "hand",
-        "hand",
-        None,
-        None,
-        None,
-        tensors,
-        **extra,
+    return plan_from_choices(
+        problem, graph, tuple(choices), PlanPrecision("fp32", "fp32", "fp32"), **extra
     )
 
 
@@ -159,8 +148,8 @@ def test_attention_tiled_is_exact_and_materialized_holds_its_scores(unet: Real) 
     def modes(mode: str) -> Plan:
         return _plan(graph, {}, attention=tuple(PlannedAttention(i, "", mode, 0, 0) for i in ops))
 
-    tiled = run_plan(*unet, plan=modes("tiled"))
-    assert tiled.fidelity.bit_exact and tiled.attention == {"tiled": len(ops)}
+    tiled = run_plan(*unet, plan=modes("fused"))
+    assert tiled.fidelity.bit_exact and tiled.attention == {"tiled": len(ops)}  # runs as query tiles
     materialized = run_plan(*unet, plan=modes("materialized"))
     assert not materialized.fidelity.bit_exact  # another summation order
     assert materialized.fidelity.sqnr_db > 100
@@ -189,7 +178,7 @@ def test_int8_weights_stay_close_and_fewer_bits_drift_further() -> None:
     assert sqnr["int8"] > 30
     assert sqnr["int4"] < sqnr["int8"] - 12  # about 6 dB per bit
     plan = dataclasses.replace(
-        _plan(graph, {}, weights=dict.fromkeys(layers, "int8")), precision="w:int8 a:int8 mac:int8"
+        _plan(graph, {}, weights=dict.fromkeys(layers, "int8")), precision=PlanPrecision("int8", "int8", "int8")
     )
     both = run_plan(*vit, plan=plan)
     assert both.activation_bits == 8

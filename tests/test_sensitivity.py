@@ -74,7 +74,7 @@ def test_per_layer_assignment_and_plan_precision(trained: digits.DigitsCNN) -> N
     assert only_head.sqnr_db > everything.sqnr_db
     assert only_head.weight_bytes == digits.evaluate(trained).weight_bytes - 640 * (4 - 0.25)
     weights, activation_bits = digits.plan_assignment(
-        trained, "w:int8 a:int8 mac:int8", {"fc": "int4"}
+        trained, "int8", "int8", {"fc": "int4"}
     )
     assert weights == {"conv1": "int8", "conv2": "int8", "conv3": "int8", "fc": "int4",
                        "head": "int8"}  # fmt: skip

@@ -41,7 +41,9 @@ def digits(
 
         graph = capture(model, d.load_data().test_x[:1], name=d.FACTORY)
         plan = load_plan(plan_file, graph)
-        assignment, activation_bits = d.plan_assignment(model, plan.precision, plan.weights)
+        assignment, activation_bits = d.plan_assignment(
+            model, plan.precision.weights, plan.precision.activations, plan.weights
+        )
         counts: dict[str, int] = {}
         for precision in assignment.values():
             counts[precision] = counts.get(precision, 0) + 1

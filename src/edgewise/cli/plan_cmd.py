@@ -104,6 +104,7 @@ def plan(
     )
     if output is not None and outcome.plan is not None:
         save_plan(outcome.plan, output)
+    infeasible = outcome.plan is None
     if json_out:
         write_output(json_out, to_json(outcome_to_dict(outcome)))
     if plot is not None:
@@ -112,3 +113,8 @@ def plan(
         render_outcome(outcome, console)
         if output is not None and outcome.plan is not None:
             console.print(f"plan written to {output} (use: edgewise simulate ... --plan {output})")
+    if infeasible and output is not None:
+        raise EdgewiseError(
+            f"no plan fits this SRAM budget, so '{output}' was not written: see the smallest "
+            "SRAM above, or allow more actions (--allow keep,spill,recompute)"
+        )

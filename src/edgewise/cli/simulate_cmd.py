@@ -63,7 +63,7 @@ def simulate(
         simulation_to_csv,
         simulation_to_dict,
     )
-    from edgewise.simulate.schedule import GapDecision
+    from edgewise.simulate.schedule import Schedule
     from edgewise.simulate.simulator import group_costs
     from edgewise.simulate.simulator import simulate as run_simulation
     from edgewise.simulate.workload import op_workload
@@ -80,27 +80,25 @@ def simulate(
     graph = graph_for(model, module, batch, resolution, frames, cfg)
     work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)
-    decisions: tuple[GapDecision, ...] = ()
+    schedule: Schedule | None = None
     if plan_file is not None:
-        from edgewise.plan.plan import load_plan
+        from edgewise.plan.plan import PlanPrecision, check_plan_for, load_plan
 
         loaded = load_plan(plan_file, graph)
-        made_for = f"w:{weights} a:{activations} mac:{mac_precision}"
-        if (loaded.hardware, loaded.precision) != (spec.name, made_for):
-            raise EdgewiseError(
-                f"plan '{plan_file}' was made for {loaded.hardware} ({loaded.precision}), not "
-                f"{spec.name} ({made_for}): pass the same --hw and --precision, or plan again"
-            )
-        decisions = loaded.decisions()
+        try:
+            check_plan_for(loaded, spec, PlanPrecision(weights, activations, mac_precision), work)
+        except EdgewiseError as e:
+            raise EdgewiseError(f"plan '{plan_file}': {e}") from None
         work = loaded.workload(work, graph)
-    sim = run_simulation(work, spec, mac_precision, decisions)
+        schedule = loaded.sram_schedule(work)
+    sim = run_simulation(work, spec, mac_precision, schedule=schedule)
     if not sim.totals.feasible:
-        over = int(sim.schedule.overflow_bytes.max())
-        at = int(sim.schedule.overflow_bytes.argmax())
-        console.print(
-            f"[bold red]the plan does not fit:[/bold red] {over:,} bytes over SRAM at op {at} "
-            f"({graph.ops[at].scope})"
+        over = int(sim.traffic.overflow_bytes.max())
+        at = int(sim.traffic.overflow_bytes.argmax())
+        why = sim.traffic.problems[0] if sim.traffic.problems else (
+            f"{over:,} bytes over SRAM at op {at} ({graph.ops[at].scope})"
         )
+        console.print(f"[bold red]the plan does not fit:[/bold red] {why}")
     keys = tuple(
         f"{op.index}:{op.target}"
         if by == "op"

@@ -301,10 +301,8 @@ def uniform(model: nn.Module, precision: str) -> dict[str, str]:
 
 
 def plan_assignment(
-    model: nn.Module, precision: str, planned: Mapping[str, str]
+    model: nn.Module, weights: str, activations: str, planned: Mapping[str, str]
 ) -> tuple[dict[str, str], int | None]:
-    """(weights, activation bits) of a plan: its base precision ('w:int8 a:int8 mac:int8')
-    for every layer, the plan's per-layer choices over it."""
-    fields = dict(part.split(":", 1) for part in precision.split() if ":" in part)
-    base, activations = fields.get("w", "fp32"), fields.get("a", "fp32")
-    return {**uniform(model, base), **planned}, BITS.get(activations)
+    """(weights, activation bits) of a plan: its base weight precision for every layer,
+    the plan's per-layer choices over it."""
+    return {**uniform(model, weights), **planned}, BITS.get(activations)

@@ -138,7 +138,11 @@ def schedule(graph: Graph, plan: Plan | None = None) -> Schedule:
     for tid, op in last.items():
         if op < len(graph.ops):
             free[op].append(tid)
-    attention = {a.op: a.mode for a in plan.attention} if plan is not None else {}
+    # the plan's "fused" (FlashAttention tiles) runs as query tiles here
+    plan_modes = {"fused": "tiled"}
+    attention = (
+        {a.op: plan_modes.get(a.mode, a.mode) for a in plan.attention} if plan is not None else {}
+    )
     for i, mode in attention.items():
         _check_attention(graph, i, mode)
     return Schedule(tuple(tuple(f) for f in free), last, tuple(moves), attention)

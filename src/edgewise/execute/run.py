@@ -359,7 +359,7 @@ def _quantization(
     with torch.no_grad():
         for tid, bits in bits_of.items():
             quantized[tid] = fake_quantize_weight(feeds[tid], bits)
-    activation = plan.precision.partition("a:")[2].split(" ")[0]
+    activation = plan.precision.activations
     if activation not in BITS:
         return quantized, None, None, len(plan.weights)
     bits = BITS[activation]

@@ -8,8 +8,8 @@ at most the budget. Sensitivity file (JSON; `edgewise sensitivity` writes it):
     {"metric": "...", "layers": {"<module scope>": {"int8": 0.001, "int4": 0.02, ...}}}
 A layer absent from the file keeps its base precision when a budget is set.
 
-Tiling: each attention op either materializes its scores (B x heads x Nq x Nk, and their
-softmax, through SRAM, or through DRAM when they do not fit beside the operands) or runs
+Attention: each attention op either materializes its scores (B x heads x Nq x Nk, and
+their softmax, held in SRAM, or streamed through DRAM when the op is tiled) or runs fused
 FlashAttention-style tiles (no scores, but K and V re-read once per query tile of Br rows,
 Br from the SRAM budget as in `analysis.memory.flash_tile`).
 """
@@ -26,10 +26,10 @@ from edgewise.analysis.memory import flash_tile, scores_bytes
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import Graph
+from edgewise.ir.vocab import PRECISION_BYTES, WEIGHT_OPTIONS
 from edgewise.plan.problem import AttentionOp, PlanProblem, WeightLayer
-from edgewise.simulate.workload import PRECISION_BYTES, OpWorkload
-
-WEIGHT_OPTIONS = ("int8", "int4", "int2")
+from edgewise.plan.result import Knobs
+from edgewise.simulate.workload import OpWorkload, with_knobs
 
 
 def load_sensitivity(path: Path) -> dict[str, dict[str, float]]:
@@ -94,7 +94,7 @@ def with_precision(
             WeightLayer(
                 name,
                 tuple(ops),
-                tuple(float(work.weight_bytes[i]) for i in ops),
+                tuple(int(work.weight_bytes[i]) for i in ops),
                 tuple(allowed),
                 tuple(errors),
             )
@@ -104,7 +104,7 @@ def with_precision(
 
 
 def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanProblem:
-    """Add one materialize-or-tile decision per attention op."""
+    """Add one materialize-or-fuse decision per attention op."""
     a_bytes = PRECISION_BYTES[work.activation_precision]
     ops = []
     for op in graph.ops:
@@ -112,11 +112,27 @@ def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanPro
             continue
         q, k, v = (graph.tensors[t] for t in op.inputs[:3])
         nq, d = q.shape[-2:]
-        scores = float(scores_bytes(q.shape, k.shape[-2], a_bytes))
         kv = (k.numel + v.numel) * a_bytes
         br, _bc = flash_tile(problem.capacity_bytes, d, a_bytes)
-        fits = problem.working_bytes[op.index] + scores <= problem.capacity_bytes
         ops.append(
-            AttentionOp(op.index, 2 * scores, 0.0 if fits else 2 * scores, (ceil(nq / br) - 1) * kv)
+            AttentionOp(
+                op.index,
+                scores_bytes(q.shape, k.shape[-2], a_bytes),
+                int((ceil(nq / br) - 1) * kv),
+            )
         )
     return replace(problem, attention=tuple(ops))
+
+
+def knob_workload(problem: PlanProblem, knobs: Knobs) -> OpWorkload:
+    """The problem's workload with `knobs` applied (what the simulator costs)."""
+    scale: dict[int, float] = {}
+    for layer, option in zip(problem.layers, knobs.weights, strict=True):
+        if option != layer.options[0]:
+            for op in layer.ops:
+                scale[op] = problem.bits_ratio[option]  # type: ignore[index]
+    modes = {
+        a.op: (0.0, float(a.reread_bytes)) if fused else (float(a.scores_bytes), 0.0)
+        for a, fused in zip(problem.attention, knobs.fused, strict=True)
+    }
+    return with_knobs(problem.work, scale, modes)

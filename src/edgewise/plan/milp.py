@@ -1,20 +1,26 @@
-"""The exact planner: a mixed-integer program solved by HiGHS.
+"""The exact planner: the simulator's own rules written as a mixed-integer program (HiGHS).
 
-Variables, named as in the formulation:
-- K[t], P[t] in {0, 1}: keep / spill long-lived tensor t across its gap;
-- R[t, j] in {0, 1}: recompute t at candidate op j (one of t.places);
-- Z[t, j, u] >= 0: t is recomputed at j while its source u is spilled (u is read back);
-- L[i] >= 0: latency of op i, for the ops a decision can touch.
-Constraints, by meaning:
-- one choice:  K[t] + P[t] + sum_j R[t, j] = 1;
-- no chains:   sum_j R[t, j] + sum_j R[u, j] <= 1 for every source u of t;
-- read-back:   Z[t, j, u] >= R[t, j] + P[u] - 1;
-- SRAM:        at every op i whose working set fits, ordinary live bytes + resident
-               long-lived bytes <= capacity (rows with equal left sides are merged);
-- latency:     L[i] >= compute_i + recompute landing on i;
-               L[i] >= (DRAM bytes_i + spill/refill/recompute bytes on i) / BW;  L[i] >= SRAM_i.
-Objective: latency (sum L), DRAM bytes, or energy (DRAM bytes x e_dram + recomputed MACs x
-e_mac + static power x sum L), each plus the constant of untouched ops.
+The rules are those of `simulate.schedule` (read its docstring first); every coefficient
+is a byte count from the workload or a time from `simulate.cost`, so the MILP's value
+for a plan is the simulator's figure for it. Variables, named as in the formulation:
+- K[g] in {0,1}: storage kept in SRAM across gap g (every gap of every activation);
+- for a long-lived tensor's planned gap: Kt[t] keep, P[t] spill, R[t,j] recompute before
+  op j (Rc[t,m]: recomputed at one of its first m positions, for occupancy);
+- T[i] in {0,1}: op i tiled (fixed to 1 when its operands alone exceed SRAM, to 0 when
+  everything that could be resident fits beside them);
+- Wr[g] >= 0: the storage is written to DRAM when gap g opens (the first off gap without a
+  clean copy); Wo[s]: an output written at its last event; Wt[u]: a dead source written
+  out for a recomputation; F[g]: read back at a view because the next gap keeps it;
+- V[s,i]: a tiled op's resident read; Z[t,j,u]: source u read back for the rebuild;
+- Q[l,o], A[a]: layer l's weights at option o; attention a fused (1) or materialized (0),
+  with X[i] (scores held) and Y[i] (scores streamed by a tiled op);
+- L[i] >= 0: latency of op i in microseconds.
+Rows, by meaning: one choice per planned gap; no recompute chains; tiled ops keep
+nothing they stream or write; write-once; SRAM capacity at every op; latency per op
+(max of compute, DRAM and SRAM time with overlap, else compute + DRAM); accuracy budget.
+Objective: latency (sum L), DRAM bytes, or energy, in us / MiB / uJ (HiGHS works to
+absolute tolerances near 1e-7, so every quantity is written near 1). Latency ties are
+broken in a second solve that minimizes DRAM bytes with the latency held at its optimum.
 Infeasible is a result: it carries the smallest SRAM that would work.
 """
 
@@ -23,30 +29,26 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
+from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from edgewise.plan.cost import Choice, Knobs, evaluate, recompute_read_bytes, weight_delta_op
+from edgewise.ir.vocab import Action, Objective
 from edgewise.plan.problem import PlanProblem
+from edgewise.plan.result import Choice, Knobs, SolverResult
+from edgewise.simulate.cost import latency_seconds
+from edgewise.simulate.schedule import Recompute, Schedule, gap_at, segment_stream_bytes
 
-US = 1e6  # latency rows in microseconds
-MIB = 2.0**20  # SRAM rows in MiB
-OBJECTIVE_UNIT = {"latency": 1e6, "energy": 1e6, "dram": 2.0**-20}  # us, uJ, MiB
+US = 1e6  # latency in microseconds
+MIB = 2.0**20  # bytes in MiB
+UNIT = {Objective.LATENCY: 1e6, Objective.ENERGY: 1e6, Objective.DRAM: 1 / MIB}
+TENSOR_ACTIONS = frozenset({Action.KEEP, Action.SPILL, Action.RECOMPUTE})
 
-
-@dataclass(frozen=True)
-class SolverResult:
-    status: str  # optimal | time-limit | infeasible
-    choices: tuple[Choice, ...] | None
-    objective: float | None  # the planner's objective value of the best plan
-    bound: float | None  # best proven lower bound
-    gap: float | None  # (objective - bound) / objective
-    seconds: float
-    min_sram_bytes: int | None = None  # for an infeasible budget: what would work
-    knobs: Knobs = field(default_factory=Knobs)  # precision and tiling (empty if not planned)
+Expr = tuple[float, dict[int, float]]  # constant + sparse linear terms
 
 
 @contextlib.contextmanager
@@ -63,348 +65,716 @@ def _quiet_stdout() -> Iterator[None]:
             os.close(saved)
 
 
+def _add(a: dict[int, float], col: int, coef: float) -> None:
+    if coef:
+        a[col] = a.get(col, 0.0) + coef
+
+
+@dataclass
 class _Model:
-    """A thin builder over highspy: named columns, sparse rows."""
+    """Columns and rows collected in Python, handed to HiGHS at once."""
 
-    def __init__(self) -> None:
-        import highspy
+    lower: list[float] = field(default_factory=list)
+    upper: list[float] = field(default_factory=list)
+    integer: list[int] = field(default_factory=list)
+    names: dict[Any, int] = field(default_factory=dict)
+    row_lo: list[float] = field(default_factory=list)
+    row_hi: list[float] = field(default_factory=list)
+    row_cols: list[list[int]] = field(default_factory=list)
+    row_vals: list[list[float]] = field(default_factory=list)
 
-        with _quiet_stdout():
-            self.h = highspy.Highs()
-            self.h.setOptionValue("output_flag", False)
-        self.hs = highspy
-        self.cost: list[float] = []
-        self.lower: list[float] = []
-        self.upper: list[float] = []
-        self.integer: list[int] = []
-
-    def var(
-        self, cost: float = 0.0, lo: float = 0.0, hi: float = 1.0, integer: bool = False
-    ) -> int:
-        self.cost.append(cost)
+    def var(self, name: Any, lo: float = 0.0, hi: float = 1.0, integer: bool = False) -> int:
+        col = len(self.lower)
         self.lower.append(lo)
         self.upper.append(hi)
         if integer:
-            self.integer.append(len(self.cost) - 1)
-        return len(self.cost) - 1
+            self.integer.append(col)
+        self.names[name] = col
+        return col
 
-    def commit_vars(self) -> None:
-        n = len(self.cost)
-        self.h.addVars(n, np.array(self.lower), np.array(self.upper))
-        self.h.changeColsCost(n, np.arange(n, dtype=np.int32), np.array(self.cost))
-        if self.integer:
-            idx = np.array(self.integer, dtype=np.int32)
-            kinds = np.array([self.hs.HighsVarType.kInteger] * len(idx))
-            self.h.changeColsIntegrality(len(idx), idx, kinds)
+    def row(self, expr: Expr, lo: float, hi: float) -> None:
+        """lo <= const + terms <= hi."""
+        const, terms = expr
+        terms = {c: v for c, v in terms.items() if v}
+        if not terms:
+            if const < lo - 1e-9 or const > hi + 1e-9:  # a constant row that cannot hold
+                self.row_lo.append(1.0)
+                self.row_hi.append(1.0)
+                self.row_cols.append([])
+                self.row_vals.append([])
+            return
+        self.row_lo.append(lo - const)
+        self.row_hi.append(hi - const)
+        self.row_cols.append(list(terms))
+        self.row_vals.append(list(terms.values()))
 
-    def row(self, coefs: dict[int, float], lo: float, hi: float) -> None:
-        inf = self.hs.kHighsInf
-        cols = np.array(list(coefs), dtype=np.int32)
-        self.h.addRow(
-            -inf if lo == -np.inf else lo,
-            inf if hi == np.inf else hi,
-            len(cols),
-            cols,
-            np.array(list(coefs.values()), dtype=np.float64),
+
+@dataclass
+class _Built:
+    model: _Model
+    objective: dict[int, float]  # in the objective's unit
+    constant: float
+    dram: dict[int, float]  # total DRAM bytes (MiB) as a linear form, for the tie-break
+    dram_constant: float
+    latency_cols: list[int]
+    latency_constant_us: float
+    problem: PlanProblem
+
+
+class _Builder:
+    """Writes `schedule.traffic`'s rules, op by op and gap by gap, as linear rows."""
+
+    def __init__(self, problem: PlanProblem, allow: frozenset[str], capacity: float | None):
+        self.p = problem
+        self.w = problem.work
+        self.allow = allow
+        self.m = _Model()
+        self.capacity = capacity  # None: minimize the SRAM instead
+        n = self.w.n_ops
+        self.dram: list[dict[int, float]] = [{} for _ in range(n)]  # bytes
+        self.sram: list[dict[int, float]] = [{} for _ in range(n)]  # bytes
+        self.compute: list[dict[int, float]] = [{} for _ in range(n)]  # seconds
+        self.occ: list[dict[int, float]] = [{} for _ in range(n)]  # bytes
+        self.energy: dict[int, float] = {}  # joules (MAC and vector energy of rebuilds)
+        self.planned = {t.gap: k for k, t in enumerate(problem.tensors)}
+
+    # --- expressions for a storage's state ------------------------------------------
+    def kept(self, g: int) -> Expr:
+        """On chip right after the gap opens (a recomputed gap is dropped)."""
+        if g in self.planned:
+            return 0.0, {self.m.names["Kt", self.planned[g]]: 1.0}
+        return 0.0, {self.m.names["K", g]: 1.0}
+
+    def off(self, g: int) -> Expr:
+        """Off chip across the gap (needs a DRAM copy)."""
+        if g in self.planned:
+            return 0.0, {self.m.names["P", self.planned[g]]: 1.0}
+        return 1.0, {self.m.names["K", g]: -1.0}
+
+    def on_chip(self, g: int, op: int) -> Expr:
+        """On chip just before `op` runs, `op` inside the gap or closing it."""
+        if g not in self.planned:
+            return 0.0, {self.m.names["K", g]: 1.0}
+        k = self.planned[g]
+        t = self.p.tensors[k]
+        terms = {self.m.names["Kt", k]: 1.0}
+        upto = [m for m, j in enumerate(t.places) if j <= op]
+        if upto and "recompute" in self.allow:
+            terms[self.m.names["Rc", k, upto[-1]]] = 1.0
+        return 0.0, terms
+
+    def tiled(self, op: int) -> Expr:
+        key = ("T", op)
+        if key in self.m.names:
+            return 0.0, {self.m.names[key]: 1.0}
+        return float(self.t_fixed[op]), {}
+
+    # --- the program ---------------------------------------------------------------------
+    def build(self) -> None:
+        p, w, m = self.p, self.w, self.m
+        n = w.n_ops
+        allow = self.allow
+        # planned gaps: one choice each
+        for k, t in enumerate(p.tensors):
+            m.var(("Kt", k), hi=1.0 if Action.KEEP in allow else 0.0, integer=True)
+            m.var(("P", k), hi=1.0 if Action.SPILL in allow else 0.0, integer=True)
+            if Action.RECOMPUTE in allow:
+                for j in t.places:
+                    m.var(("R", k, j), integer=True)
+                for idx in range(len(t.places)):
+                    m.var(("Rc", k, idx))
+        self._tiling()
+        for g in range(w.n_gaps):
+            if g not in self.planned:
+                m.var(("K", g), lo=1.0 if self._keep_dominates(g) else 0.0, integer=True)
+        self._choices()
+        self._storages()
+        if Action.RECOMPUTE in allow:
+            self._recomputations()
+        self._knobs()
+        self._capacity()
+
+    def _tiling(self) -> None:
+        """Which ops may be tiled: those whose operands could fail to fit."""
+        w, p, m = self.w, self.p, self.m
+        n = w.n_ops
+        span = np.zeros(n + 1)
+        for g in range(w.n_gaps):
+            a, b = int(w.gap_start[g]), int(w.gap_end[g])
+            span[a + 1] += w.gap_bytes[g]
+            span[b] -= w.gap_bytes[g]
+            span[a] += w.gap_bytes[g]  # a view event may hold it too: bound generously
+            span[a + 1] -= w.gap_bytes[g]
+        most = np.cumsum(span)[:n]
+        for t in p.tensors:
+            extra = sum(w.storage[u].nbytes for u in t.all_sources)
+            for j in t.places:
+                most[j] += extra
+        scores = w.scores_bytes.astype(np.float64).copy()
+        for a in p.attention:
+            scores[a.op] = max(scores[a.op], a.scores_bytes)
+        own = w.operand_bytes + scores
+        self.own = own
+        self.loose = own + most <= (self.capacity if self.capacity is not None else -1)
+        self.scores = scores
+        self.t_fixed = np.zeros(n, dtype=bool)
+        for i in range(n):
+            if own[i] == 0:
+                continue
+            if self.capacity is None:
+                m.var(("T", i), integer=True)
+            elif own[i] > self.capacity:
+                self.t_fixed[i] = True
+            elif own[i] + most[i] > self.capacity:
+                m.var(("T", i), integer=True)
+
+    def _keep_dominates(self, g: int) -> bool:
+        """Keeping costs nothing where SRAM can never bind: every op from the gap's start to
+        its end fits everything that could be resident, and neither end may be tiled. Then
+        keep is optimal and is fixed (presolve by dominance; the optimum is unchanged)."""
+        if self.capacity is None:
+            return False
+        a, b = int(self.w.gap_start[g]), int(self.w.gap_end[g])
+        if not self.w.reads[a] and not self.w.writes[a]:  # opens at a view: a refill may move
+            return False
+        return bool(self.loose[a : b + 1].all())
+
+    def _choices(self) -> None:
+        m = self.m
+        for k, t in enumerate(self.p.tensors):
+            terms = {m.names["Kt", k]: 1.0, m.names["P", k]: 1.0}
+            if Action.RECOMPUTE in self.allow:
+                for idx, j in enumerate(t.places):
+                    terms[m.names["R", k, j]] = 1.0
+                    prev = {m.names["Rc", k, idx - 1]: -1.0} if idx else {}
+                    m.row(
+                        (0.0, {m.names["Rc", k, idx]: 1.0, m.names["R", k, j]: -1.0, **prev}),
+                        0.0,
+                        0.0,
+                    )
+            m.row((0.0, terms), 1.0, 1.0)
+
+    def _storages(self) -> None:
+        """Refills, writes, tiled streams and occupancy of every storage at its events."""
+        w, m = self.w, self.m
+        reads = [set(r) for r in w.reads]
+        views = {i for i, r in enumerate(w.reads) if not r and not w.writes[i]}
+        self.clean_total: dict[int, Expr] = {}
+        for s in w.storages:
+            events, b = s.events, float(s.nbytes)
+            clean: Expr = (1.0, {}) if s.is_input else (0.0, {})
+            for k, e in enumerate(events):
+                before: Expr = (0.0, {}) if k == 0 else self.on_chip(s.gaps[k - 1], e)
+                after = s.gaps[k] if k < len(s.gaps) else None
+                keep_after: Expr = self.kept(after) if after is not None else (0.0, {})
+                reads_here = s.id in reads[e]
+                t_const, t_terms = self.tiled(e)
+                if k == 0 and not s.is_input:  # written here: a tiled writer streams it
+                    self._put(self.dram[e], (b * t_const, {c: b * v for c, v in t_terms.items()}))
+                    clean = _sum(clean, (t_const, t_terms))
+                    if after is not None:  # kept + tiled <= 1
+                        m.row(_sum(keep_after, (t_const, t_terms)), -np.inf, 1.0)
+                elif reads_here:
+                    self._put(self.dram[e], _scale(_sum((1.0, {}), _neg(before)), b))
+                    if after is not None and (t_terms or t_const):  # streamed stays off
+                        m.row(_sum(_sum(keep_after, _neg(before)), (t_const, t_terms)), -np.inf, 1.0)
+                elif keep_after[1] or before[1]:  # a view: read back if the next gap keeps it
+                    col = m.var(("F", s.id, e), hi=1.0)
+                    m.row(_sum((0.0, {col: 1.0}), _sum(_neg(keep_after), before)), 0.0, np.inf)
+                    self._put(self.dram[e], (0.0, {col: b}))
+                if e in views:
+                    self._put(self.occ[e], _scale(keep_after, b))
+                elif reads_here and (t_terms or t_const) and (before[1] or before[0]):
+                    if t_terms:
+                        col = m.var(("V", s.id, e), hi=1.0)
+                        m.row(
+                            _sum((0.0, {col: 1.0}), _neg(_sum(before, (t_const - 1.0, t_terms)))),
+                            0.0,
+                            np.inf,
+                        )
+                        self._put(self.occ[e], (0.0, {col: b}))
+                    else:
+                        self._put(self.occ[e], _scale(before, b))
+                if after is None:
+                    continue
+                a_, z = int(w.gap_start[after]), int(w.gap_end[after])
+                for i in range(a_ + 1, z):
+                    self._put(self.occ[i], _scale(self.on_chip(after, i), b))
+                if not s.is_input:  # written when it first goes off without a clean copy
+                    col = m.var(("Wr", after), hi=1.0)
+                    wr: Expr = (0.0, {col: 1.0})
+                    off = self.off(after)
+                    m.row(_sum(_sum(wr, _neg(off)), clean), 0.0, np.inf)
+                    m.row(_sum(wr, _neg(off)), -np.inf, 0.0)
+                    m.row(_sum(wr, clean), -np.inf, 1.0)
+                    self._put(self.dram[e], (0.0, {col: b}))
+                    clean = _sum(clean, wr)
+            if s.is_output and events and not s.is_input:
+                col = m.var(("Wo", s.id), hi=1.0)
+                m.row(_sum((0.0, {col: 1.0}), clean), 1.0, 1.0)
+                self._put(self.dram[events[-1]], (0.0, {col: b}))
+            self.clean_total[s.id] = clean
+
+    def _recomputations(self) -> None:
+        p, w, m = self.p, self.w, self.m
+        rates = p.rates
+        mac_s, vector_s, _ = _compute(p)
+        sram_per_op = w.act_read_bytes + w.act_write_bytes + w.weight_bytes + w.scores_bytes
+        index = {t.storage_id: k for k, t in enumerate(p.tensors)}
+        dead_terms: dict[int, list[dict[int, float]]] = defaultdict(list)
+        cap = self.capacity if self.capacity is not None else p.capacity_bytes
+        for k, t in enumerate(p.tensors):
+            seg = np.array(t.segment, dtype=np.int64)
+            seg_compute = float(mac_s[seg].sum() + vector_s[seg].sum()) if len(seg) else 0.0
+            seg_weights = 0.0 if p.weights_resident else float(w.weight_bytes[seg].sum())
+            seg_stream = float(segment_stream_bytes(w, t.segment, int(cap)))
+            seg_sram = float(sram_per_op[seg].sum()) if len(seg) else 0.0
+            seg_energy = (
+                float(w.macs[seg].sum()) * rates.mac_j + float(w.vector_ops[seg].sum()) * rates.vector_j
+            )
+            for u in t.sources:  # no chains: t and its long-lived source are not both rebuilt
+                if u in index:
+                    ku = index[u]
+                    terms = {m.names["R", k, j]: 1.0 for j in t.places}
+                    terms |= {m.names["R", ku, j]: 1.0 for j in p.tensors[ku].places}
+                    m.row((0.0, terms), -np.inf, 1.0)
+            dead_here: dict[int, dict[int, float]] = defaultdict(dict)
+            for j in t.places:
+                r = m.names["R", k, j]
+                _add(self.compute[j], r, seg_compute)
+                _add(self.dram[j], r, seg_weights + seg_stream)
+                _add(self.sram[j], r, seg_sram)
+                _add(self.energy, r, seg_energy)
+                for u in t.all_sources:
+                    bu = float(w.storage[u].nbytes)
+                    g = gap_at(w, u, j)
+                    if g is None:  # dead (or never on chip again): read back, maybe written
+                        _add(self.dram[j], r, bu)
+                        _add(self.occ[j], r, bu)
+                        if not w.storage[u].is_input:
+                            dead_here[u][r] = 1.0
+                        continue
+                    z = m.var(("Z", k, j, u), hi=1.0)
+                    here = self.on_chip(g, j)
+                    m.row(_sum((0.0, {z: 1.0, r: -1.0}), here), 0.0, np.inf)  # z >= r - here
+                    m.row((0.0, {z: 1.0, r: -1.0}), -np.inf, 0.0)
+                    m.row(_sum((0.0, {z: 1.0}), here), -np.inf, 1.0)
+                    _add(self.dram[j], z, bu)
+                    _add(self.occ[j], z, bu)
+            for u, terms in dead_here.items():
+                dead_terms[u].append(terms)
+        for u, groups in dead_terms.items():  # a dead dirty source is written once
+            col = m.var(("Wt", u), hi=1.0)
+            clean = self.clean_total[u]
+            for terms in groups:
+                m.row(_sum(_sum((0.0, {col: 1.0}), clean), (0.0, {c: -v for c, v in terms.items()})), 0.0, np.inf)
+            m.row(_sum((0.0, {col: 1.0}), clean), -np.inf, 1.0)
+            everything = {c: -1.0 for terms in groups for c in terms}
+            m.row((0.0, {col: 1.0, **everything}), -np.inf, 0.0)
+            last = w.storage[u].events[-1]
+            _add(self.dram[last], col, float(w.storage[u].nbytes))
+
+    def _knobs(self) -> None:
+        p, w, m = self.p, self.w, self.m
+        for l_, layer in enumerate(p.layers):
+            cols = {o: m.var(("Q", l_, o), integer=True) for o in layer.options}
+            m.row((0.0, dict.fromkeys(cols.values(), 1.0)), 1.0, 1.0)
+            for o, col in cols.items():
+                factor = p.bits_ratio[o] - 1.0  # type: ignore[index]
+                for op, wb in zip(layer.ops, layer.weight_bytes, strict=True):
+                    delta = wb * factor
+                    _add(self.sram[op], col, delta)
+                    _add(self.dram[0 if p.weights_resident else op], col, delta)
+        if p.accuracy_budget is not None and p.layers:
+            terms = {
+                m.names["Q", l_, o]: e
+                for l_, layer in enumerate(p.layers)
+                for o, e in zip(layer.options, layer.errors, strict=True)
+                if e
+            }
+            if terms:
+                m.row((0.0, terms), -np.inf, p.accuracy_budget)
+        for a_, att in enumerate(p.attention):
+            col = m.var(("A", a_), integer=True)  # 1: fused, 0: materialized
+            s, i = float(att.scores_bytes), att.op
+            self._put(self.sram[i], (s, {col: float(att.reread_bytes) - s}))
+            t_const, t_terms = self.tiled(i)
+            if t_terms:
+                x = m.var(("X", i), hi=1.0)  # held: materialized and not tiled
+                y = m.var(("Y", i), hi=1.0)  # streamed: materialized and tiled
+                tcol = next(iter(t_terms))
+                m.row((0.0, {x: 1.0, col: 1.0, tcol: 1.0}), 1.0, np.inf)
+                m.row((0.0, {y: 1.0, col: 1.0, tcol: -1.0}), 0.0, np.inf)
+                _add(self.occ[i], x, s)
+                _add(self.dram[i], y, 2 * s)
+            elif t_const:
+                self._put(self.dram[i], (2 * s, {col: -2 * s}))
+            else:
+                self._put(self.occ[i], (s, {col: -s}))
+
+    def _capacity(self) -> None:
+        w, m = self.w, self.m
+        own_scores = w.operand_bytes + w.scores_bytes
+        if self.capacity is None:
+            cap_col = m.var(("C",), hi=np.inf)
+        for i in range(w.n_ops):
+            terms = dict(self.occ[i])
+            const = terms.pop(-1, 0.0)
+            t_const, t_terms = self.tiled(i)
+            const += float(own_scores[i]) * (1.0 - t_const)
+            for c, v in t_terms.items():
+                terms[c] = terms.get(c, 0.0) - float(own_scores[i]) * v
+            if not terms and (self.capacity is None or const <= self.capacity):
+                continue
+            scaled = (const / MIB, {c: v / MIB for c, v in terms.items()})
+            if self.capacity is None:
+                scaled[1][cap_col] = -1.0
+                m.row(scaled, -np.inf, 0.0)
+            else:
+                m.row(scaled, -np.inf, self.capacity / MIB)
+
+    def _put(self, target: dict[int, float], expr: Expr) -> None:
+        const, terms = expr
+        if const:
+            target[-1] = target.get(-1, 0.0) + const
+        for c, v in terms.items():
+            _add(target, c, v)
+
+
+def _sum(a: Expr, b: Expr) -> Expr:
+    terms = dict(a[1])
+    for c, v in b[1].items():
+        terms[c] = terms.get(c, 0.0) + v
+    return a[0] + b[0], terms
+
+
+def _neg(a: Expr) -> Expr:
+    return -a[0], {c: -v for c, v in a[1].items()}
+
+
+def _scale(a: Expr, f: float) -> Expr:
+    return a[0] * f, {c: v * f for c, v in a[1].items()}
+
+
+def _compute(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    from edgewise.simulate.cost import compute_seconds
+
+    w = problem.work
+    return compute_seconds(w.macs, w.vector_ops, w.reduce_dim, w.out_dim, problem.rates)
+
+
+def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Per op, what no decision changes: compute seconds, DRAM and SRAM bytes; and the
+    model's own MAC + vector energy."""
+    w, rates = problem.work, problem.rates
+    mac_s, vector_s, _ = _compute(problem)
+    dram = np.zeros(w.n_ops)
+    if problem.rates.dram_bytes_per_s and w.n_ops:
+        if problem.weights_resident:
+            dram[0] += w.total_weight_bytes
+        else:
+            dram += w.weight_bytes
+    sram = (w.act_read_bytes + w.act_write_bytes + w.weight_bytes + w.scores_bytes).astype(
+        np.float64
+    )
+    energy = float(w.macs.sum()) * rates.mac_j + float(w.vector_ops.sum()) * rates.vector_j
+    return mac_s + vector_s, dram, sram, energy
+
+
+def build(
+    problem: PlanProblem,
+    objective: Objective,
+    allow: frozenset[str],
+    capacity: float | None,
+) -> _Built:
+    """The program for `objective` at `capacity` (None: minimize the SRAM itself)."""
+    b = _Builder(problem, allow, capacity)
+    b.build()
+    m, rates = b.m, problem.rates
+    compute0, dram0, sram0, energy0 = _base(problem)
+    bw, sbw = float(rates.dram_bytes_per_s), float(rates.sram_bytes_per_s)
+    has_dram = bw > 0
+    objective_terms: dict[int, float] = {}
+    constant = 0.0
+    dram_terms: dict[int, float] = {}
+    dram_constant = 0.0
+    latency_cols: list[int] = []
+    latency_constant = 0.0
+    unit = UNIT[objective]
+    e_dram, e_sram, static = rates.dram_j_per_byte, rates.sram_j_per_byte, rates.static_w
+    for i in range(problem.work.n_ops):
+        dram = dict(b.dram[i]) if has_dram else {}
+        d0 = dram0[i] + dram.pop(-1, 0.0) if has_dram else 0.0
+        sram = dict(b.sram[i])
+        s0 = sram0[i] + sram.pop(-1, 0.0)
+        comp = dict(b.compute[i])
+        c0 = compute0[i] + comp.pop(-1, 0.0)
+        dram_constant += d0
+        for c, v in dram.items():
+            _add(dram_terms, c, v)
+        if capacity is None:
+            continue
+        if objective is Objective.DRAM:
+            continue
+        if objective is Objective.ENERGY:
+            constant += (d0 * e_dram + s0 * e_sram) * unit
+            for c, v in dram.items():
+                _add(objective_terms, c, v * e_dram * unit)
+            for c, v in sram.items():
+                _add(objective_terms, c, v * e_sram * unit)
+        per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
+        if not (dram or sram or comp):
+            lat = float(
+                latency_seconds(
+                    np.array(c0), np.array(d0 / bw if has_dram else 0.0), np.array(s0 / sbw), rates.overlap
+                )
+            )
+            latency_constant += lat * US
+            constant += lat * US * per_us
+            continue
+        col = m.var(("L", i), hi=np.inf)
+        latency_cols.append(col)
+        _add(objective_terms, col, per_us)
+        lat: Expr = (0.0, {col: 1.0})
+        comp_e: Expr = (c0 * US, {c: v * US for c, v in comp.items()})
+        dram_e: Expr = (
+            (d0 / bw * US, {c: v / bw * US for c, v in dram.items()}) if has_dram else (0.0, {})
         )
+        sram_e: Expr = (s0 / sbw * US, {c: v / sbw * US for c, v in sram.items()})
+        if rates.overlap:
+            m.row(_sum(lat, _neg(comp_e)), 0.0, np.inf)
+            m.row(_sum(lat, _neg(dram_e)), 0.0, np.inf)
+        else:
+            m.row(_sum(lat, _neg(_sum(comp_e, dram_e))), 0.0, np.inf)
+        m.row(_sum(lat, _neg(sram_e)), 0.0, np.inf)
+    if capacity is not None and objective is Objective.DRAM:
+        objective_terms = {c: v * unit for c, v in dram_terms.items()}
+        constant = dram_constant * unit
+    if capacity is not None and objective is Objective.ENERGY:
+        constant += energy0 * unit
+        for c, v in b.energy.items():
+            _add(objective_terms, c, v * unit)
+    if capacity is None:
+        objective_terms = {m.names["C",]: 1.0}
+        constant = 0.0
+    return _Built(
+        m,
+        objective_terms,
+        constant,
+        {c: v / MIB for c, v in dram_terms.items()},
+        dram_constant / MIB,
+        latency_cols,
+        latency_constant,
+        problem,
+    )
 
 
-def _touched_ops(problem: PlanProblem) -> list[int]:
-    ops = set()
-    for t in problem.tensors:
-        ops |= {t.gap_start, t.gap_end, *t.places}
-    for layer in problem.layers:
-        ops |= {*layer.ops, *(weight_delta_op(problem, i) for i in layer.ops)}
-    ops |= {a.op for a in problem.attention}
-    return sorted(ops)
+def _highs(built: _Built, fixed: dict[int, float] | None = None):  # type: ignore[no-untyped-def]
+    import highspy
+
+    m = built.model
+    with _quiet_stdout():
+        h = highspy.Highs()
+        h.setOptionValue("output_flag", False)
+    n = len(m.lower)
+    lower = np.array(m.lower, dtype=np.float64)
+    upper = np.array(m.upper, dtype=np.float64)
+    upper[np.isinf(upper)] = highspy.kHighsInf
+    if fixed:
+        for c, v in fixed.items():
+            lower[c] = upper[c] = v
+    h.addVars(n, lower, upper)
+    cost = np.zeros(n)
+    for c, v in built.objective.items():
+        cost[c] += v
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+    if m.integer and not fixed:
+        idx = np.array(m.integer, dtype=np.int32)
+        h.changeColsIntegrality(
+            len(idx), idx, np.array([highspy.HighsVarType.kInteger] * len(idx))
+        )
+    if m.row_lo:
+        starts = np.cumsum([0] + [len(c) for c in m.row_cols[:-1]]).astype(np.int32)
+        cols = np.array([c for r in m.row_cols for c in r], dtype=np.int32)
+        vals = np.array([v for r in m.row_vals for v in r], dtype=np.float64)
+        lo = np.array(m.row_lo)
+        hi = np.array(m.row_hi)
+        lo[np.isinf(lo)] = -highspy.kHighsInf
+        hi[np.isinf(hi)] = highspy.kHighsInf
+        h.addRows(len(lo), lo, hi, len(cols), starts, cols, vals)
+    return h, highspy
+
+
+def model_value(
+    problem: PlanProblem,
+    objective: Objective,
+    schedule: Schedule,
+    choices: tuple[Choice, ...],
+    knobs: Knobs | None = None,
+    allow: frozenset[str] = TENSOR_ACTIONS,
+) -> float | None:
+    """The MILP's own figure for a given plan: every decision fixed, the rest solved as an
+    LP. None when the plan breaks the program's rows (it does not fit)."""
+    built = build(problem, objective, allow, problem.capacity_bytes)
+    fixed = _fix(built, schedule, choices, knobs or _default_knobs(problem))
+    h, hs = _highs(built, fixed)
+    h.run()
+    if h.getModelStatus() != hs.HighsModelStatus.kOptimal:
+        return None
+    return (float(h.getInfo().objective_function_value) + built.constant) / UNIT[objective]
+
+
+def _default_knobs(problem: PlanProblem) -> Knobs:
+    return Knobs(
+        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
+    )
+
+
+def _fix(built: _Built, schedule: Schedule, choices: tuple[Choice, ...], knobs: Knobs) -> dict[int, float]:
+    names, p = built.model.names, built.problem
+    fixed: dict[int, float] = {}
+    planned = {t.gap for t in p.tensors}
+    for g in range(p.work.n_gaps):
+        if g not in planned:
+            fixed[names["K", g]] = float(schedule.kept[g])
+    for k, (t, (action, at)) in enumerate(zip(p.tensors, choices, strict=True)):
+        fixed[names["Kt", k]] = float(action == Action.KEEP)
+        fixed[names["P", k]] = float(action == Action.SPILL)
+        for j in t.places:
+            if ("R", k, j) in names:
+                fixed[names["R", k, j]] = float(action == Action.RECOMPUTE and j == at)
+    for i in range(p.work.n_ops):
+        if ("T", i) in names:
+            fixed[names["T", i]] = float(schedule.tiled[i])
+    for l_, (layer, option) in enumerate(zip(p.layers, knobs.weights, strict=True)):
+        for o in layer.options:
+            fixed[names["Q", l_, o]] = float(o == option)
+    for a_, fused in enumerate(knobs.fused):
+        fixed[names["A", a_]] = float(fused)
+    return fixed
 
 
 def solve_milp(
     problem: PlanProblem,
-    objective: str = "latency",
-    allow: frozenset[str] = frozenset({"keep", "spill", "recompute"}),
+    objective: Objective = Objective.LATENCY,
+    allow: frozenset[str] = TENSOR_ACTIONS,
     time_limit_s: float = 60.0,
-    capacity_bytes: int | None = None,
 ) -> SolverResult:
-    """Optimal keep/spill/recompute choices for `objective` within `time_limit_s`."""
-    import time
-
+    """The optimal plan (every gap, tile and lever) for `objective` within `time_limit_s`."""
     start = time.perf_counter()
-    capacity = problem.capacity_bytes if capacity_bytes is None else capacity_bytes
-    built = _build(problem, objective, allow, capacity, minimize_sram=False)
-    m, var_of = built
-    m.h.setOptionValue("time_limit", float(time_limit_s))
-    m.h.setOptionValue("mip_rel_gap", 1e-6)
-    m.h.run()
-    status = m.h.getModelStatus()
-    seconds = time.perf_counter() - start
-    hs = m.hs
+    built = build(problem, objective, allow, problem.capacity_bytes)
+    h, hs = _highs(built)
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.setOptionValue("mip_rel_gap", 1e-7)
+    h.run()
+    status = h.getModelStatus()
     if status == hs.HighsModelStatus.kInfeasible:
         return SolverResult(
-            "infeasible", None, None, None, None, seconds, min_sram_bytes=_min_sram(problem, allow)
-        )
-    info = m.h.getInfo()
-    bound = (float(info.mip_dual_bound) + var_of["constant"]) / OBJECTIVE_UNIT[objective]
-    if info.primal_solution_status != 2:  # no incumbent in time: the greedy plan stands in
-        from edgewise.plan.greedy import solve_greedy
-
-        fallback = solve_greedy(problem, objective, allow)
-        if fallback.choices is None:
-            return SolverResult("time-limit", None, None, None, None, seconds)
-        value = float(fallback.objective or 0.0)
-        finite = np.isfinite(bound) and bound > -1e300
-        gap = max(0.0, (value - bound) / value) if finite and value else None
-        return SolverResult(
-            "time-limit",
-            fallback.choices,
-            value,
-            bound if finite else None,
-            gap,
+            "infeasible",
+            None,
+            None,
+            None,
+            None,
+            None,
             time.perf_counter() - start,
-            knobs=fallback.knobs,
+            min_sram_bytes=min_sram(problem, allow),
         )
-    x = np.array(m.h.getSolution().col_value)
-    choices = _choices(problem, var_of, x)
-    weights = []
-    for l_, layer in enumerate(problem.layers):
-        chosen = [o for o in layer.options if x[var_of["Q", l_, o]] > 0.5]
-        weights.append(chosen[0] if chosen else layer.options[0])
-    tiled = tuple(bool(x[var_of["A", a]] > 0.5) for a in range(len(problem.attention)))
-    knobs = Knobs(tuple(weights), tiled)
-    value = evaluate(problem, choices, knobs).objective(objective)
-    gap = max(0.0, (value - bound) / value) if value else 0.0
-    name = "optimal" if status == hs.HighsModelStatus.kOptimal else "time-limit"
-    return SolverResult(name, choices, value, bound, gap, seconds, knobs=knobs)
-
-
-def _build(
-    problem: PlanProblem,
-    objective: str,
-    allow: frozenset[str],
-    capacity: float,
-    minimize_sram: bool,
-):  # type: ignore[no-untyped-def]
-    m = _Model()
-    e_dram = problem.energy_pj_per_dram_byte * 1e-12
-    # HiGHS works to absolute tolerances near 1e-7, so the model is written in units that
-    # put every quantity near 1: microseconds, MiB, microjoules (OBJECTIVE_UNIT converts).
-    unit = OBJECTIVE_UNIT[objective]
-    # latency ties (DRAM traffic hidden under compute) go to the plan that moves fewer
-    # bytes: 0.001 us per MiB, far below any latency difference that matters
-    per_byte = {"latency": 1e-3 / MIB / unit, "dram": 1.0, "energy": e_dram}[objective] * unit
-    per_mac = problem.energy_pj_per_mac * 1e-12 * unit if objective == "energy" else 0.0
-    per_second = {"latency": 1.0, "dram": 0.0, "energy": problem.static_power_w}[objective] * unit
-    per_sram_byte = problem.energy_pj_per_sram_byte * 1e-12 * unit if objective == "energy" else 0.0
-    if minimize_sram:
-        per_byte = per_mac = per_second = per_sram_byte = 0.0
-    per_us = per_second / US
-    var_of: dict = {}
-    index = {t.storage_id: k for k, t in enumerate(problem.tensors)}
-    for k, t in enumerate(problem.tensors):
-        var_of["K", k] = m.var(integer=True, hi=1.0 if "keep" in allow else 0.0)
-        var_of["P", k] = m.var(
-            2 * t.nbytes * per_byte, integer=True, hi=1.0 if "spill" in allow else 0.0
-        )
-        for j in t.places:
-            macs_cost = t.recompute_macs * per_mac + t.recompute_sram_bytes * per_sram_byte
-            if objective == "energy" and not minimize_sram:
-                macs_cost += t.recompute_vector_energy_j * unit
-            var_of["R", k, j] = m.var(
-                recompute_read_bytes(problem, t) * per_byte + macs_cost,
-                integer=True,
-                hi=1.0 if "recompute" in allow else 0.0,
-            )
-            for u in t.sources:
-                if u in index:
-                    var_of["Z", k, j, index[u]] = m.var(
-                        problem.tensors[index[u]].nbytes * per_byte, hi=1.0
-                    )
-    knob_constant = 0.0
-    for l_, layer in enumerate(problem.layers):
-        for option in layer.options:
-            delta = sum(layer.weight_bytes) * (problem.bits_ratio[option] - 1.0)  # type: ignore[index]
-            var_of["Q", l_, option] = m.var(delta * (per_byte + per_sram_byte), integer=True)
-    for a, att in enumerate(problem.attention):  # A = 1: tiled, 0: materialized
-        mat = att.materialized_dram_bytes * per_byte + att.materialized_sram_bytes * per_sram_byte
-        tiled = att.tiled_sram_bytes * per_sram_byte
-        var_of["A", a] = m.var(tiled - mat, integer=True)
-        knob_constant += mat
-    touched = _touched_ops(problem)
-    base = np.maximum(
-        np.maximum(problem.compute_s, _dram_s(problem, problem.dram_bytes)), problem.sram_s
-    )
-    constant_latency = float(base.sum() - base[touched].sum())
-    for i in touched:
-        var_of["L", i] = m.var(per_us, hi=np.inf)  # microseconds
-    if minimize_sram:
-        var_of["C"] = m.var(1.0, hi=np.inf)
-    m.commit_vars()
-    constant = constant_latency * per_second + float(problem.dram_bytes.sum()) * per_byte
-    if objective == "energy":
-        constant += problem.fixed_energy_j * unit
-    var_of["constant"] = 0.0 if minimize_sram else constant + knob_constant  # objective's unit
-    for l_, layer in enumerate(problem.layers):
-        m.row({var_of["Q", l_, o]: 1.0 for o in layer.options}, 1.0, 1.0)
-    if problem.accuracy_budget is not None and problem.layers:
-        budget_row = {
-            var_of["Q", l_, o]: e
-            for l_, layer in enumerate(problem.layers)
-            for o, e in zip(layer.options, layer.errors, strict=True)
-            if e
-        }
-        if budget_row:
-            m.row(budget_row, -np.inf, problem.accuracy_budget)
-
-    for k, t in enumerate(problem.tensors):
-        choice = {var_of["K", k]: 1.0, var_of["P", k]: 1.0} | {
-            var_of["R", k, j]: 1.0 for j in t.places
-        }
-        m.row(choice, 1.0, 1.0)
-        for u in t.sources:
-            if u not in index:
-                continue
-            mine = {var_of["R", k, j]: 1.0 for j in t.places}
-            theirs = {var_of["R", index[u], j]: 1.0 for j in problem.tensors[index[u]].places}
-            m.row(mine | theirs, -np.inf, 1.0)
-            for j in t.places:  # Z >= R + P_u - 1
-                m.row(
-                    {
-                        var_of["Z", k, j, index[u]]: 1.0,
-                        var_of["R", k, j]: -1.0,
-                        var_of["P", index[u]]: -1.0,
-                    },
-                    -1.0,
-                    np.inf,
-                )
-    _capacity_rows(m, problem, var_of, capacity, minimize_sram)
-    bw = problem.dram_bandwidth
-    sbw = problem.sram_bandwidth
-    weight_terms: dict[int, list[tuple[int, float, bool]]] = {}  # op -> (layer, bytes, dram?)
-    for l_, layer in enumerate(problem.layers):
-        for op, w in zip(layer.ops, layer.weight_bytes, strict=True):
-            weight_terms.setdefault(op, []).append((l_, w, False))
-            weight_terms.setdefault(weight_delta_op(problem, op), []).append((l_, w, True))
-    attention_at = {att.op: (a, att) for a, att in enumerate(problem.attention)}
-    for i in touched:
-        lat = var_of["L", i]
-        comp = {lat: 1.0}
-        mem = {lat: 1.0}
-        sram = {lat: 1.0}
-        mem_rhs = float(_dram_s(problem, problem.dram_bytes)[i])
-        sram_rhs = float(problem.sram_s[i])
-        for k, t in enumerate(problem.tensors):
-            if i in t.places:
-                comp[var_of["R", k, i]] = -t.recompute_s * US
-                sram[var_of["R", k, i]] = -t.recompute_sram_bytes / sbw * US
-                if bw:
-                    mem[var_of["R", k, i]] = -recompute_read_bytes(problem, t) / bw * US
-                    for u in t.sources:
-                        if u in index:
-                            mem[var_of["Z", k, i, index[u]]] = (
-                                -problem.tensors[index[u]].nbytes / bw * US
-                            )
-            if bw and i in (t.gap_start, t.gap_end):
-                mem[var_of["P", k]] = mem.get(var_of["P", k], 0.0) - t.nbytes / bw * US
-        for l_, w, on_dram in weight_terms.get(i, ()):
-            target, rate = (mem, bw) if on_dram else (sram, sbw)
-            if not rate:
-                continue
-            for option in problem.layers[l_].options:
-                col = var_of["Q", l_, option]
-                delta = w * (problem.bits_ratio[option] - 1.0)  # type: ignore[index]
-                target[col] = target.get(col, 0.0) - delta / rate * US
-        if i in attention_at:
-            a, att = attention_at[i]
-            if bw:
-                mem[var_of["A", a]] = att.materialized_dram_bytes / bw * US
-                mem_rhs += att.materialized_dram_bytes / bw
-            sram[var_of["A", a]] = -(att.tiled_sram_bytes - att.materialized_sram_bytes) / sbw * US
-            sram_rhs += att.materialized_sram_bytes / sbw
-        m.row(comp, float(problem.compute_s[i]) * US, np.inf)
-        m.row(mem, mem_rhs * US, np.inf)
-        m.row(sram, sram_rhs * US, np.inf)
-    return m, var_of
-
-
-def _dram_s(problem: PlanProblem, dram_bytes: np.ndarray) -> np.ndarray:
-    return (
-        dram_bytes / problem.dram_bandwidth if problem.dram_bandwidth else np.zeros_like(dram_bytes)
+    info = h.getInfo()
+    unit = UNIT[objective]
+    bound = (float(info.mip_dual_bound) + built.constant) / unit
+    if info.primal_solution_status != 2:  # no plan in time: the caller falls back
+        return SolverResult("time-limit", None, None, None, bound, None, time.perf_counter() - start)
+    x = np.array(h.getSolution().col_value)
+    value = (float(info.objective_function_value) + built.constant) / unit
+    optimal = status == hs.HighsModelStatus.kOptimal
+    if objective is Objective.LATENCY and optimal and built.latency_cols:
+        x = _fewest_bytes(h, built, x, float(info.objective_function_value), time_limit_s)
+    choices, schedule, knobs = decode(built, x)
+    gap = max(0.0, (value - bound) / value) if value and np.isfinite(bound) else 0.0
+    return SolverResult(
+        "optimal" if optimal else "time-limit",
+        choices,
+        schedule,
+        value,
+        bound,
+        gap,
+        time.perf_counter() - start,
+        knobs=knobs,
     )
 
 
-def _capacity_rows(
-    m: _Model, problem: PlanProblem, var_of: dict, capacity: float, minimize_sram: bool
-) -> None:
-    """One row per distinct left side, with the tightest right side among its ops."""
-    n = len(problem.compute_s)
-    constant = problem.working_bytes.astype(np.float64).copy()
-    for t in problem.tensors:
-        constant[t.gap_start] += t.nbytes
-        constant[t.gap_end] += t.nbytes
-    tightest: dict[tuple, float] = {}
-    for i in np.flatnonzero(problem.constrained[:n]):
-        terms: list[tuple[Any, ...]] = []
-        for k, t in enumerate(problem.tensors):
-            if t.gap_start < i < t.gap_end:
-                terms.append(("K", k))
-                terms.extend(("R", k, j) for j in t.places if j <= i)
-            for j in t.places:  # a later recomputation holds its inputs until it runs
-                held = sum(b for last, b in t.held_inputs if last < i < j)
-                if held:
-                    terms.append(("H", k, j, held))
-        key = tuple(terms)
-        tightest[key] = max(tightest.get(key, -np.inf), float(constant[i]))
-    for key, need in tightest.items():
-        coefs: dict[int, float] = {}
-        for term in key:
-            if term[0] == "H":  # inputs held for recomputation (k, j): its R column
-                col = var_of["R", term[1], term[2]]
-                coefs[col] = coefs.get(col, 0.0) + float(term[3]) / MIB
-            else:
-                col = var_of[term]
-                coefs[col] = coefs.get(col, 0.0) + float(problem.tensors[term[1]].nbytes) / MIB
-        if minimize_sram:
-            coefs[var_of["C"]] = -1.0
-            m.row(coefs, -np.inf, -need / MIB)
-        elif coefs:
-            m.row(coefs, -np.inf, (capacity - need) / MIB)
-        elif need > capacity:
-            m.row({var_of["K", 0]: 0.0} if problem.tensors else {}, 1.0, 1.0)  # infeasible
+def _fewest_bytes(h, built: _Built, x: np.ndarray, best: float, time_limit_s: float) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """Among plans at the optimal latency, the one that moves the fewest DRAM bytes."""
+    n = len(built.model.lower)
+    latency = np.zeros(n)
+    for c, v in built.objective.items():
+        latency[c] = v
+    cols = np.flatnonzero(latency).astype(np.int32)
+    slack = max(abs(best) * 1e-9, 1e-6)
+    h.addRow(-np.inf, best + slack, len(cols), cols, latency[cols])
+    cost = np.zeros(n)
+    for c, v in built.dram.items():
+        cost[c] = v
+    h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
+    with contextlib.suppress(Exception):  # a warm start where this highspy takes one
+        h.setSolution(h.getSolution())
+    h.setOptionValue("time_limit", float(time_limit_s))
+    h.run()
+    info = h.getInfo()
+    if info.primal_solution_status == 2:
+        return np.array(h.getSolution().col_value)
+    return x
 
 
-def _choices(problem: PlanProblem, var_of: dict, x: np.ndarray) -> tuple[Choice, ...]:
-    out: list[Choice] = []
-    for k, t in enumerate(problem.tensors):
-        if x[var_of["K", k]] > 0.5:
-            out.append(("keep", -1))
-        elif x[var_of["P", k]] > 0.5:
-            out.append(("spill", -1))
+def decode(built: _Built, x: np.ndarray) -> tuple[tuple[Choice, ...], Schedule, Knobs]:
+    """The plan in a solution vector: per-tensor choices, the schedule, the knobs."""
+    names, p = built.model.names, built.problem
+    w = p.work
+    kept = np.zeros(w.n_gaps, dtype=bool)
+    planned = {t.gap: k for k, t in enumerate(p.tensors)}
+    for g in range(w.n_gaps):
+        if g not in planned:
+            kept[g] = x[names["K", g]] > 0.5
+    tiled = np.zeros(w.n_ops, dtype=bool)
+    for i in range(w.n_ops):
+        tiled[i] = x[names["T", i]] > 0.5 if ("T", i) in names else bool(_tiled_fixed(built, i))
+    choices: list[Choice] = []
+    rebuilds = []
+    for k, t in enumerate(p.tensors):
+        if x[names["Kt", k]] > 0.5:
+            choices.append((Action.KEEP, -1))
+            kept[t.gap] = True
+        elif x[names["P", k]] > 0.5:
+            choices.append((Action.SPILL, -1))
         else:
-            j = max(t.places, key=lambda j: x[var_of["R", k, j]])
-            out.append(("recompute", j))
-    return tuple(out)
+            j = max(t.places, key=lambda j: x[names["R", k, j]])
+            choices.append((Action.RECOMPUTE, j))
+            rebuilds.append(Recompute(t.storage_id, t.gap, j, t.segment, t.all_sources))
+    weights = []
+    for l_, layer in enumerate(p.layers):
+        chosen = [o for o in layer.options if x[names["Q", l_, o]] > 0.5]
+        weights.append(chosen[0] if chosen else layer.options[0])
+    fused = tuple(bool(x[names["A", a]] > 0.5) for a in range(len(p.attention)))
+    schedule = Schedule(p.capacity_bytes, kept, tiled, tuple(rebuilds))
+    return tuple(choices), schedule, Knobs(tuple(weights), fused)
 
 
-def _min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
-    """The smallest SRAM (for activations) any allowed plan needs.
+def _tiled_fixed(built: _Built, op: int) -> bool:
+    p = built.problem
+    scores = p.work.scores_bytes[op]
+    for a in p.attention:
+        if a.op == op:
+            scores = max(scores, a.scores_bytes)
+    return bool(p.work.operand_bytes[op] + scores > p.capacity_bytes)
 
-    Which ops must fit depends on the size itself (an op whose operands exceed SRAM is
-    tiled through DRAM instead), so the minimum is found as a fixed point: solve with the
-    ops that fit at the current candidate, and grow the candidate until it is stable.
-    """
-    operands = problem.working_bytes.astype(np.float64).copy()
-    for t in problem.tensors:
-        operands[t.gap_start] += t.nbytes
-        operands[t.gap_end] += t.nbytes
-    candidate = float(problem.capacity_bytes)
-    for _ in range(32):
-        trial = replace(problem, constrained=operands <= candidate)
-        m, var_of = _build(trial, "latency", allow, candidate, minimize_sram=True)
-        m.h.run()
-        if m.h.getModelStatus() != m.hs.HighsModelStatus.kOptimal:
-            return -1
-        need = float(np.ceil(m.h.getSolution().col_value[var_of["C"]] * MIB))
-        if need <= candidate and (operands <= need).sum() == (operands <= candidate).sum():
-            return int(need)
-        candidate = max(need, candidate + 1)
-    return int(candidate)
+
+def min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
+    """The smallest SRAM for activations any allowed plan fits in (bytes, rounded up), or
+    -1 when no SRAM size makes the allowed actions fit."""
+    built = build(problem, Objective.LATENCY, allow, None)
+    h, hs = _highs(built)
+    h.run()
+    if h.getModelStatus() != hs.HighsModelStatus.kOptimal:
+        return -1
+    return int(np.ceil(h.getSolution().col_value[built.model.names["C",]] * MIB - 1e-6))
+

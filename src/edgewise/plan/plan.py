@@ -1,9 +1,11 @@
-"""A plan: what to do with each long-lived tensor, why, and how sure the solver is.
+"""A plan: a whole SRAM schedule, what it does with each long-lived tensor, and how sure
+the solver is.
 
-Plans are JSON (schema `edgewise.plan` v1) and self-contained: a recomputation lists the
-ops it re-runs and the storages it reads, so `edgewise simulate --plan` can cost and
-check it without the planner. The simulator's schedule is the independent feasibility
-check (SRAM never exceeded).
+Plans are JSON (schema `edgewise.plan` v2) and self-contained: every gap the schedule
+keeps off chip, every tiled op, and per recomputation the ops it re-runs and the storages
+it reads, so `edgewise simulate --plan` costs exactly what the planner costed and `edgewise
+run --plan` applies the long-lived decisions to the real model. Version 1 files (written
+before the schedule was part of the plan) are refused with the command that rewrites them.
 """
 
 from __future__ import annotations
@@ -13,16 +15,26 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from edgewise.errors import EdgewiseError
-from edgewise.ir.graph import Graph, TensorKind
-from edgewise.plan.cost import Choice
-from edgewise.plan.problem import PlanProblem
-from edgewise.simulate.schedule import GapDecision
-from edgewise.simulate.workload import PRECISION_BYTES, OpWorkload, with_knobs
+import numpy as np
 
-SCHEMA, VERSION = "edgewise.plan", 1
-ACTIONS = ("keep", "spill", "recompute")  # what a plan does with a long-lived tensor
-WEIGHT_PRECISIONS = ("int8", "int4", "int2")  # what a layer's weights may be stored in
+from edgewise.errors import EdgewiseError
+from edgewise.hardware.spec import HardwareSpec
+from edgewise.ir.graph import Graph, TensorKind
+from edgewise.ir.vocab import PRECISION_BYTES, WEIGHT_OPTIONS, Action, AttentionMode
+from edgewise.plan.problem import PlanProblem
+from edgewise.plan.result import Choice
+from edgewise.simulate.schedule import Recompute, Schedule
+from edgewise.simulate.workload import OpWorkload, with_knobs
+
+SCHEMA, VERSION = "edgewise.plan", 2
+ATTENTION_MODES = (AttentionMode.MATERIALIZED, AttentionMode.FUSED)
+
+
+@dataclass(frozen=True, slots=True)
+class PlanPrecision:
+    weights: str  # the base weight precision (layers in `Plan.weights` override it)
+    activations: str
+    compute: str  # what the MAC array runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,15 +49,26 @@ class PlannedTensor:
     recompute_at_scope: str = ""
     segment: tuple[int, ...] = ()  # ops re-run (with those of recomputed sources)
     sources: tuple[int, ...] = ()  # storages read by the recomputation
+    gap: int = -1  # index of the planned gap among the workload's gaps
 
 
 @dataclass(frozen=True, slots=True)
 class PlannedAttention:
     op: int
     scope: str
-    mode: str  # materialized | tiled
+    mode: str  # materialized | fused
     scores_bytes: float  # held during the op when materialized
-    reread_bytes: float  # K and V re-read when tiled
+    reread_bytes: float  # K and V re-read when fused
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedSchedule:
+    """The SRAM schedule of every other activation, as the planner chose it."""
+
+    capacity_bytes: int
+    gap_count: int  # the workload's gaps (checked on load)
+    off_gaps: tuple[int, ...]  # gaps (not planned ones) whose storage waits in DRAM
+    tiled_ops: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -53,16 +76,19 @@ class Plan:
     model: str
     op_count: int  # the graph the plan is for has this many ops
     hardware: str
-    precision: str
+    precision: PlanPrecision
     objective: str
     solver: str
     status: str
-    objective_value: float | None
+    objective_value: float | None  # the simulator's figure for this plan
+    planner_value: float | None  # the solver's own figure (equal for the MILP)
     bound: float | None
     gap: float | None
     tensors: tuple[PlannedTensor, ...]
+    schedule: PlannedSchedule
     weights: dict[str, str] = field(default_factory=dict)  # layer scope -> weight precision
     attention: tuple[PlannedAttention, ...] = ()
+    note: str = ""  # e.g. why a baseline was returned instead of the solver's plan
 
     def workload(self, work: OpWorkload, graph: Graph) -> OpWorkload:
         """`work` with this plan's weight precisions and attention modes applied."""
@@ -75,22 +101,38 @@ class Plan:
             if op.scope in self.weights and work.weight_bytes[op.index]
         }
         modes = {
-            a.op: (a.scores_bytes, 0.0) if a.mode == "materialized" else (0.0, a.reread_bytes)
+            a.op: (a.scores_bytes, 0.0)
+            if a.mode == AttentionMode.MATERIALIZED
+            else (0.0, a.reread_bytes)
             for a in self.attention
         }
         return with_knobs(work, scale, modes)
 
-    def decisions(self) -> tuple[GapDecision, ...]:
-        return gap_decisions(self.tensors)
+    def sram_schedule(self, work: OpWorkload) -> Schedule:
+        """The `Schedule` the simulator costs."""
+        kept = np.ones(work.n_gaps, dtype=bool)
+        kept[list(self.schedule.off_gaps)] = False
+        rebuilds = []
+        for t in self.tensors:
+            kept[t.gap] = t.action == Action.KEEP
+            if t.action == Action.RECOMPUTE:
+                rebuilds.append(
+                    Recompute(t.storage_id, t.gap, t.recompute_at, t.segment, t.sources)
+                )
+        tiled = np.zeros(work.n_ops, dtype=bool)
+        tiled[list(self.schedule.tiled_ops)] = True
+        return Schedule(self.schedule.capacity_bytes, kept, tiled, tuple(rebuilds))
 
 
-def gap_decisions(tensors: tuple[PlannedTensor, ...]) -> tuple[GapDecision, ...]:
-    """The simulator's view of planned tensors."""
-    return tuple(
-        GapDecision(
-            t.storage_id, t.action, t.gap_start, t.gap_end, t.recompute_at, t.segment, t.sources
-        )
-        for t in tensors
+def planned_schedule(schedule: Schedule, problem: PlanProblem) -> PlannedSchedule:
+    planned = {t.gap for t in problem.tensors}
+    return PlannedSchedule(
+        capacity_bytes=schedule.capacity_bytes,
+        gap_count=len(schedule.kept),
+        off_gaps=tuple(
+            int(g) for g in np.flatnonzero(~schedule.kept) if int(g) not in planned
+        ),
+        tiled_ops=tuple(int(i) for i in np.flatnonzero(schedule.tiled)),
     )
 
 
@@ -106,7 +148,7 @@ def planned_tensors(
         t, _ = by_id[sid]
         ops, sources = set(t.segment), set(t.input_sources)
         for u in t.sources:
-            if u in by_id and by_id[u][1][0] == "recompute":
+            if u in by_id and by_id[u][1][0] == Action.RECOMPUTE:
                 more_ops, more_sources = closure(u)
                 ops |= more_ops
                 sources |= more_sources
@@ -116,27 +158,30 @@ def planned_tensors(
 
     out = []
     for t, (action, at) in zip(problem.tensors, choices, strict=True):
-        ops, sources = closure(t.storage_id) if action == "recompute" else (set(), set())
+        ops, sources = closure(t.storage_id) if action == Action.RECOMPUTE else (set(), set())
         out.append(
             PlannedTensor(
                 storage_id=t.storage_id,
                 name=t.name,
                 nbytes=t.nbytes,
-                action=action,
+                action=str(action),
                 gap_start=t.gap_start,
                 gap_end=t.gap_end,
                 recompute_at=at,
-                recompute_at_scope=graph.ops[at].scope if action == "recompute" else "",
+                recompute_at_scope=graph.ops[at].scope if action == Action.RECOMPUTE else "",
                 segment=tuple(sorted(ops)),
                 sources=tuple(sorted(sources)),
+                gap=t.gap,
             )
         )
     return tuple(out)
 
 
-def uniform_choices(problem: PlanProblem, action: str) -> tuple[Choice, ...]:
+def uniform_choices(problem: PlanProblem, action: Action) -> tuple[Choice, ...]:
     """Every tensor the same way (recompute lands just before the tensor is needed)."""
-    return tuple((action, t.gap_end if action == "recompute" else -1) for t in problem.tensors)
+    return tuple(
+        (action, t.gap_end if action == Action.RECOMPUTE else -1) for t in problem.tensors
+    )
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -156,19 +201,37 @@ def load_plan(path: Path, graph: Graph) -> Plan:
         raise EdgewiseError(f"plan file '{path}' does not exist") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise EdgewiseError(f"plan file '{path}' is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or data.get("version") != VERSION:
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         raise EdgewiseError(f"'{path}' is not an edgewise plan (schema {SCHEMA} v{VERSION})")
+    if data.get("version") != VERSION:
+        raise EdgewiseError(
+            f"plan '{path}' is schema v{data.get('version')}; this edgewise reads v{VERSION} "
+            f"(plans now carry their whole SRAM schedule): write it again with "
+            f"`edgewise plan MODEL ... -o {path}`"
+        )
     try:
         tensors = tuple(
             PlannedTensor(**{**t, "segment": tuple(t["segment"]), "sources": tuple(t["sources"])})
             for t in data["tensors"]
         )
-        fields = {
-            k: data[k] for k in Plan.__dataclass_fields__ if k not in ("tensors", "attention")
-        }
+        nested = ("tensors", "attention", "precision", "schedule")
+        fields = {k: data[k] for k in Plan.__dataclass_fields__ if k not in nested and k in data}
         attention = tuple(PlannedAttention(**a) for a in data.get("attention", ()))
-        plan = Plan(**fields, tensors=tensors, attention=attention)
-    except (KeyError, TypeError) as e:
+        sched = data["schedule"]
+        schedule = PlannedSchedule(
+            int(sched["capacity_bytes"]),
+            int(sched["gap_count"]),
+            tuple(int(g) for g in sched["off_gaps"]),
+            tuple(int(i) for i in sched["tiled_ops"]),
+        )
+        plan = Plan(
+            **fields,
+            precision=PlanPrecision(**data["precision"]),
+            tensors=tensors,
+            schedule=schedule,
+            attention=attention,
+        )
+    except (KeyError, TypeError, ValueError) as e:
         raise EdgewiseError(f"plan file '{path}' does not follow the schema: {e!r}") from None
     try:
         check_plan(plan, graph)
@@ -188,14 +251,41 @@ def check_plan(plan: Plan, graph: Graph) -> None:
     for t in plan.tensors:
         if t.storage_id not in activations:
             raise EdgewiseError(f"it moves storage {t.storage_id} ({t.name}): not an activation")
-        if t.action not in ACTIONS:
+        if t.action not in tuple(Action):
             raise EdgewiseError(
-                f"unknown action '{t.action}' for {t.name}: one of {', '.join(ACTIONS)}"
+                f"unknown action '{t.action}' for {t.name}: one of {', '.join(Action)}"
             )
         if t.action == "recompute" and not (t.gap_start < t.recompute_at <= t.gap_end):
             raise EdgewiseError(f"{t.name} is recomputed at op {t.recompute_at}, outside its gap")
-    bad = sorted(p for p in plan.weights.values() if p not in WEIGHT_PRECISIONS)
+    bad = sorted(p for p in plan.weights.values() if p not in WEIGHT_OPTIONS)
     if bad:
         raise EdgewiseError(
-            f"weight precision must be one of {', '.join(WEIGHT_PRECISIONS)} (got {bad})"
+            f"weight precision must be one of {', '.join(WEIGHT_OPTIONS)} (got {bad})"
         )
+    modes = sorted({a.mode for a in plan.attention} - set(ATTENTION_MODES))
+    if modes:
+        raise EdgewiseError(
+            f"attention mode must be one of {', '.join(ATTENTION_MODES)} (got {modes})"
+        )
+    n = len(graph.ops)
+    if any(not 0 <= i < n for i in plan.schedule.tiled_ops):
+        raise EdgewiseError("its schedule tiles an op the graph does not have")
+
+
+def check_plan_for(plan: Plan, spec: HardwareSpec, precision: PlanPrecision, work: OpWorkload) -> None:
+    """A plan is costed only on the spec, precision and workload it was made for."""
+    if plan.hardware != spec.name:
+        raise EdgewiseError(
+            f"the plan was made for hardware '{plan.hardware}', not '{spec.name}': "
+            f"pass --hw {plan.hardware} or plan again"
+        )
+    if plan.precision != precision:
+        raise EdgewiseError(
+            f"the plan was made for weights {plan.precision.weights} and activations "
+            f"{plan.precision.activations}, not {precision.weights} / {precision.activations}: "
+            "pass the plan's --precision or plan again"
+        )
+    if plan.schedule.gap_count != work.n_gaps or any(
+        not 0 <= g < work.n_gaps for g in plan.schedule.off_gaps
+    ):
+        raise EdgewiseError("the plan's schedule is for another graph: plan this model again")

@@ -1,32 +1,42 @@
 """The planning pipeline in one place: workload -> baseline -> problem -> solver -> plan,
-then every alternative simulated on the same spec so they compare like for like."""
+then the plan and every obvious alternative simulated on the same spec, and the best
+allowed one returned: a plan never simulates worse than an allowed baseline."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
-from edgewise.plan.greedy import solve_greedy
-from edgewise.plan.knobs import load_sensitivity, parse_floors, with_precision, with_tiling
-from edgewise.plan.milp import SolverResult, solve_milp
+from edgewise.ir.vocab import Action, AttentionMode, Objective, parse_enum
+from edgewise.plan.greedy import figure, pins_for, solve_greedy
+from edgewise.plan.knobs import (
+    knob_workload,
+    load_sensitivity,
+    parse_floors,
+    with_precision,
+    with_tiling,
+)
+from edgewise.plan.milp import TENSOR_ACTIONS, solve_milp
 from edgewise.plan.plan import (
     Plan,
     PlannedAttention,
-    gap_decisions,
+    PlanPrecision,
+    planned_schedule,
     planned_tensors,
     uniform_choices,
 )
 from edgewise.plan.problem import PlanProblem, plan_problem
+from edgewise.plan.result import Choice, Knobs, SolverResult
 from edgewise.simulate.simulator import Simulation, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
 
-TENSOR_ACTIONS = frozenset({"keep", "spill", "recompute"})
-ALLOWED = TENSOR_ACTIONS | {"precision", "tiling"}
+ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "tiling"})
 ALTERNATIVES = ("spill-all", "keep-fit", "recompute-all", "plan")
+SOLVERS = ("milp", "greedy")
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,12 @@ class PlanOutcome:
     result: SolverResult
     problem: PlanProblem
     simulations: dict[str, Simulation]  # alternative -> simulation on the spec
+    note: str = ""  # what the reader must know: a baseline returned, a restriction, ...
+
+
+def _baseline_allowed(name: str, allow: frozenset[str]) -> bool:
+    needs = {"spill-all": {Action.SPILL}, "keep-fit": {Action.KEEP, Action.SPILL}}
+    return needs.get(name, {Action.RECOMPUTE}) <= allow
 
 
 def make_plan(
@@ -52,9 +68,8 @@ def make_plan(
     sensitivity: Path | None = None,
     accuracy_budget: float | None = None,
 ) -> PlanOutcome:
-    if objective not in ("latency", "energy", "dram"):
-        raise EdgewiseError(f"--objective must be latency, energy or dram (got '{objective}')")
-    if solver not in ("milp", "greedy"):
+    goal = Objective(parse_enum(Objective, objective, "--objective"))
+    if solver not in SOLVERS:
         raise EdgewiseError(f"--solver must be milp or greedy (got '{solver}')")
     unknown = allow - ALLOWED
     if unknown or not allow:
@@ -77,45 +92,152 @@ def make_plan(
         )
     if "tiling" in allow:
         problem = with_tiling(problem, graph, work)
-    actions = allow & TENSOR_ACTIONS or frozenset({"spill"})
+    actions = frozenset(Action(a) for a in allow & TENSOR_ACTIONS) or frozenset({Action.SPILL})
     if solver == "milp":
-        result = solve_milp(problem, objective, actions, time_limit_s)
+        result = solve_milp(problem, goal, actions, time_limit_s)
+        if result.choices is None and result.status == "time-limit":
+            fallback = solve_greedy(problem, goal, actions)
+            result = replace(fallback, status="time-limit", bound=result.bound)
     else:
-        result = solve_greedy(problem, objective, actions)
-    sims = {"keep-fit": keep_fit}
-    for name, action in (("spill-all", "spill"), ("recompute-all", "recompute")):
-        tensors = planned_tensors(problem, graph, uniform_choices(problem, action))
-        sims[name] = simulate(work, spec, compute, gap_decisions(tensors))
-    plan = None
-    if result.choices is not None:
-        tensors = planned_tensors(problem, graph, result.choices)
-        plan = Plan(
-            model=graph.model,
-            op_count=len(graph.ops),
-            hardware=spec.name,
-            precision=f"w:{weights} a:{activations} mac:{compute}",
-            objective=objective,
-            solver=solver,
-            status=result.status,
-            objective_value=result.objective,
-            bound=result.bound,
-            gap=result.gap,
-            tensors=tensors,
-            weights={
-                layer.name: option
-                for layer, option in zip(problem.layers, result.knobs.weights, strict=True)
-                if option != layer.options[0]
-            },
-            attention=tuple(
-                PlannedAttention(
-                    a.op,
-                    graph.ops[a.op].scope,
-                    "tiled" if tiled else "materialized",
-                    a.materialized_sram_bytes / 2,
-                    a.tiled_sram_bytes,
-                )
-                for a, tiled in zip(problem.attention, result.knobs.tiled, strict=True)
-            ),
+        result = solve_greedy(problem, goal, actions)
+    sims: dict[str, Simulation] = {"keep-fit": keep_fit}
+    choices_of: dict[str, tuple[Choice, ...]] = {}
+    for name, action in (("spill-all", Action.SPILL), ("recompute-all", Action.RECOMPUTE)):
+        choices_of[name] = uniform_choices(problem, action)
+        sims[name] = simulate(work, spec, compute, _chained_pins(problem, graph, choices_of[name]))
+    notes = []
+    if result.choices is None or result.schedule is None:
+        return PlanOutcome(None, result, problem, _ordered(sims), "")
+    sims["plan"] = simulate(
+        knob_workload(problem, result.knobs), spec, compute, schedule=result.schedule
+    )
+    chosen, choices, knobs = "plan", result.choices, result.knobs
+    best = figure(sims["plan"], goal)
+    for name in ("spill-all", "keep-fit", "recompute-all"):
+        if _baseline_allowed(name, actions) and figure(sims[name], goal) < best * (1 - 1e-9):
+            chosen, best = name, figure(sims[name], goal)
+    if chosen != "plan":
+        notes.append(
+            f"the {result.status} plan simulated worse than {chosen}; {chosen} is returned"
         )
-        sims["plan"] = simulate(plan.workload(work, graph), spec, compute, plan.decisions())
-    return PlanOutcome(plan, result, problem, {k: sims[k] for k in ALTERNATIVES if k in sims})
+        choices = choices_of.get(chosen) or _keep_fit_choices(problem, keep_fit)
+        knobs = Knobs(tuple(layer.options[0] for layer in problem.layers), ())
+        sims["plan"] = sims[chosen]
+    if problem.decisions == 0:
+        result = replace(result, status="nothing-to-plan")
+        notes.append(_what_bounds(sims["plan"]))
+    elif problem.restricted and result.status == "optimal":
+        places = sum(len(t.places) for t in problem.tensors)
+        window = sum(t.window_ops for t in problem.tensors)
+        notes.append(
+            f"optimal over {places} candidate recompute positions ({window} ops lie in the "
+            "gaps): the gap's end and the most idle ops of each"
+        )
+    tensors = planned_tensors(problem, graph, choices)
+    plan = Plan(
+        model=graph.model,
+        op_count=len(graph.ops),
+        hardware=spec.name,
+        precision=PlanPrecision(weights, activations, compute),
+        objective=str(goal),
+        solver=solver,
+        status=result.status,
+        objective_value=best,
+        planner_value=result.objective,
+        bound=result.bound,
+        gap=result.gap,
+        tensors=tensors,
+        schedule=planned_schedule(sims["plan"].schedule, problem),
+        weights={
+            layer.name: option
+            for layer, option in zip(problem.layers, knobs.weights, strict=True)
+            if option != layer.options[0]
+        },
+        attention=tuple(
+            PlannedAttention(
+                a.op,
+                graph.ops[a.op].scope,
+                str(AttentionMode.FUSED if fused else AttentionMode.MATERIALIZED),
+                float(a.scores_bytes),
+                float(a.reread_bytes),
+            )
+            for a, fused in zip(problem.attention, knobs.fused, strict=False)
+        ),
+        note="; ".join(notes),
+    )
+    return PlanOutcome(plan, result, problem, _ordered(sims), plan.note)
+
+
+def _ordered(sims: dict[str, Simulation]) -> dict[str, Simulation]:
+    return {k: sims[k] for k in ALTERNATIVES if k in sims}
+
+
+def _chained_pins(problem: PlanProblem, graph: Graph, choices: tuple[Choice, ...]):  # type: ignore[no-untyped-def]
+    """Pins for uniform choices, recomputations re-running recomputed sources' ops too."""
+    tensors = planned_tensors(problem, graph, choices)
+    pins = pins_for(problem, choices)
+    return tuple(
+        replace(
+            p,
+            recompute=replace(p.recompute, segment=t.segment, sources=t.sources),
+        )
+        if p.recompute is not None
+        else p
+        for p, t in zip(pins, tensors, strict=True)
+    )
+
+
+def _keep_fit_choices(problem: PlanProblem, sim: Simulation) -> tuple[Choice, ...]:
+    return tuple(
+        (Action.KEEP if sim.schedule.kept[t.gap] else Action.SPILL, -1) for t in problem.tensors
+    )
+
+
+def _what_bounds(sim: Simulation) -> str:
+    """One line on what sets the figure when there is nothing to decide."""
+    work = sim.work
+    total = max(sim.totals.dram_bytes, 1)
+    weights = work.total_weight_bytes if sim.weights_resident else int(work.weight_bytes.sum())
+    bound = {0: "compute", 1: "DRAM", 2: "SRAM"}
+    time_by = [float(sim.latency_s[sim.bound == k].sum()) for k in range(3)]
+    main = max(range(3), key=lambda k: time_by[k])
+    return (
+        f"nothing to plan: no long-lived tensor has a gap (see --long-lived) and no lever is "
+        f"allowed; {bound[main]}-bound ops take {time_by[main] / max(sim.totals.latency_s, 1e-30):.0%} "
+        f"of the time, weights {'resident' if sim.weights_resident else 'streamed'}: "
+        f"{weights / total:.0%} of DRAM bytes"
+    )
+
+
+def plan_from_choices(
+    problem: PlanProblem,
+    graph: Graph,
+    choices: tuple[Choice, ...],
+    precision: PlanPrecision | None = None,
+    **extra: object,
+) -> Plan:
+    """A complete plan for hand-picked choices (the default schedule around them), for
+    experiments and tests: what `run --plan` applies and `simulate --plan` costs."""
+    work = problem.work
+    choices = tuple((Action(a), j) for a, j in choices)
+    sim = simulate(work, problem.spec, problem.precision, _chained_pins(problem, graph, choices))
+    fields: dict = {
+        "objective": "dram",
+        "solver": "hand",
+        "status": "hand",
+        "objective_value": None,
+        "planner_value": None,
+        "bound": None,
+        "gap": None,
+        **extra,
+    }
+    return Plan(
+        model=graph.model,
+        op_count=len(graph.ops),
+        hardware=problem.spec.name,
+        precision=precision
+        or PlanPrecision(work.weight_precision, work.activation_precision, problem.precision),
+        tensors=planned_tensors(problem, graph, choices),
+        schedule=planned_schedule(sim.schedule, problem),
+        **fields,
+    )

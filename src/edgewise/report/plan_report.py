@@ -35,11 +35,15 @@ def outcome_to_dict(outcome: PlanOutcome) -> dict[str, Any]:
         "hardware": outcome.problem.spec.name,
         "status": r.status,
         "objective": outcome.plan.objective if outcome.plan else None,
-        "objective_value": r.objective,
+        "objective_value": outcome.plan.objective_value if outcome.plan else None,
+        "planner_value": r.objective,
         "bound": r.bound,
         "gap": r.gap,
         "solve_seconds": r.seconds,
         "min_sram_bytes": r.min_sram_bytes,
+        "note": outcome.note,
+        "candidate_positions": sum(len(t.places) for t in outcome.problem.tensors),
+        "gap_ops": sum(t.window_ops for t in outcome.problem.tensors),
         "plan": plan_to_dict(outcome.plan) if outcome.plan else None,
         "totals": totals,
     }
@@ -54,6 +58,18 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
         f"[bold]{outcome.problem.model} on {outcome.problem.spec.name}[/bold]: "
         f"{len(outcome.problem.tensors)} long-lived tensors, solver {status}, {r.seconds:.2f} s"
     )
+    if outcome.plan is not None and outcome.plan.objective_value is not None:
+        unit = {"latency": (1e3, "ms"), "energy": (1e3, "mJ"), "dram": (2**-20, "MiB")}
+        scale, label = unit[outcome.plan.objective]
+        own = outcome.plan.planner_value
+        console.print(
+            f"{outcome.plan.objective}: {outcome.plan.objective_value * scale:.6g} {label} "
+            "simulated"
+            + (f", {own * scale:.6g} {label} by the solver's own model" if own is not None else "")
+            + (f", bound {r.bound * scale:.6g} {label}" if r.bound is not None else "")
+        )
+    if outcome.note:
+        console.print(outcome.note)
     if r.status == "infeasible":
         need = r.min_sram_bytes
         console.print(
@@ -117,7 +133,7 @@ def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
     for name, color in (("keep-fit", "#C44E52"), ("spill-all", "#8172B3"), ("plan", "#4C72B0")):
         sim = outcome.simulations.get(name)
         if sim is not None:
-            ax.plot(sim.schedule.occupancy_bytes / mib, lw=0.8, color=color, label=name)
+            ax.plot(sim.traffic.occupancy_bytes / mib, lw=0.8, color=color, label=name)
     ax.axhline(
         outcome.problem.capacity_bytes / mib,
         color="black",

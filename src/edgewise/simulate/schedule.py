@@ -1,195 +1,303 @@
-"""Where each activation lives, op by op: on chip while it fits, else spilled to DRAM.
+"""Where each activation lives, gap by gap, and the DRAM traffic that follows.
 
-The default schedule keeps every activation in SRAM while the live set fits. When an
-op's inputs and outputs need room, the resident tensor whose next use is furthest away
-(Belady's rule) is evicted: written to DRAM once (a clean copy stays there) and read
-back before its next use. Model inputs start in DRAM and are read on first use. An op
-whose own inputs, outputs and internal scores exceed SRAM cannot run in place: it is
-tiled through DRAM (its operands stream in and its outputs stream out) and flagged.
+Every activation storage (and model input) has *events*: the op that writes it (an
+input: the op that first reads it) and every op that uses it. Between two consecutive
+events lies a *gap*. A `Schedule` says, for every gap, whether the storage stays resident
+in SRAM across it (`kept`) or waits off chip in DRAM; for every op, whether it is tiled
+(its operands stream through DRAM because they do not fit beside what is resident); and
+which long-lived storages are dropped across a gap and recomputed inside it. The default
+schedule (Belady: evict the resident storage whose next use is furthest away) and a
+plan's schedule (the MILP's) are both just schedules; `traffic` turns any of them into
+bytes, the same way for both, so a plan's figure and the simulator's are one number.
 
-A plan pins decisions on long-lived tensors across their gap (the longest stretch
-between two uses): `keep` (never evicted inside the gap), `spill` (written to DRAM when
-the gap opens, read back when it closes) or `recompute` (dropped when the gap opens and
-rebuilt at op `recompute_at` by re-running `segment` from `sources`, which must then be
-on chip: they are read back if they are not). The schedule checks the plan: when pinned
-tensors and an op's operands do not fit, the op is recorded as over capacity.
+The rules `traffic` applies (the MILP in `plan.milp` writes the same rules as rows):
+- off across a gap: written to DRAM when the gap opens unless a clean copy is there (a
+  model input, a tiled op's output, or written at an earlier gap), read back when it
+  closes if the closing op reads it or the next gap keeps it;
+- a tiled op reads resident operands from SRAM and streams the rest from DRAM (they stay
+  off chip across the next gap); its outputs and materialized scores go to DRAM;
+- at a view (a use that moves nothing) a storage is on chip iff the next gap keeps it;
+- a model output is written to DRAM at its last event (unless a clean copy is there);
+- SRAM occupancy at an op = storages kept across a gap spanning it + the op's operands
+  (tiled: only its resident reads) + materialized scores + recomputed storages held
+  until their use + sources brought in for a recomputation that runs there;
+- a recomputation of storage s at op j (before j runs) re-runs `segment`: each source is
+  read back if it is off chip at j (or already dead: then it is written out at its last
+  event unless clean); segment ops whose operands alone exceed SRAM stream them.
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from edgewise.ir.vocab import Action
 from edgewise.simulate.workload import OpWorkload
 
 
 @dataclass(frozen=True, slots=True)
-class GapDecision:
-    """What a plan does with one long-lived storage across its gap."""
+class Recompute:
+    """A storage dropped across one of its gaps and rebuilt before op `at`."""
 
     storage_id: int
-    action: str  # keep | spill | recompute
-    gap_start: int  # op after which the gap opens
-    gap_end: int  # op that next reads it
-    recompute_at: int = -1  # recompute: the op before which it is rebuilt
-    segment: tuple[int, ...] = ()  # recompute: ops re-run (their costs land on recompute_at)
-    sources: tuple[int, ...] = ()  # recompute: storages the segment reads
+    gap: int  # index into the workload's gaps
+    at: int  # gap start < at <= gap end
+    segment: tuple[int, ...]  # ops re-run (their costs land on `at`)
+    sources: tuple[int, ...]  # storages the segment reads
+
+
+@dataclass(frozen=True, slots=True)
+class Pin:
+    """A decision the default schedule must respect: keep, spill or recompute one gap."""
+
+    gap: int
+    action: Action
+    recompute: Recompute | None = None
 
 
 @dataclass(frozen=True)
-class SramSchedule:
+class Schedule:
     capacity_bytes: int  # SRAM available to activations
-    spill_bytes: np.ndarray  # per op: bytes evicted to DRAM to make room for it
-    refill_bytes: np.ndarray  # per op: bytes read back from DRAM (spilled or input operands)
-    tiled: np.ndarray  # per op: bool, working set exceeds SRAM, streamed through DRAM
-    tiled_bytes: np.ndarray  # per op: DRAM bytes of a tiled op's streamed operands and scores
-    occupancy_bytes: np.ndarray  # per op: activation bytes resident in SRAM while it runs
-    overflow_bytes: np.ndarray  # per op: bytes over capacity that pinned tensors forced
-    spilled: frozenset[int]  # storages spilled at least once
-    moves: tuple[tuple[int, int, int], ...]  # (op, storage, bytes) of every spill and refill
+    kept: np.ndarray  # bool per gap: resident across it
+    tiled: np.ndarray  # bool per op: operands streamed through DRAM
+    recompute: tuple[Recompute, ...] = ()
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Per-op bytes a schedule moves (arrays over ops)."""
+
+    refill_bytes: np.ndarray  # DRAM reads: storages brought back or streamed in
+    spill_bytes: np.ndarray  # DRAM writes: storages leaving chip without a clean copy
+    stream_bytes: np.ndarray  # DRAM: tiled ops' outputs and scores, recomputed segments'
+    output_bytes: np.ndarray  # DRAM writes of model outputs
+    occupancy_bytes: np.ndarray  # SRAM held while the op runs
+    overflow_bytes: np.ndarray  # occupancy above capacity
+    problems: tuple[str, ...] = field(default=())  # rules the schedule breaks
 
     @property
     def dram_bytes(self) -> np.ndarray:
-        return self.spill_bytes + self.refill_bytes + self.tiled_bytes
-
-    @property
-    def peak_sram_bytes(self) -> int:
-        return int(self.occupancy_bytes.max(initial=0))
+        return self.refill_bytes + self.spill_bytes + self.stream_bytes + self.output_bytes
 
     @property
     def feasible(self) -> bool:
-        return not self.overflow_bytes.any()
+        return not self.overflow_bytes.any() and not self.problems
 
 
-def furthest_next_use(
-    work: OpWorkload, capacity_bytes: int, decisions: Sequence[GapDecision] = ()
-) -> SramSchedule:
-    """Simulate SRAM occupancy with Belady eviction and a plan's pinned decisions."""
+def segment_stream_bytes(work: OpWorkload, segment: Sequence[int], capacity: int) -> int:
+    """DRAM bytes of a recomputed segment's ops whose operands alone exceed SRAM."""
+    total = 0
+    for k in segment:
+        if work.operand_bytes[k] + work.scores_bytes[k] > capacity:
+            total += int(work.act_read_bytes[k] + work.act_write_bytes[k] + 2 * work.scores_bytes[k])
+    return total
+
+
+def gap_at(work: OpWorkload, storage_id: int, op: int) -> int | None:
+    """The gap of a storage that is open just before `op` runs (start < op <= end), or
+    None when the storage is not alive then."""
+    s = work.storage[storage_id]
+    ends = [int(work.gap_end[g]) for g in s.gaps]
+    k = bisect_left(ends, op)
+    if k < len(s.gaps) and work.gap_start[s.gaps[k]] < op:
+        return s.gaps[k]
+    return None
+
+
+def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
+    """The bytes `schedule` moves, by the rules in the module docstring."""
+    n = work.n_ops
+    kept, tiled, cap = schedule.kept, schedule.tiled, schedule.capacity_bytes
+    refill = np.zeros(n, dtype=np.int64)
+    spill = np.zeros(n, dtype=np.int64)
+    stream = np.zeros(n, dtype=np.int64)
+    output = np.zeros(n, dtype=np.int64)
+    occ = np.zeros(n + 1, dtype=np.int64)  # difference array
+    problems: list[str] = []
+    rebuilt = {r.gap: r for r in schedule.recompute}
+    reads = [set(r) for r in work.reads]
+    views = {i for i, r in enumerate(work.reads) if not r and not work.writes[i]}
+    clean_at_end: dict[int, bool] = {}
+    last_event: dict[int, int] = {}
+    for s in work.storages:
+        events = s.events
+        b = s.nbytes
+        clean = s.is_input
+        for k, e in enumerate(events):
+            before = k - 1
+            if before < 0:
+                on_chip = False
+            else:
+                on_chip = bool(kept[s.gaps[before]]) or s.gaps[before] in rebuilt
+            after = s.gaps[k] if k < len(s.gaps) else None
+            keep_after = after is not None and bool(kept[after])
+            reads_here = s.id in reads[e]
+            if k == 0 and not s.is_input:  # written here
+                if tiled[e]:
+                    stream[e] += b
+                    clean = True
+                    if keep_after:
+                        problems.append(f"op {e} is tiled but storage {s.id} it writes is kept")
+            elif not on_chip and (reads_here or keep_after):
+                refill[e] += b
+                if tiled[e] and reads_here and keep_after:
+                    problems.append(f"op {e} is tiled but storage {s.id} it streams is kept")
+            if e in views:
+                occ[e] += b * keep_after
+                occ[e + 1] -= b * keep_after
+            elif tiled[e] and reads_here and on_chip:
+                occ[e] += b
+                occ[e + 1] -= b
+            if after is not None:
+                if keep_after:
+                    occ[e + 1] += b
+                    occ[int(work.gap_end[after])] -= b
+                elif after in rebuilt:
+                    r = rebuilt[after]
+                    occ[r.at] += b
+                    occ[int(work.gap_end[after])] -= b
+                elif not clean:
+                    spill[e] += b
+                    clean = True
+        if s.is_output and events and not clean:
+            output[events[-1]] += b
+            clean = True
+        clean_at_end[s.id] = clean
+        last_event[s.id] = events[-1] if events else -1
+    for r in schedule.recompute:
+        for u in r.sources:
+            g = gap_at(work, u, r.at)
+            if g is not None and (kept[g] or (g in rebuilt and rebuilt[g].at <= r.at)):
+                continue
+            b = work.storage[u].nbytes
+            refill[r.at] += b
+            occ[r.at] += b
+            occ[r.at + 1] -= b
+            if g is None and not clean_at_end[u]:  # dead by then: written out as it dies
+                spill[last_event[u]] += b
+                clean_at_end[u] = True
+        stream[r.at] += segment_stream_bytes(work, r.segment, cap)
+    occupancy = np.cumsum(occ)[:n]
+    occupancy += np.where(tiled, 0, work.operand_bytes + work.scores_bytes)
+    stream += np.where(tiled, 2 * work.scores_bytes, 0)
+    return Traffic(
+        refill_bytes=refill,
+        spill_bytes=spill,
+        stream_bytes=stream,
+        output_bytes=output,
+        occupancy_bytes=occupancy,
+        overflow_bytes=np.maximum(occupancy - cap, 0),
+        problems=tuple(problems),
+    )
+
+
+def belady(work: OpWorkload, capacity_bytes: int, pins: Sequence[Pin] = ()) -> Schedule:
+    """The default schedule: every storage stays on chip while the live set fits; when an
+    op needs room, the resident storage whose next use is furthest away (Belady's rule)
+    leaves. An op whose operands do not fit beside what must stay resident is tiled.
+    `pins` fix some gaps (a plan's keep / spill / recompute of long-lived storages)."""
     n = work.n_ops
     size = {s.id: s.nbytes for s in work.storages}
-    uses = {s.id: s.uses for s in work.storages}
-    last_use = {s.id: (s.uses[-1] if s.uses else s.first_op) for s in work.storages}
-    for d in decisions:  # a recomputation's sources must still exist when it runs
-        if d.action == "recompute":
-            for src in d.sources:
-                if src in last_use:
-                    last_use[src] = max(last_use[src], d.recompute_at)
-    keep_to_end = {s.id for s in work.storages if s.is_output}
-    in_dram = {s.id for s in work.storages if s.is_input}  # a clean copy exists in DRAM
-    resident: dict[int, int] = {}
-    used = 0
-    spill = np.zeros(n, dtype=np.int64)
-    refill = np.zeros(n, dtype=np.int64)
+    storage = work.storage
+    kept = np.zeros(work.n_gaps, dtype=bool)
     tiled = np.zeros(n, dtype=bool)
-    tiled_bytes = np.zeros(n, dtype=np.int64)
-    occupancy = np.zeros(n, dtype=np.int64)
-    overflow = np.zeros(n, dtype=np.int64)
-    spilled: set[int] = set()
-    moves: list[tuple[int, int, int]] = []
-    frees: dict[int, list[int]] = {}
-    for sid, op in last_use.items():
-        if sid not in keep_to_end:
-            frees.setdefault(op, []).append(sid)
-    pinned: dict[int, tuple[int, int]] = {}  # keep: storage -> gap (never a victim inside)
-    opens: dict[int, list[GapDecision]] = {}  # op -> decisions whose gap opens after it
-    rebuilds: dict[int, list[GapDecision]] = {}  # op -> recomputations before it
-    for d in decisions:
-        if d.action == "keep":
-            pinned[d.storage_id] = (d.gap_start, d.gap_end)
+    pinned_keep: dict[int, tuple[int, int]] = {}  # storage -> (start, end) of a kept gap
+    drops: dict[int, list[int]] = {}  # op -> storages leaving after it (spill / recompute)
+    rebuilds: dict[int, list[Recompute]] = {}
+    recompute: list[Recompute] = []
+    for p in pins:
+        sid = int(work.gap_storage[p.gap])
+        start, end = int(work.gap_start[p.gap]), int(work.gap_end[p.gap])
+        if p.action == Action.KEEP:
+            pinned_keep.setdefault(sid, (start, end))
         else:
-            opens.setdefault(d.gap_start, []).append(d)
-        if d.action == "recompute":
-            rebuilds.setdefault(d.recompute_at, []).append(d)
+            drops.setdefault(start, []).append(sid)
+        if p.action == Action.RECOMPUTE and p.recompute is not None:
+            rebuilds.setdefault(p.recompute.at, []).append(p.recompute)
+            recompute.append(p.recompute)
+    keep_gaps = {p.gap for p in pins if p.action == Action.KEEP}
+    event_gap: dict[tuple[int, int], int] = {}  # (storage, event op) -> gap closing there
+    for s in work.storages:
+        for g in s.gaps:
+            event_gap[s.id, int(work.gap_end[g])] = g
+    events_at: dict[int, list[int]] = {}
+    for s in work.storages:
+        for e in s.events:
+            events_at.setdefault(e, []).append(s.id)
+    ends = {s.id: s.events[-1] for s in work.storages}
+
+    resident: dict[int, int] = {}
+    off_since: set[int] = set()  # left the chip since its last event
+    used = 0
 
     def next_use(sid: int, after: int) -> int:
-        positions = uses[sid]
-        k = bisect_right(positions, after)
-        return positions[k] if k < len(positions) else n + (sid in keep_to_end)
+        ev = storage[sid].events
+        k = bisect_right(ev, after)
+        return ev[k] if k < len(ev) else n
 
-    def bring(sid: int, i: int) -> None:
-        nonlocal used
-        if sid not in resident:
-            refill[i] += size[sid]
-            moves.append((i, sid, size[sid]))
-            resident[sid] = size[sid]
-            used += size[sid]
+    def is_pinned(sid: int, op: int) -> bool:
+        gap = pinned_keep.get(sid)
+        return gap is not None and gap[0] <= op < gap[1]
 
-    def make_room(i: int, needed: set[int], room: int) -> None:
+    def evict(sid: int) -> None:
         nonlocal used
+        used -= resident.pop(sid)
+        off_since.add(sid)
+
+    def make_room(op: int, needed: set[int], room: int) -> None:
         if used <= room:
             return
         victims = sorted(
-            (s for s in resident if s not in needed and not _pinned_at(pinned, s, i)),
-            key=lambda s: -next_use(s, i),
+            (s for s in resident if s not in needed and not is_pinned(s, op)),
+            key=lambda s: -next_use(s, op),
         )
         for sid in victims:
             if used <= room:
                 break
-            if sid not in in_dram:
-                spill[i] += size[sid]
-                moves.append((i, sid, size[sid]))
-                in_dram.add(sid)
-                spilled.add(sid)
-            used -= resident.pop(sid)
-        overflow[i] = max(0, used - room)
+            evict(sid)
 
     for i in range(n):
-        for d in rebuilds.get(i, ()):  # recompute before the op: sources on chip, then it
-            for src in d.sources:
-                bring(src, i)
-            resident[d.storage_id] = size[d.storage_id]
-            used += size[d.storage_id]
+        for sid in events_at.get(i, ()):  # a gap closes here: was it resident throughout?
+            g = event_gap.get((sid, i))
+            if g is not None:
+                kept[g] = sid not in off_since
+            off_since.discard(sid)
+        extra = 0
+        for r in rebuilds.get(i, ()):
+            resident[r.storage_id] = size[r.storage_id]
+            used += size[r.storage_id]
+            off_since.discard(r.storage_id)
+            extra += sum(size[u] for u in r.sources if u not in resident)
         reads, writes = work.reads[i], work.writes[i]
         needed = set(reads) | set(writes)
-        for d in rebuilds.get(i, ()):
-            needed |= {d.storage_id, *d.sources}
         working = sum(size[s] for s in needed) + int(work.scores_bytes[i])
-        if working > capacity_bytes:
-            # stream through DRAM: operands not on chip come in, outputs and scores go out
+        pinned = sum(b for s, b in resident.items() if s not in needed and is_pinned(s, i))
+        if working + pinned + extra > capacity_bytes:
             tiled[i] = True
-            streamed = sum(size[s] for s in reads if s not in resident)
-            streamed += sum(size[s] for s in writes) + 2 * int(work.scores_bytes[i])
-            tiled_bytes[i] = streamed
-            in_dram.update(writes)
-            in_dram.update(s for s in reads if s not in resident)  # streamed in: now in DRAM
-            make_room(i, set(), capacity_bytes)  # what stays resident meanwhile must fit
+            make_room(i, {s for s in reads if s in resident}, capacity_bytes - extra)
         else:
             for sid in reads:
-                bring(sid, i)
+                if sid not in resident:
+                    resident[sid] = size[sid]
+                    used += size[sid]
             for sid in writes:
                 resident[sid] = size[sid]
                 used += size[sid]
-            make_room(i, needed, capacity_bytes - int(work.scores_bytes[i]))
-        occupancy[i] = used + (0 if tiled[i] else int(work.scores_bytes[i]))
-        for d in opens.get(i, ()):  # the gap opens: spill writes it out, recompute drops it
-            if d.storage_id in resident:
-                if d.action == "spill" and d.storage_id not in in_dram:
-                    spill[i] += size[d.storage_id]
-                    moves.append((i, d.storage_id, size[d.storage_id]))
-                    in_dram.add(d.storage_id)
-                    spilled.add(d.storage_id)
-                used -= resident.pop(d.storage_id)
-            if d.action == "recompute":
-                in_dram.discard(d.storage_id)  # nothing to read back: it will be rebuilt
-        for sid in frees.get(i, ()):
+            make_room(i, needed, capacity_bytes - int(work.scores_bytes[i]) - extra)
+        for sid in drops.get(i, ()):
             if sid in resident:
-                used -= resident.pop(sid)
-    return SramSchedule(
-        capacity_bytes=capacity_bytes,
-        spill_bytes=spill,
-        refill_bytes=refill,
-        tiled=tiled,
-        tiled_bytes=tiled_bytes,
-        occupancy_bytes=occupancy,
-        overflow_bytes=overflow,
-        spilled=frozenset(spilled),
-        moves=tuple(moves),
-    )
-
-
-def _pinned_at(pinned: dict[int, tuple[int, int]], sid: int, op: int) -> bool:
-    gap = pinned.get(sid)
-    return gap is not None and gap[0] <= op < gap[1]
+                evict(sid)
+        for sid in events_at.get(i, ()):
+            if ends[sid] == i:
+                if sid in resident:
+                    used -= resident.pop(sid)
+            elif sid not in resident:
+                off_since.add(sid)
+    for g in keep_gaps:
+        kept[g] = True
+    for r in recompute:
+        kept[r.gap] = False
+    return Schedule(capacity_bytes, kept, tiled, tuple(recompute))

@@ -1,20 +1,11 @@
-"""The cost model: each op's time, traffic and energy on a described accelerator.
+"""The simulator: a workload, a schedule and a spec in; per-op time, traffic and energy out.
 
-Per op (all numpy arrays over ops):
-- MAC time = MACs / (peak MAC/s at the compute precision x mapping utilization), where
-  utilization is the fraction of the rows x cols array the op's K x N products fill
-  after padding: K/(ceil(K/rows) rows) x N/(ceil(N/cols) cols);
-- vector time = vector ops / (vector ops per cycle x clock);
-- DRAM bytes = streamed weights (unless resident) + spills + refills + tiled streams, plus
-  the model inputs on first read and the outputs on the last op; DRAM time = bytes / BW;
-- SRAM bytes = every activation read and write, every weight read, internal scores;
-- latency = max(MAC + vector time, DRAM time, SRAM time) when compute and DMA overlap,
-  MAC + vector + DRAM time otherwise (never below SRAM time); the largest term is the
-  op's bound;
-- energy = MACs x e_mac + vector ops x e_vector + SRAM bytes x e_sram + DRAM bytes x e_dram
-  + static power x latency.
-The physical floor is max(total MACs / peak MAC/s, compulsory DRAM bytes / DRAM BW), the
-compulsory bytes being every weight once plus the inputs and outputs.
+The pipeline is short and the same for every caller: weights resident or streamed ->
+a schedule (the default Belady schedule, or a plan's) -> `schedule.traffic` (the bytes
+that schedule moves) -> per-op DRAM and SRAM bytes (streamed weights, recomputed
+segments' weights and compute landing on the op they run at) -> `cost.price`, the one
+cost function. The physical floor is max(total MACs / peak MAC/s, compulsory DRAM bytes
+/ DRAM BW), the compulsory bytes being every weight once plus the inputs and outputs.
 """
 
 from __future__ import annotations
@@ -26,11 +17,26 @@ import numpy as np
 
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
-from edgewise.simulate.schedule import GapDecision, SramSchedule, furthest_next_use
+from edgewise.simulate.cost import (
+    BOUNDS,
+    OpCost,
+    Rates,
+    compute_seconds,
+    mapping_utilization,
+    price,
+)
+from edgewise.simulate.schedule import Pin, Schedule, Traffic, belady, traffic
 from edgewise.simulate.workload import OpWorkload
 
-BOUNDS = ("compute", "dram", "sram", "none")  # "none": the op costs nothing (a view)
-PJ = 1e-12
+__all__ = [
+    "BOUNDS",
+    "LayerCost",
+    "Simulation",
+    "Totals",
+    "group_costs",
+    "mapping_utilization",
+    "simulate",
+]
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,8 @@ class Simulation:
     spec_name: str
     precision: str
     work: OpWorkload
-    schedule: SramSchedule
+    schedule: Schedule
+    traffic: Traffic
     weights_resident: bool
     mac_s: np.ndarray
     vector_s: np.ndarray
@@ -123,81 +130,72 @@ def group_costs(
     return tuple(rows)
 
 
-def mapping_utilization(
-    k: np.ndarray, n: np.ndarray, rows: int | np.ndarray, cols: int | np.ndarray
-) -> np.ndarray:
-    """Fraction of the array a K x N product fills after padding K to rows, N to cols."""
-    k = np.maximum(k, 1)
-    n = np.maximum(n, 1)
-    return (k / (np.ceil(k / rows) * rows)) * (n / (np.ceil(n / cols) * cols))
-
-
 def weights_stay_resident(work: OpWorkload, spec: HardwareSpec) -> bool:
     """Resident when the spec keeps weights on chip (or has no DRAM) and all of them fit."""
     wants = spec.weights_resident or spec.dram_bytes == 0
     return wants and work.total_weight_bytes < spec.sram_bytes
 
 
-def simulate(
-    work: OpWorkload,
-    spec: HardwareSpec,
-    precision: str,
-    decisions: Sequence[GapDecision] = (),
-) -> Simulation:
-    """Cost `work` on `spec` with the MAC array at `precision` (see the module docstring).
-
-    `decisions` (from a plan) pin long-lived tensors; a recomputation's ops are costed on
-    the op it lands on, so it fills that op's idle compute when the op is memory-bound.
-    """
-    if precision not in spec.macs_per_cycle:
-        raise EdgewiseError(
-            f"'{spec.name}' has no {precision} MACs (it supports: {', '.join(spec.macs_per_cycle)})"
-        )
-    peak = spec.peak_macs_per_s(precision)  # type: ignore[arg-type]
-    has_dram = spec.dram_bytes > 0
+def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool]:
+    """(SRAM bytes left for activations, weights resident?), or a one-line error."""
     resident = weights_stay_resident(work, spec)
     capacity = spec.sram_bytes - (work.total_weight_bytes if resident else 0)
-    if capacity <= 0 or (not has_dram and not resident):
+    if capacity <= 0 or (spec.dram_bytes == 0 and not resident):
         raise EdgewiseError(
             f"the weights ({work.total_weight_bytes / 2**20:.1f} MiB) do not fit in "
             f"'{spec.name}' SRAM ({spec.sram_bytes / 2**20:.1f} MiB)"
-            + ("" if has_dram else " and it has no DRAM to stream them from")
+            + ("" if spec.dram_bytes else " and it has no DRAM to stream them from")
         )
-    schedule = furthest_next_use(work, capacity, decisions)
-    if not has_dram and (schedule.spill_bytes.any() or schedule.tiled.any()):
-        raise EdgewiseError(
-            f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
-            "no DRAM to spill to"
-        )
-    util = np.where(
-        work.macs > 0,
-        mapping_utilization(
-            work.reduce_dim, work.out_dim, spec.mac_array.rows, spec.mac_array.cols
-        ),
-        1.0,
+    return int(capacity), resident
+
+
+@dataclass(frozen=True)
+class Demand:
+    """What each op must do under a schedule, before any spec prices it."""
+
+    mac_s: np.ndarray
+    vector_s: np.ndarray
+    macs: np.ndarray
+    vector_ops: np.ndarray
+    dram_bytes: np.ndarray
+    sram_bytes: np.ndarray
+    utilization: np.ndarray
+    recomputed_macs: int
+
+
+def demand(
+    work: OpWorkload,
+    rates: Rates,
+    schedule: Schedule,
+    moved: Traffic,
+    resident: bool,
+    has_dram: bool,
+) -> Demand:
+    """Per-op compute and bytes: the schedule's traffic, weights (streamed at every op that
+    reads them, or loaded once before the first op when resident), and each recomputation's
+    segment landing on the op it runs before (its compute, weights and SRAM traffic)."""
+    mac_s, vector_s, util = compute_seconds(
+        work.macs, work.vector_ops, work.reduce_dim, work.out_dim, rates
     )
-    mac_s = work.macs / (peak * util)
-    vector_s = work.vector_ops / (spec.vector_ops_per_cycle * spec.clock_hz)
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
     weight_reads = work.weight_bytes.astype(np.float64)
     sram = (
         work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
     ).astype(np.float64)
-    recomputed_macs = 0
-    for d in decisions:  # re-run ops land on their host op, in time, traffic and energy
-        if d.action != "recompute" or not d.segment:
+    recomputed = 0
+    mac_s, vector_s = mac_s.copy(), vector_s.copy()
+    for r in schedule.recompute:
+        if not r.segment:
             continue
-        seg, at = np.array(d.segment), d.recompute_at
+        seg, at = np.array(r.segment), r.at
         mac_s[at] += mac_s[seg].sum()
         vector_s[at] += vector_s[seg].sum()
         macs[at] += work.macs[seg].sum()
         vector_ops[at] += work.vector_ops[seg].sum()
         weight_reads[at] += work.weight_bytes[seg].sum()
         sram[at] += sram[seg].sum()
-        recomputed_macs += int(work.macs[seg].sum())
-    # streamed weights cross DRAM at every op that reads them; resident ones once, loaded
-    # before the first op. Inputs are read by the schedule; outputs leave after the last op.
-    dram = schedule.dram_bytes.astype(np.float64)
+        recomputed += int(work.macs[seg].sum())
+    dram = moved.dram_bytes.astype(np.float64)
     if not has_dram:  # an on-chip-only chip: inputs arrive over the host link, not DRAM
         dram[:] = 0
     elif work.n_ops:
@@ -205,63 +203,93 @@ def simulate(
             dram[0] += work.total_weight_bytes
         else:
             dram += weight_reads
-        dram[-1] += work.output_bytes
-    dram_s = dram / spec.dram_bandwidth_bytes_per_s if has_dram else np.zeros(work.n_ops)
-    sram_s = sram / spec.sram_bandwidth_bytes_per_s
-    compute_s = mac_s + vector_s
-    if spec.overlap_compute_dma:
-        latency = np.maximum(np.maximum(compute_s, dram_s), sram_s)
-    else:
-        latency = np.maximum(compute_s + dram_s, sram_s)
-    bound = np.where(latency > 0, np.argmax(np.stack([compute_s, dram_s, sram_s]), axis=0), 3)
-    e_mac = macs * spec.energy_pj_per_mac[precision] * PJ  # type: ignore[index]
-    e_vec = vector_ops * spec.vector_energy_pj_per_op * PJ
-    e_sram = sram * spec.sram_energy_pj_per_byte * PJ
-    e_dram = dram * spec.dram_energy_pj_per_byte * PJ
-    e_static = latency * spec.static_power_w
-    energy = e_mac + e_vec + e_sram + e_dram + e_static
+    return Demand(mac_s, vector_s, macs, vector_ops, dram, sram, util, recomputed)
+
+
+def simulate(
+    work: OpWorkload,
+    spec: HardwareSpec,
+    precision: str,
+    pins: Sequence[Pin] = (),
+    schedule: Schedule | None = None,
+) -> Simulation:
+    """Cost `work` on `spec` with the MAC array at `precision` (see the module docstring).
+
+    Without `schedule`, the default Belady schedule is used, with `pins` (a baseline's
+    decisions on long-lived storages) respected; a plan passes its own schedule.
+    """
+    if precision not in spec.macs_per_cycle:
+        raise EdgewiseError(
+            f"'{spec.name}' has no {precision} MACs (it supports: {', '.join(spec.macs_per_cycle)})"
+        )
+    rates = Rates.of(spec, precision)
+    has_dram = spec.dram_bytes > 0
+    capacity, resident = activation_capacity(work, spec)
+    if schedule is None:
+        schedule = belady(work, capacity, pins)
+    elif schedule.capacity_bytes > capacity:
+        raise EdgewiseError(
+            f"the schedule was made for {schedule.capacity_bytes} bytes of activation SRAM, "
+            f"'{spec.name}' leaves {capacity}: plan again for this spec"
+        )
+    moved = traffic(work, schedule)
+    if not has_dram and (moved.spill_bytes.any() or moved.stream_bytes.any() or schedule.tiled.any()):
+        raise EdgewiseError(
+            f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
+            "no DRAM to spill to"
+        )
+    need = demand(work, rates, schedule, moved, resident, has_dram)
+    cost: OpCost = price(
+        need.mac_s, need.vector_s, need.macs, need.vector_ops, need.dram_bytes, need.sram_bytes, rates
+    )
+    peak = rates.peak_macs_per_s
+    latency = cost.latency_s
+    energy = cost.energy_j
     total_latency = float(latency.sum())
-    total_macs = int(macs.sum())
+    total_macs = int(need.macs.sum())
     compulsory = work.total_weight_bytes + work.input_bytes + work.output_bytes
     floor = max(  # the model's own MACs: recomputation is not compulsory work
-        (total_macs - recomputed_macs) / peak,
+        (total_macs - need.recomputed_macs) / peak,
         compulsory / spec.dram_bandwidth_bytes_per_s if has_dram else 0.0,
     )
     totals = Totals(
         latency_s=total_latency,
         energy_j=float(energy.sum()),
-        mac_energy_j=float(e_mac.sum()),
-        vector_energy_j=float(e_vec.sum()),
-        sram_energy_j=float(e_sram.sum()),
-        dram_energy_j=float(e_dram.sum()),
-        static_energy_j=float(e_static.sum()),
-        dram_bytes=int(dram.sum()),
-        sram_bytes=int(sram.sum()),
+        mac_energy_j=float(cost.mac_j.sum()),
+        vector_energy_j=float(cost.vector_j.sum()),
+        sram_energy_j=float(cost.sram_j.sum()),
+        dram_energy_j=float(cost.dram_j.sum()),
+        static_energy_j=float(cost.static_j.sum()),
+        dram_bytes=int(round(float(need.dram_bytes.sum()))),
+        sram_bytes=int(round(float(need.sram_bytes.sum()))),
         macs=total_macs,
         mac_utilization=total_macs / (peak * total_latency) if total_latency else 0.0,
         floor_s=floor,
         floor_ratio=total_latency / floor if floor else float("inf"),
-        peak_sram_bytes=schedule.peak_sram_bytes + (work.total_weight_bytes if resident else 0),
-        spilled_bytes=int(schedule.spill_bytes.sum()),
+        peak_sram_bytes=int(moved.occupancy_bytes.max(initial=0))
+        + (work.total_weight_bytes if resident else 0),
+        spilled_bytes=int(moved.spill_bytes.sum()),
         tiled_ops=int(schedule.tiled.sum()),
-        recomputed_macs=recomputed_macs,
-        feasible=schedule.feasible,
+        recomputed_macs=need.recomputed_macs,
+        feasible=moved.feasible,
     )
     return Simulation(
         spec_name=spec.name,
         precision=precision,
         work=work,
         schedule=schedule,
+        traffic=moved,
         weights_resident=resident,
-        mac_s=mac_s,
-        vector_s=vector_s,
-        dram_s=dram_s,
-        sram_s=sram_s,
+        mac_s=need.mac_s,
+        vector_s=need.vector_s,
+        dram_s=cost.dram_s,
+        sram_s=cost.sram_s,
         latency_s=latency,
-        dram_bytes=dram.astype(np.int64),
-        sram_bytes=sram.astype(np.int64),
+        dram_bytes=np.round(need.dram_bytes).astype(np.int64),
+        sram_bytes=np.round(need.sram_bytes).astype(np.int64),
         energy_j=energy,
-        utilization=np.where(latency > 0, mac_s / np.maximum(latency, 1e-30), 0.0) * util,
-        bound=bound,
+        utilization=np.where(latency > 0, need.mac_s / np.maximum(latency, 1e-30), 0.0)
+        * need.utilization,
+        bound=cost.bound,
         totals=totals,
     )

@@ -16,29 +16,41 @@ import numpy as np
 
 from edgewise.analysis.conventions import convention
 from edgewise.analysis.formulas import OpArgs, resolve
-from edgewise.analysis.memory import AttentionMode, scores_bytes
+from edgewise.analysis.lifetimes import WEIGHT_KINDS, storage_lifetimes
+from edgewise.analysis.memory import scores_bytes
 from edgewise.analysis.profile import op_costs
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import Graph, TensorKind, rescaled_bytes
+from edgewise.ir.vocab import PRECISION_BYTES, AttentionMode
 
-_WEIGHTS = (TensorKind.PARAMETER, TensorKind.BUFFER)
-PRECISION_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0, "int8": 1.0, "int4": 0.5, "int2": 0.25}
 
 
 @dataclass(frozen=True, slots=True)
 class Storage:
-    """An activation storage the SRAM schedule must place: size and every op that uses it."""
+    """An activation storage (or model input) the SRAM schedule must place."""
 
     id: int
     nbytes: int  # at the activation precision
     first_op: int  # the op that writes it (a model input: the op that first reads it)
-    uses: tuple[int, ...]  # ops that read it, in order (the last one frees it)
-    is_output: bool  # a model output: written back to DRAM at the end
-    is_input: bool  # a model input: starts in DRAM, so its first read is a DRAM read
+    uses: tuple[int, ...]  # ops that use it, views included, in order (the last one frees it)
+    is_output: bool  # a model output: written to DRAM after its last event
+    is_input: bool  # a model input (or constant): starts in DRAM
+    gaps: tuple[int, ...]  # indices into the workload's gap arrays, in order
+
+    @property
+    def events(self) -> tuple[int, ...]:
+        return tuple(sorted({self.first_op, *self.uses}))
 
 
 @dataclass(frozen=True)
 class OpWorkload:
+    """Per-op demands (numpy arrays over ops) and the storages' gaps.
+
+    A *gap* is the stretch between two consecutive events of a storage (its writer or a
+    use): across it the storage is either resident in SRAM or off chip in DRAM. Every
+    schedule, the default one or a plan's, is a choice per gap (see `schedule`).
+    """
+
     model: str
     weight_precision: str
     activation_precision: str
@@ -54,9 +66,14 @@ class OpWorkload:
     act_read_bytes: np.ndarray  # activation and input bytes each op reads
     act_write_bytes: np.ndarray  # activation bytes each op writes (new storages)
     scores_bytes: np.ndarray  # attention scores an op materializes internally
+    operand_bytes: np.ndarray  # distinct activation storages each op reads or writes
     storages: tuple[Storage, ...]
     reads: tuple[tuple[int, ...], ...]  # per op: activation/input storage ids it reads
     writes: tuple[tuple[int, ...], ...]  # per op: activation storage ids it creates
+    gap_storage: np.ndarray  # per gap: the storage id
+    gap_start: np.ndarray  # per gap: the event op after which it opens
+    gap_end: np.ndarray  # per gap: the event op before which it closes
+    gap_bytes: np.ndarray  # per gap: the storage's bytes
     input_bytes: int  # model inputs: read once from DRAM
     output_bytes: int  # model outputs: written once to DRAM
     total_weight_bytes: int  # every distinct weight once (the compulsory weight traffic)
@@ -64,6 +81,14 @@ class OpWorkload:
     @property
     def n_ops(self) -> int:
         return len(self.scopes)
+
+    @property
+    def n_gaps(self) -> int:
+        return len(self.gap_storage)
+
+    @property
+    def storage(self) -> dict[int, Storage]:
+        return {s.id: s for s in self.storages}
 
 
 def _product_dims(a: OpArgs) -> tuple[int, int]:
@@ -99,12 +124,12 @@ def op_workload(
     graph: Graph,
     weight_precision: str = "fp32",
     activation_precision: str = "fp32",
-    attention: AttentionMode = "captured",
+    attention: AttentionMode = AttentionMode.CAPTURED,
 ) -> OpWorkload:
     """Per-op demands of `graph` with weights and activations at the given precisions."""
     n = len(graph.ops)
     w_bytes, a_bytes = PRECISION_BYTES[weight_precision], PRECISION_BYTES[activation_precision]
-
+    lives = storage_lifetimes(graph)
     costs = op_costs(graph, convention("default"))
     macs = np.array([c.count.macs for c in costs], dtype=np.int64)
     vector = np.array([c.count.vector_ops for c in costs], dtype=np.int64)
@@ -112,68 +137,75 @@ def op_workload(
     weight = np.zeros(n, dtype=np.int64)
     read = np.zeros(n, dtype=np.int64)
     write = np.zeros(n, dtype=np.int64)
+    operands = np.zeros(n, dtype=np.int64)
     scores = np.zeros(n, dtype=np.int64)
-
-    kind: dict[int, TensorKind] = {}
-    size: dict[int, int] = {}
-    first: dict[int, int] = {}
-    uses: dict[int, list[int]] = {}
+    size = {
+        sid: rescaled_bytes(
+            life.nbytes, life.dtype, w_bytes if life.kind in WEIGHT_KINDS else a_bytes
+        )
+        for sid, life in lives.items()
+    }
+    placed = {  # activations, and inputs/constants that some op reads
+        sid
+        for sid, life in lives.items()
+        if life.kind not in WEIGHT_KINDS and life.first_op >= 0
+    }
     reads: list[tuple[int, ...]] = []
     writes: list[tuple[int, ...]] = []
-    for t in graph.tensors.values():
-        kind.setdefault(t.storage_id, t.kind)
-        per = w_bytes if t.kind in _WEIGHTS else a_bytes
-        size.setdefault(t.storage_id, rescaled_bytes(t.storage_bytes, t.dtype, per))
-    outputs = {graph.tensors[t].storage_id for t in graph.outputs}
     for op in graph.ops:
         if macs[op.index]:
             dims[op.index] = _product_dims(resolve(op, graph))
         read_ids = dict.fromkeys(graph.tensors[t].storage_id for t in op.inputs)
-        if op.category is OpCategory.VIEW:  # metadata only: no bytes move, nothing to place,
-            reads.append(())  # but the tensor must exist when the view is taken, so it is a
-            writes.append(())  # use: a plan's gap never spans one
-            for sid in read_ids:
-                if kind[sid] not in _WEIGHTS:
-                    uses.setdefault(sid, []).append(op.index)
+        if op.category is OpCategory.VIEW:  # metadata only: no bytes move
+            reads.append(())
+            writes.append(())
             continue
-        for sid in read_ids:
-            if kind[sid] in _WEIGHTS:
-                weight[op.index] += size[sid]
-            else:
-                read[op.index] += size[sid]
-                uses.setdefault(sid, []).append(op.index)
-                first.setdefault(sid, op.index)  # model inputs and constants: first read
-        reads.append(tuple(s for s in read_ids if kind[s] not in _WEIGHTS))
-        created = []
-        for tid in op.outputs:
-            sid = graph.tensors[tid].storage_id
-            if kind[sid] is TensorKind.ACTIVATION and sid not in first:
-                first[sid] = op.index
-                write[op.index] += size[sid]
-                created.append(sid)
-        writes.append(tuple(created))
-        if op.category is OpCategory.ATTENTION and attention == "materialized":
+        mine = tuple(s for s in read_ids if s in placed)
+        weight[op.index] = sum(size[s] for s in read_ids if lives[s].kind in WEIGHT_KINDS)
+        read[op.index] = sum(size[s] for s in mine)
+        created = tuple(
+            dict.fromkeys(
+                sid
+                for tid in op.outputs
+                if (sid := graph.tensors[tid].storage_id) in placed
+                and lives[sid].first_op == op.index
+                and lives[sid].kind is TensorKind.ACTIVATION
+            )
+        )
+        write[op.index] = sum(size[s] for s in created)
+        operands[op.index] = sum(size[s] for s in {*mine, *created})
+        reads.append(mine)
+        writes.append(created)
+        if op.category is OpCategory.ATTENTION and attention == AttentionMode.MATERIALIZED:
             q, k = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
             scores[op.index] = scores_bytes(q.shape, k.shape[-2], a_bytes)
 
-    storages = tuple(
-        Storage(
-            sid,
-            size[sid],
-            first[sid],
-            tuple(uses.get(sid, ())),
-            sid in outputs,
-            kind[sid] is not TensorKind.ACTIVATION,
+    storages = []
+    gap_rows: list[tuple[int, int, int, int]] = []
+    for sid in sorted(placed, key=lambda s: (lives[s].first_op, s)):
+        life = lives[sid]
+        events = life.events
+        first_gap = len(gap_rows)
+        gap_rows += [(sid, a, b, size[sid]) for a, b in zip(events, events[1:], strict=False)]
+        storages.append(
+            Storage(
+                sid,
+                size[sid],
+                life.first_op,
+                life.uses,
+                life.is_output,
+                life.kind is not TensorKind.ACTIVATION,
+                tuple(range(first_gap, len(gap_rows))),
+            )
         )
-        for sid in sorted(first, key=first.__getitem__)
-    )
-    inputs = sum(s for sid, s in size.items() if kind[sid] is TensorKind.INPUT)
-    weights_total = sum(s for sid, s in size.items() if kind[sid] in _WEIGHTS)
+    gaps = np.array(gap_rows, dtype=np.int64).reshape(-1, 4)
+    inputs = sum(s for sid, s in size.items() if lives[sid].kind is TensorKind.INPUT)
+    weights_total = sum(s for sid, s in size.items() if lives[sid].kind in WEIGHT_KINDS)
     return OpWorkload(
         model=graph.model,
         weight_precision=weight_precision,
         activation_precision=activation_precision,
-        attention=attention,
+        attention=AttentionMode(attention),
         scopes=tuple(op.scope for op in graph.ops),
         targets=tuple(op.target for op in graph.ops),
         categories=tuple(op.category for op in graph.ops),
@@ -185,11 +217,16 @@ def op_workload(
         act_read_bytes=read,
         act_write_bytes=write,
         scores_bytes=scores,
-        storages=storages,
+        operand_bytes=operands,
+        storages=tuple(storages),
         reads=tuple(reads),
         writes=tuple(writes),
+        gap_storage=gaps[:, 0].copy(),
+        gap_start=gaps[:, 1].copy(),
+        gap_end=gaps[:, 2].copy(),
+        gap_bytes=gaps[:, 3].copy(),
         input_bytes=int(inputs),
-        output_bytes=int(sum(size[s] for s in outputs)),
+        output_bytes=int(sum(size[s] for s in placed if lives[s].is_output)),
         total_weight_bytes=int(weights_total),
     )
 
@@ -217,7 +254,7 @@ def with_knobs(
     ratio = weights.sum() / max(float(work.weight_bytes.sum()), 1.0)
     return replace(
         work,
-        weight_bytes=weights.astype(np.int64),
+        weight_bytes=np.round(weights).astype(np.int64),
         scores_bytes=scores,
         act_read_bytes=reads,
         total_weight_bytes=int(work.total_weight_bytes * ratio),

@@ -1,0 +1,32 @@
+"""What a solver returns: a typed result, infeasible included (never an exception)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgewise.ir.vocab import Action
+from edgewise.simulate.schedule import Schedule
+
+Choice = tuple[Action, int]  # (action, recompute op; -1 unless recompute)
+
+
+@dataclass(frozen=True, slots=True)
+class Knobs:
+    """Per-layer weight precision (one option per `problem.layers`) and per attention op
+    whether it runs fused (one bool per `problem.attention`)."""
+
+    weights: tuple[str, ...] = ()
+    fused: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class SolverResult:
+    status: str  # optimal | time-limit | heuristic | infeasible | nothing-to-plan
+    choices: tuple[Choice, ...] | None  # per long-lived tensor
+    schedule: Schedule | None  # the whole SRAM schedule the choices come with
+    objective: float | None  # the solver's own figure for its plan
+    bound: float | None  # best proven lower bound on the same objective
+    gap: float | None  # (objective - bound) / objective
+    seconds: float
+    knobs: Knobs = field(default_factory=Knobs)
+    min_sram_bytes: int | None = None  # for an infeasible budget: the smallest that works

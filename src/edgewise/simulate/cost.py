@@ -1,0 +1,173 @@
+"""The one cost function: what an op costs on an accelerator, given what it must do.
+
+Every hardware figure edgewise reports prices through `price`: the simulator, the
+many-spec sweep and the planner's MILP coefficients. Per op (numpy arrays over ops, and
+over specs when the rates are columns of shape (specs, 1)):
+- MAC time = MACs / (peak MAC/s at the compute precision x mapping utilization), the
+  utilization being the fraction of the rows x cols array a K x N product fills after
+  padding: K/(ceil(K/rows) rows) x N/(ceil(N/cols) cols);
+- vector time = vector ops / (vector ops per cycle x clock); compute = MAC + vector time;
+- DRAM time = DRAM bytes / DRAM bandwidth; SRAM time = SRAM bytes / SRAM bandwidth;
+- latency = max(compute, DRAM, SRAM) when compute and DMA overlap, else
+  max(compute + DRAM, SRAM); the largest of the three terms is the op's bound;
+- energy = MACs x e_mac + vector ops x e_vector + SRAM bytes x e_sram + DRAM bytes x e_dram
+  + static power x latency.
+What the DRAM and SRAM bytes are (weights streamed, spills, refills, tiled streams,
+recomputations) is the schedule's business (`schedule.traffic`); this module only prices.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from edgewise.hardware.spec import HardwareSpec
+
+PJ = 1e-12
+BOUNDS = ("compute", "dram", "sram", "none")  # "none": the op costs nothing (a view)
+
+
+@dataclass(frozen=True)
+class Rates:
+    """The figures of one spec (floats) or many (columns of shape (specs, 1))."""
+
+    peak_macs_per_s: np.ndarray | float
+    vector_ops_per_s: np.ndarray | float
+    dram_bytes_per_s: np.ndarray | float  # 0: no DRAM
+    sram_bytes_per_s: np.ndarray | float
+    mac_j: np.ndarray | float
+    vector_j: np.ndarray | float
+    sram_j_per_byte: np.ndarray | float
+    dram_j_per_byte: np.ndarray | float
+    static_w: np.ndarray | float
+    overlap: np.ndarray | bool
+    rows: np.ndarray | int
+    cols: np.ndarray | int
+
+    @classmethod
+    def of(cls, spec: HardwareSpec, precision: str) -> Rates:
+        return cls(
+            peak_macs_per_s=spec.peak_macs_per_s(precision),  # type: ignore[arg-type]
+            vector_ops_per_s=spec.vector_ops_per_cycle * spec.clock_hz,
+            dram_bytes_per_s=spec.dram_bandwidth_bytes_per_s if spec.dram_bytes else 0.0,
+            sram_bytes_per_s=spec.sram_bandwidth_bytes_per_s,
+            mac_j=spec.energy_pj_per_mac[precision] * PJ,  # type: ignore[index]
+            vector_j=spec.vector_energy_pj_per_op * PJ,
+            sram_j_per_byte=spec.sram_energy_pj_per_byte * PJ,
+            dram_j_per_byte=spec.dram_energy_pj_per_byte * PJ,
+            static_w=spec.static_power_w,
+            overlap=spec.overlap_compute_dma,
+            rows=spec.mac_array.rows,
+            cols=spec.mac_array.cols,
+        )
+
+    @classmethod
+    def stacked(cls, specs: Sequence[HardwareSpec], precision: str) -> Rates:
+        """Many specs as (specs, 1) columns, for broadcasting against (ops,) arrays."""
+        each = [cls.of(s, precision) for s in specs]
+
+        def col(name: str, dtype: type = np.float64) -> np.ndarray:
+            return np.array([getattr(r, name) for r in each], dtype=dtype)[:, None]
+
+        return cls(
+            *(col(f) for f in ("peak_macs_per_s", "vector_ops_per_s", "dram_bytes_per_s")),
+            *(col(f) for f in ("sram_bytes_per_s", "mac_j", "vector_j", "sram_j_per_byte")),
+            col("dram_j_per_byte"),
+            col("static_w"),
+            col("overlap", bool),
+            col("rows"),
+            col("cols"),
+        )
+
+
+def mapping_utilization(
+    k: np.ndarray, n: np.ndarray, rows: int | np.ndarray, cols: int | np.ndarray
+) -> np.ndarray:
+    """Fraction of the array a K x N product fills after padding K to rows, N to cols."""
+    k = np.maximum(k, 1)
+    n = np.maximum(n, 1)
+    return (k / (np.ceil(k / rows) * rows)) * (n / (np.ceil(n / cols) * cols))
+
+
+def compute_seconds(
+    macs: np.ndarray,
+    vector_ops: np.ndarray,
+    reduce_dim: np.ndarray,
+    out_dim: np.ndarray,
+    rates: Rates,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(MAC seconds, vector seconds, mapping utilization) per op."""
+    util = np.where(macs > 0, mapping_utilization(reduce_dim, out_dim, rates.rows, rates.cols), 1.0)
+    return macs / (rates.peak_macs_per_s * util), vector_ops / rates.vector_ops_per_s, util
+
+
+def dram_seconds(dram_bytes: np.ndarray, rates: Rates) -> np.ndarray:
+    bw = rates.dram_bytes_per_s
+    if np.ndim(bw) == 0:
+        return dram_bytes / bw if bw else np.zeros_like(dram_bytes, dtype=np.float64)
+    return np.divide(dram_bytes, bw, out=np.zeros(np.broadcast_shapes(np.shape(dram_bytes), np.shape(bw))), where=bw > 0)
+
+
+def latency_seconds(
+    compute_s: np.ndarray, dram_s: np.ndarray, sram_s: np.ndarray, overlap: np.ndarray | bool
+) -> np.ndarray:
+    """max(compute, DRAM, SRAM) with compute/DMA overlap, else max(compute + DRAM, SRAM)."""
+    return np.where(
+        overlap,
+        np.maximum(np.maximum(compute_s, dram_s), sram_s),
+        np.maximum(compute_s + dram_s, sram_s),
+    )
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """Per-op times, bound and energy split (arrays shaped like the inputs)."""
+
+    mac_s: np.ndarray
+    vector_s: np.ndarray
+    dram_s: np.ndarray
+    sram_s: np.ndarray
+    latency_s: np.ndarray
+    bound: np.ndarray  # index into BOUNDS
+    mac_j: np.ndarray
+    vector_j: np.ndarray
+    sram_j: np.ndarray
+    dram_j: np.ndarray
+    static_j: np.ndarray
+
+    @property
+    def energy_j(self) -> np.ndarray:
+        return self.mac_j + self.vector_j + self.sram_j + self.dram_j + self.static_j
+
+
+def price(
+    mac_s: np.ndarray,
+    vector_s: np.ndarray,
+    macs: np.ndarray,
+    vector_ops: np.ndarray,
+    dram_bytes: np.ndarray,
+    sram_bytes: np.ndarray,
+    rates: Rates,
+) -> OpCost:
+    """Time and energy of ops that run `mac_s` + `vector_s` of compute and move the bytes."""
+    dram_s = dram_seconds(dram_bytes, rates)
+    sram_s = sram_bytes / rates.sram_bytes_per_s
+    compute_s = mac_s + vector_s
+    latency = latency_seconds(compute_s, dram_s, sram_s, rates.overlap)
+    terms = np.stack(np.broadcast_arrays(compute_s, dram_s, sram_s))
+    bound = np.where(latency > 0, np.argmax(terms, axis=0), 3)
+    return OpCost(
+        mac_s=mac_s,
+        vector_s=vector_s,
+        dram_s=dram_s,
+        sram_s=sram_s,
+        latency_s=latency,
+        bound=bound,
+        mac_j=macs * rates.mac_j,
+        vector_j=vector_ops * rates.vector_j,
+        sram_j=sram_bytes * rates.sram_j_per_byte,
+        dram_j=dram_bytes * rates.dram_j_per_byte,
+        static_j=latency * rates.static_w,
+    )
