@@ -16,7 +16,7 @@ import argparse
 from rich.console import Console
 from rich.table import Table
 
-from edgewise.capture.zoo import capture_zoo
+from edgewise.capture.zoo import Workload, capture_zoo
 from edgewise.hardware.spec import load_spec
 from edgewise.plan.planner import make_plan
 from edgewise.report.format import binary_bytes
@@ -30,9 +30,26 @@ def main() -> None:
         default=["generic-npu", "jetson-orin-nano", "rk3588-npu", "ethos-n77", "tesla-fsd-nna"],
     )
     parser.add_argument("--time-limit", type=float, default=60.0)
+    parser.add_argument("--skip-sdxl", action="store_true")
     opts = parser.parse_args()
-    graph = capture_zoo("sd15-unet")
     console = Console()
+    if not opts.skip_sdxl:
+        scale = Table(title="SDXL U-Net at 512 (int8, generic-npu), --long-lived 3: the MILP at scale")
+        for col in ("objective", "tensors", "status", "gap", "seconds", "simulated = solver's"):
+            scale.add_column(col, justify="right")
+        big = capture_zoo("sdxl-unet", Workload(resolution=512))
+        for objective in ("dram", "latency"):
+            out = make_plan(big, spec0 := load_spec("generic-npu"), "int8", "int8", "int8",
+                            objective, long_lived_ops=3, time_limit_s=opts.time_limit)  # fmt: skip
+            r = out.result
+            same = out.plan is not None and r.objective is not None and abs(
+                out.plan.objective_value - r.objective) <= 1e-6 * abs(r.objective)  # fmt: skip
+            scale.add_row(objective, str(len(out.problem.tensors)), r.status,
+                          "-" if r.gap is None else f"{r.gap:.2e}", f"{r.seconds:.2f}",
+                          "yes" if same else "NO")  # fmt: skip
+            del spec0
+        console.print(scale)
+    graph = capture_zoo("sd15-unet")
     spec = load_spec("generic-npu")
     quality = Table(title="SD 1.5 U-Net (int8) on generic-npu: MILP against greedy")
     for col in ("objective", "MILP status", "MILP s", "gap", "greedy s", "greedy / MILP"):

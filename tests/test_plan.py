@@ -101,7 +101,9 @@ def test_planner_figure_equals_simulator_on_random_plans(model: str, overlap: bo
     assert problem.tensors
     rng = random.Random(0)
     checked = 0
-    for _ in range(100):
+    for _ in range(400):
+        if checked == 100:
+            break
         choices = tuple(
             rng.choice([("keep", -1), ("spill", -1), ("recompute", rng.choice(t.places))])
             for t in problem.tensors
@@ -122,7 +124,7 @@ def test_planner_figure_equals_simulator_on_random_plans(model: str, overlap: bo
         dram = model_value(problem, Objective.DRAM, sim.schedule, choices)
         assert dram == pytest.approx(sim.totals.dram_bytes, rel=1e-3)
         checked += 1
-    assert checked >= 90
+    assert checked == 100
 
 
 ALLOW_SETS = [
@@ -246,7 +248,7 @@ def test_infeasible_budget_reports_the_minimum_sram() -> None:
     graph = capture(GenUNet(3, ch=4), torch.randn(1, 4, 32, 32))
     outcome = make_plan(
         graph,
-        spec("sram_bytes=4KiB"),
+        spec("sram_bytes=1KiB"),
         "int8",
         "int8",
         "int8",
@@ -255,7 +257,7 @@ def test_infeasible_budget_reports_the_minimum_sram() -> None:
     )
     assert outcome.result.status == "infeasible" and outcome.plan is None
     need = outcome.result.min_sram_bytes
-    assert need is not None and need > 4 * 1024
+    assert need is not None and need > 1024
     again = make_plan(
         graph,
         spec(f"sram_bytes={need}"),

@@ -100,11 +100,19 @@ def make_plan(
             result = replace(fallback, status="time-limit", bound=result.bound)
     else:
         result = solve_greedy(problem, goal, actions)
-    sims: dict[str, Simulation] = {"keep-fit": keep_fit}
+    # the baselines run with the levers at their defaults (base precision, fused attention)
+    defaults = Knobs(
+        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
+    )
+    base_work = knob_workload(problem, defaults) if problem.layers or problem.attention else work
+    sims: dict[str, Simulation] = {
+        "keep-fit": keep_fit if base_work is work else simulate(base_work, spec, compute)
+    }
     choices_of: dict[str, tuple[Choice, ...]] = {}
     for name, action in (("spill-all", Action.SPILL), ("recompute-all", Action.RECOMPUTE)):
         choices_of[name] = uniform_choices(problem, action)
-        sims[name] = simulate(work, spec, compute, _chained_pins(problem, graph, choices_of[name]))
+        pins = _chained_pins(problem, graph, choices_of[name])
+        sims[name] = simulate(base_work, spec, compute, pins)
     notes = []
     if result.choices is None or result.schedule is None:
         return PlanOutcome(None, result, problem, _ordered(sims), "")
@@ -121,7 +129,7 @@ def make_plan(
             f"the {result.status} plan simulated worse than {chosen}; {chosen} is returned"
         )
         choices = choices_of.get(chosen) or _keep_fit_choices(problem, keep_fit)
-        knobs = Knobs(tuple(layer.options[0] for layer in problem.layers), ())
+        knobs = defaults
         sims["plan"] = sims[chosen]
     if problem.decisions == 0:
         result = replace(result, status="nothing-to-plan")
@@ -161,7 +169,7 @@ def make_plan(
                 float(a.scores_bytes),
                 float(a.reread_bytes),
             )
-            for a, fused in zip(problem.attention, knobs.fused, strict=False)
+            for a, fused in zip(problem.attention, knobs.fused, strict=True)
         ),
         note="; ".join(notes),
     )

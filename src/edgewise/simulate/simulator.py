@@ -183,17 +183,18 @@ def demand(
         work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
     ).astype(np.float64)
     recomputed = 0
+    base_mac_s, base_vector_s, base_sram = mac_s, vector_s, sram.copy()
     mac_s, vector_s = mac_s.copy(), vector_s.copy()
-    for r in schedule.recompute:
+    for r in schedule.recompute:  # segments cost what their ops cost in the model itself
         if not r.segment:
             continue
         seg, at = np.array(r.segment), r.at
-        mac_s[at] += mac_s[seg].sum()
-        vector_s[at] += vector_s[seg].sum()
+        mac_s[at] += base_mac_s[seg].sum()
+        vector_s[at] += base_vector_s[seg].sum()
         macs[at] += work.macs[seg].sum()
         vector_ops[at] += work.vector_ops[seg].sum()
         weight_reads[at] += work.weight_bytes[seg].sum()
-        sram[at] += sram[seg].sum()
+        sram[at] += base_sram[seg].sum()
         recomputed += int(work.macs[seg].sum())
     dram = moved.dram_bytes.astype(np.float64)
     if not has_dram:  # an on-chip-only chip: inputs arrive over the host link, not DRAM
