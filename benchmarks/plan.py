@@ -34,7 +34,9 @@ def main() -> None:
     opts = parser.parse_args()
     console = Console()
     if not opts.skip_sdxl:
-        scale = Table(title="SDXL U-Net at 512 (int8, generic-npu), --long-lived 3: the MILP at scale")
+        scale = Table(
+            title="SDXL U-Net at 512 (int8, generic-npu), --long-lived 3: the MILP at scale"
+        )
         for col in ("objective", "tensors", "status", "gap", "seconds", "simulated = solver's"):
             scale.add_column(col, justify="right")
         big = capture_zoo("sdxl-unet", Workload(resolution=512))

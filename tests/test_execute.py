@@ -149,7 +149,8 @@ def test_attention_tiled_is_exact_and_materialized_holds_its_scores(unet: Real) 
         return _plan(graph, {}, attention=tuple(PlannedAttention(i, "", mode, 0, 0) for i in ops))
 
     tiled = run_plan(*unet, plan=modes("fused"))
-    assert tiled.fidelity.bit_exact and tiled.attention == {"tiled": len(ops)}  # runs as query tiles
+    # a plan's "fused" attention runs as query tiles
+    assert tiled.fidelity.bit_exact and tiled.attention == {"tiled": len(ops)}
     materialized = run_plan(*unet, plan=modes("materialized"))
     assert not materialized.fidelity.bit_exact  # another summation order
     assert materialized.fidelity.sqnr_db > 100
@@ -178,7 +179,8 @@ def test_int8_weights_stay_close_and_fewer_bits_drift_further() -> None:
     assert sqnr["int8"] > 30
     assert sqnr["int4"] < sqnr["int8"] - 12  # about 6 dB per bit
     plan = dataclasses.replace(
-        _plan(graph, {}, weights=dict.fromkeys(layers, "int8")), precision=PlanPrecision("int8", "int8", "int8")
+        _plan(graph, {}, weights=dict.fromkeys(layers, "int8")),
+        precision=PlanPrecision("int8", "int8", "int8"),
     )
     both = run_plan(*vit, plan=plan)
     assert both.activation_bits == 8

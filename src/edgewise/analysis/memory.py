@@ -39,9 +39,9 @@ from edgewise.analysis.stages import stage_position_of_ops
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind, rescaled_bytes
+from edgewise.ir.vocab import AttentionMode
 
 Lifetimes = Literal["last-use", "eager"]
-AttentionMode = Literal["captured", "materialized", "fused"]
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
 _SOFTMAX = frozenset(("_softmax", "softmax", "_safe_softmax"))
 _PASS_THROUGH = frozenset((OpCategory.ELEMENTWISE, OpCategory.VIEW))
@@ -154,7 +154,7 @@ def _score_chains(graph: Graph) -> list[tuple[int, int, set[int]]]:
 def memory_timeline(
     graph: Graph,
     lifetimes: Lifetimes = "last-use",
-    attention: AttentionMode = "captured",
+    attention: AttentionMode = AttentionMode.CAPTURED,
     dtype: str | None = None,
     long_lived_ops: int = 100,
     tile_sram_bytes: int = 256 * 1024,

@@ -33,10 +33,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 from edgewise.errors import EdgewiseError
+from edgewise.ir.vocab import BITS as VOCAB_BITS
 
 Precision = Literal["fp32", "fp16", "bf16", "int8", "int4", "int2"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
-BITS: dict[Precision, int] = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4, "int2": 2}
+BITS: dict[Precision, int] = VOCAB_BITS  # type: ignore[assignment]
 
 PRESETS: tuple[str, ...] = (
     "generic-npu",  # the default

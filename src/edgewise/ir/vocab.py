@@ -43,7 +43,6 @@ class Precision(StrEnum):
 BITS: dict[str, int] = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4, "int2": 2}
 PRECISION_BYTES: dict[str, float] = {p: b / 8 for p, b in BITS.items()}
 WEIGHT_OPTIONS: tuple[Precision, ...] = (Precision.INT8, Precision.INT4, Precision.INT2)
-FLOATS = frozenset({Precision.FP32, Precision.FP16, Precision.BF16})
 
 
 def parse_enum(kind: type[StrEnum], value: str, flag: str) -> StrEnum:

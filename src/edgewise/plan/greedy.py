@@ -40,9 +40,11 @@ def figure(sim: Simulation, objective: Objective) -> float:
     if not sim.totals.feasible:
         return float("inf")
     t = sim.totals
-    return {Objective.LATENCY: t.latency_s, Objective.ENERGY: t.energy_j, Objective.DRAM: t.dram_bytes}[
-        objective
-    ]
+    return {
+        Objective.LATENCY: t.latency_s,
+        Objective.ENERGY: t.energy_j,
+        Objective.DRAM: t.dram_bytes,
+    }[objective]
 
 
 def solve_greedy(

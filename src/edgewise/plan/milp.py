@@ -40,8 +40,9 @@ import numpy as np
 from edgewise.ir.vocab import Action, Objective
 from edgewise.plan.problem import PlanProblem
 from edgewise.plan.result import Choice, Knobs, SolverResult
-from edgewise.simulate.cost import latency_seconds
+from edgewise.simulate.cost import compute_seconds, latency_seconds
 from edgewise.simulate.schedule import Recompute, Schedule, gap_at, segment_stream_bytes
+from edgewise.simulate.simulator import weight_dram_bytes
 
 US = 1e6  # latency in microseconds
 MIB = 2.0**20  # bytes in MiB
@@ -119,6 +120,7 @@ class _Built:
     latency_cols: list[int]
     latency_constant_us: float
     problem: PlanProblem
+    tiled_fixed: np.ndarray  # per op: tiled because its operands alone exceed SRAM
 
 
 class _Builder:
@@ -172,7 +174,6 @@ class _Builder:
     # --- the program ---------------------------------------------------------------------
     def build(self) -> None:
         p, w, m = self.p, self.w, self.m
-        n = w.n_ops
         allow = self.allow
         # planned gaps: one choice each
         for k, t in enumerate(p.tensors):
@@ -211,8 +212,8 @@ class _Builder:
             for j in t.places:
                 most[j] += extra
         scores = w.scores_bytes.astype(np.float64).copy()
-        for a in p.attention:
-            scores[a.op] = max(scores[a.op], a.scores_bytes)
+        for att in p.attention:
+            scores[att.op] = max(scores[att.op], att.scores_bytes)
         own = w.operand_bytes + scores
         self.own = own
         self.loose = own + most <= (self.capacity if self.capacity is not None else -1)
@@ -277,7 +278,9 @@ class _Builder:
                 elif reads_here:
                     self._put(self.dram[e], _scale(_sum((1.0, {}), _neg(before)), b))
                     if after is not None and (t_terms or t_const):  # streamed stays off
-                        m.row(_sum(_sum(keep_after, _neg(before)), (t_const, t_terms)), -np.inf, 1.0)
+                        m.row(
+                            _sum(_sum(keep_after, _neg(before)), (t_const, t_terms)), -np.inf, 1.0
+                        )
                 elif keep_after[1] or before[1]:  # a view: read back if the next gap keeps it
                     col = m.var(("F", s.id, e), hi=1.0)
                     m.row(_sum((0.0, {col: 1.0}), _sum(_neg(keep_after), before)), 0.0, np.inf)
@@ -319,7 +322,7 @@ class _Builder:
         p, w, m = self.p, self.w, self.m
         rates = p.rates
         mac_s, vector_s, _ = _compute(p)
-        sram_per_op = w.act_read_bytes + w.act_write_bytes + w.weight_bytes + w.scores_bytes
+        sram_per_op = w.sram_bytes
         index = {t.storage_id: k for k, t in enumerate(p.tensors)}
         dead_terms: dict[int, list[dict[int, float]]] = defaultdict(list)
         cap = self.capacity if self.capacity is not None else p.capacity_bytes
@@ -330,7 +333,8 @@ class _Builder:
             seg_stream = float(segment_stream_bytes(w, t.segment, int(cap)))
             seg_sram = float(sram_per_op[seg].sum()) if len(seg) else 0.0
             seg_energy = (
-                float(w.macs[seg].sum()) * rates.mac_j + float(w.vector_ops[seg].sum()) * rates.vector_j
+                float(w.macs[seg].sum()) * rates.mac_j
+                + float(w.vector_ops[seg].sum()) * rates.vector_j
             )
             for u in t.sources:  # no chains: t and its long-lived source are not both rebuilt
                 if u in index:
@@ -367,7 +371,11 @@ class _Builder:
             col = m.var(("Wt", u), hi=1.0)
             clean = self.clean_total[u]
             for terms in groups:
-                m.row(_sum(_sum((0.0, {col: 1.0}), clean), (0.0, {c: -v for c, v in terms.items()})), 0.0, np.inf)
+                m.row(
+                    _sum(_sum((0.0, {col: 1.0}), clean), (0.0, {c: -v for c, v in terms.items()})),
+                    0.0,
+                    np.inf,
+                )
             m.row(_sum((0.0, {col: 1.0}), clean), -np.inf, 1.0)
             everything = {c: -1.0 for terms in groups for c in terms}
             m.row((0.0, {col: 1.0, **everything}), -np.inf, 0.0)
@@ -375,7 +383,7 @@ class _Builder:
             _add(self.dram[last], col, float(w.storage[u].nbytes))
 
     def _knobs(self) -> None:
-        p, w, m = self.p, self.w, self.m
+        p, m = self.p, self.m
         for l_, layer in enumerate(p.layers):
             cols = {o: m.var(("Q", l_, o), integer=True) for o in layer.options}
             m.row((0.0, dict.fromkeys(cols.values(), 1.0)), 1.0, 1.0)
@@ -457,8 +465,6 @@ def _scale(a: Expr, f: float) -> Expr:
 
 
 def _compute(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from edgewise.simulate.cost import compute_seconds
-
     w = problem.work
     return compute_seconds(w.macs, w.vector_ops, w.reduce_dim, w.out_dim, problem.rates)
 
@@ -468,15 +474,8 @@ def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     model's own MAC + vector energy."""
     w, rates = problem.work, problem.rates
     mac_s, vector_s, _ = _compute(problem)
-    dram = np.zeros(w.n_ops)
-    if problem.rates.dram_bytes_per_s and w.n_ops:
-        if problem.weights_resident:
-            dram[0] += w.total_weight_bytes
-        else:
-            dram += w.weight_bytes
-    sram = (w.act_read_bytes + w.act_write_bytes + w.weight_bytes + w.scores_bytes).astype(
-        np.float64
-    )
+    dram = weight_dram_bytes(w, problem.weights_resident)
+    sram = w.sram_bytes.astype(np.float64)
     energy = float(w.macs.sum()) * rates.mac_j + float(w.vector_ops.sum()) * rates.vector_j
     return mac_s + vector_s, dram, sram, energy
 
@@ -524,13 +523,16 @@ def build(
                 _add(objective_terms, c, v * e_sram * unit)
         per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
         if not (dram or sram or comp):
-            lat = float(
+            fixed_s = float(
                 latency_seconds(
-                    np.array(c0), np.array(d0 / bw if has_dram else 0.0), np.array(s0 / sbw), rates.overlap
+                    np.array(c0),
+                    np.array(d0 / bw if has_dram else 0.0),
+                    np.array(s0 / sbw),
+                    rates.overlap,
                 )
             )
-            latency_constant += lat * US
-            constant += lat * US * per_us
+            latency_constant += fixed_s * US
+            constant += fixed_s * US * per_us
             continue
         col = m.var(("L", i), hi=np.inf)
         latency_cols.append(col)
@@ -566,10 +568,11 @@ def build(
         latency_cols,
         latency_constant,
         problem,
+        b.t_fixed,
     )
 
 
-def _highs(built: _Built, fixed: dict[int, float] | None = None):  # type: ignore[no-untyped-def]
+def _highs(built: _Built, relax: bool = False):  # type: ignore[no-untyped-def]
     import highspy
 
     m = built.model
@@ -580,19 +583,14 @@ def _highs(built: _Built, fixed: dict[int, float] | None = None):  # type: ignor
     lower = np.array(m.lower, dtype=np.float64)
     upper = np.array(m.upper, dtype=np.float64)
     upper[np.isinf(upper)] = highspy.kHighsInf
-    if fixed:
-        for c, v in fixed.items():
-            lower[c] = upper[c] = v
     h.addVars(n, lower, upper)
     cost = np.zeros(n)
     for c, v in built.objective.items():
         cost[c] += v
     h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-    if m.integer and not fixed:
+    if m.integer and not relax:
         idx = np.array(m.integer, dtype=np.int32)
-        h.changeColsIntegrality(
-            len(idx), idx, np.array([highspy.HighsVarType.kInteger] * len(idx))
-        )
+        h.changeColsIntegrality(len(idx), idx, np.array([highspy.HighsVarType.kInteger] * len(idx)))
     if m.row_lo:
         starts = np.cumsum([0] + [len(c) for c in m.row_cols[:-1]]).astype(np.int32)
         cols = np.array([c for r in m.row_cols for c in r], dtype=np.int32)
@@ -605,23 +603,35 @@ def _highs(built: _Built, fixed: dict[int, float] | None = None):  # type: ignor
     return h, highspy
 
 
-def model_value(
-    problem: PlanProblem,
-    objective: Objective,
-    schedule: Schedule,
-    choices: tuple[Choice, ...],
-    knobs: Knobs | None = None,
-    allow: frozenset[str] = TENSOR_ACTIONS,
-) -> float | None:
-    """The MILP's own figure for a given plan: every decision fixed, the rest solved as an
-    LP. None when the plan breaks the program's rows (it does not fit)."""
-    built = build(problem, objective, allow, problem.capacity_bytes)
-    fixed = _fix(built, schedule, choices, knobs or _default_knobs(problem))
-    h, hs = _highs(built, fixed)
-    h.run()
-    if h.getModelStatus() != hs.HighsModelStatus.kOptimal:
-        return None
-    return (float(h.getInfo().objective_function_value) + built.constant) / UNIT[objective]
+class PlanFigure:
+    """The MILP's own figure for given plans: the program is built once; per plan every
+    decision is fixed and the rest solved as an LP (None when the plan breaks a row)."""
+
+    def __init__(
+        self, problem: PlanProblem, objective: Objective, allow: frozenset[str] = TENSOR_ACTIONS
+    ) -> None:
+        self.problem, self.objective = problem, objective
+        self.built = build(problem, objective, allow, problem.capacity_bytes)
+        self.h, self.hs = _highs(self.built, relax=True)
+        m = self.built.model
+        self.lower = np.array(m.lower, dtype=np.float64)
+        self.upper = np.array(m.upper, dtype=np.float64)
+        self.upper[np.isinf(self.upper)] = self.hs.kHighsInf
+
+    def __call__(
+        self, schedule: Schedule, choices: tuple[Choice, ...], knobs: Knobs | None = None
+    ) -> float | None:
+        fixed = _fix(self.built, schedule, choices, knobs or _default_knobs(self.problem))
+        lower, upper = self.lower.copy(), self.upper.copy()
+        cols = np.fromiter(fixed, dtype=np.int64)
+        lower[cols] = upper[cols] = np.fromiter(fixed.values(), dtype=np.float64)
+        n = len(lower)
+        self.h.changeColsBounds(n, np.arange(n, dtype=np.int32), lower, upper)
+        self.h.run()
+        if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
+            return None
+        value = float(self.h.getInfo().objective_function_value) + self.built.constant
+        return value / UNIT[self.objective]
 
 
 def _default_knobs(problem: PlanProblem) -> Knobs:
@@ -630,7 +640,9 @@ def _default_knobs(problem: PlanProblem) -> Knobs:
     )
 
 
-def _fix(built: _Built, schedule: Schedule, choices: tuple[Choice, ...], knobs: Knobs) -> dict[int, float]:
+def _fix(
+    built: _Built, schedule: Schedule, choices: tuple[Choice, ...], knobs: Knobs
+) -> dict[int, float]:
     names, p = built.model.names, built.problem
     fixed: dict[int, float] = {}
     planned = {t.gap for t in p.tensors}
@@ -683,7 +695,9 @@ def solve_milp(
     unit = UNIT[objective]
     bound = (float(info.mip_dual_bound) + built.constant) / unit
     if info.primal_solution_status != 2:  # no plan in time: the caller falls back
-        return SolverResult("time-limit", None, None, None, bound, None, time.perf_counter() - start)
+        return SolverResult(
+            "time-limit", None, None, None, bound, None, time.perf_counter() - start
+        )
     x = np.array(h.getSolution().col_value)
     value = (float(info.objective_function_value) + built.constant) / unit
     optimal = status == hs.HighsModelStatus.kOptimal
@@ -737,7 +751,7 @@ def decode(built: _Built, x: np.ndarray) -> tuple[tuple[Choice, ...], Schedule, 
             kept[g] = x[names["K", g]] > 0.5
     tiled = np.zeros(w.n_ops, dtype=bool)
     for i in range(w.n_ops):
-        tiled[i] = x[names["T", i]] > 0.5 if ("T", i) in names else bool(_tiled_fixed(built, i))
+        tiled[i] = x[names["T", i]] > 0.5 if ("T", i) in names else built.tiled_fixed[i]
     choices: list[Choice] = []
     rebuilds = []
     for k, t in enumerate(p.tensors):
@@ -759,15 +773,6 @@ def decode(built: _Built, x: np.ndarray) -> tuple[tuple[Choice, ...], Schedule, 
     return tuple(choices), schedule, Knobs(tuple(weights), fused)
 
 
-def _tiled_fixed(built: _Built, op: int) -> bool:
-    p = built.problem
-    scores = p.work.scores_bytes[op]
-    for a in p.attention:
-        if a.op == op:
-            scores = max(scores, a.scores_bytes)
-    return bool(p.work.operand_bytes[op] + scores > p.capacity_bytes)
-
-
 def min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
     """The smallest SRAM for activations any allowed plan fits in (bytes, rounded up), or
     -1 when no SRAM size makes the allowed actions fit."""
@@ -777,4 +782,3 @@ def min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:
     if h.getModelStatus() != hs.HighsModelStatus.kOptimal:
         return -1
     return int(np.ceil(h.getSolution().col_value[built.model.names["C",]] * MIB - 1e-6))
-

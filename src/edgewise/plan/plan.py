@@ -129,9 +129,7 @@ def planned_schedule(schedule: Schedule, problem: PlanProblem) -> PlannedSchedul
     return PlannedSchedule(
         capacity_bytes=schedule.capacity_bytes,
         gap_count=len(schedule.kept),
-        off_gaps=tuple(
-            int(g) for g in np.flatnonzero(~schedule.kept) if int(g) not in planned
-        ),
+        off_gaps=tuple(int(g) for g in np.flatnonzero(~schedule.kept) if int(g) not in planned),
         tiled_ops=tuple(int(i) for i in np.flatnonzero(schedule.tiled)),
     )
 
@@ -179,9 +177,7 @@ def planned_tensors(
 
 def uniform_choices(problem: PlanProblem, action: Action) -> tuple[Choice, ...]:
     """Every tensor the same way (recompute lands just before the tensor is needed)."""
-    return tuple(
-        (action, t.gap_end if action == Action.RECOMPUTE else -1) for t in problem.tensors
-    )
+    return tuple((action, t.gap_end if action == Action.RECOMPUTE else -1) for t in problem.tensors)
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
@@ -272,7 +268,9 @@ def check_plan(plan: Plan, graph: Graph) -> None:
         raise EdgewiseError("its schedule tiles an op the graph does not have")
 
 
-def check_plan_for(plan: Plan, spec: HardwareSpec, precision: PlanPrecision, work: OpWorkload) -> None:
+def check_plan_for(
+    plan: Plan, spec: HardwareSpec, precision: PlanPrecision, work: OpWorkload
+) -> None:
     """A plan is costed only on the spec, precision and workload it was made for."""
     if plan.hardware != spec.name:
         raise EdgewiseError(

@@ -209,9 +209,10 @@ def _what_bounds(sim: Simulation) -> str:
     bound = {0: "compute", 1: "DRAM", 2: "SRAM"}
     time_by = [float(sim.latency_s[sim.bound == k].sum()) for k in range(3)]
     main = max(range(3), key=lambda k: time_by[k])
+    share = time_by[main] / max(sim.totals.latency_s, 1e-30)
     return (
         f"nothing to plan: no long-lived tensor has a gap (see --long-lived) and no lever is "
-        f"allowed; {bound[main]}-bound ops take {time_by[main] / max(sim.totals.latency_s, 1e-30):.0%} "
+        f"allowed; {bound[main]}-bound ops take {share:.0%} "
         f"of the time, weights {'resident' if sim.weights_resident else 'streamed'}: "
         f"{weights / total:.0%} of DRAM bytes"
     )

@@ -49,9 +49,7 @@ def simulate_many(work: OpWorkload, specs: Sequence[HardwareSpec], precision: st
     moved: dict[int, Traffic] = {
         int(c): traffic(work, belady(work, int(c))) for c in np.unique(capacity)
     }
-    sram = (
-        work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
-    ).astype(np.float64)
+    sram = work.sram_bytes.astype(np.float64)
     latency = np.empty(len(specs))
     energy = np.empty(len(specs))
     dram_total = np.empty(len(specs))

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -31,20 +32,21 @@ BOUNDS = ("compute", "dram", "sram", "none")  # "none": the op costs nothing (a 
 
 @dataclass(frozen=True)
 class Rates:
-    """The figures of one spec (floats) or many (columns of shape (specs, 1))."""
+    """The figures of one spec (floats) or many (columns of shape (specs, 1)); typed Any
+    because numpy broadcasts both the same way."""
 
-    peak_macs_per_s: np.ndarray | float
-    vector_ops_per_s: np.ndarray | float
-    dram_bytes_per_s: np.ndarray | float  # 0: no DRAM
-    sram_bytes_per_s: np.ndarray | float
-    mac_j: np.ndarray | float
-    vector_j: np.ndarray | float
-    sram_j_per_byte: np.ndarray | float
-    dram_j_per_byte: np.ndarray | float
-    static_w: np.ndarray | float
-    overlap: np.ndarray | bool
-    rows: np.ndarray | int
-    cols: np.ndarray | int
+    peak_macs_per_s: Any
+    vector_ops_per_s: Any
+    dram_bytes_per_s: Any# 0: no DRAM
+    sram_bytes_per_s: Any
+    mac_j: Any
+    vector_j: Any
+    sram_j_per_byte: Any
+    dram_j_per_byte: Any
+    static_w: Any
+    overlap: Any
+    rows: Any
+    cols: Any
 
     @classmethod
     def of(cls, spec: HardwareSpec, precision: str) -> Rates:
@@ -72,13 +74,8 @@ class Rates:
             return np.array([getattr(r, name) for r in each], dtype=dtype)[:, None]
 
         return cls(
-            *(col(f) for f in ("peak_macs_per_s", "vector_ops_per_s", "dram_bytes_per_s")),
-            *(col(f) for f in ("sram_bytes_per_s", "mac_j", "vector_j", "sram_j_per_byte")),
-            col("dram_j_per_byte"),
-            col("static_w"),
-            col("overlap", bool),
-            col("rows"),
-            col("cols"),
+            **{f: col(f) for f in cls.__dataclass_fields__ if f != "overlap"},
+            overlap=col("overlap", bool),
         )
 
 
@@ -107,7 +104,8 @@ def dram_seconds(dram_bytes: np.ndarray, rates: Rates) -> np.ndarray:
     bw = rates.dram_bytes_per_s
     if np.ndim(bw) == 0:
         return dram_bytes / bw if bw else np.zeros_like(dram_bytes, dtype=np.float64)
-    return np.divide(dram_bytes, bw, out=np.zeros(np.broadcast_shapes(np.shape(dram_bytes), np.shape(bw))), where=bw > 0)
+    shape = np.broadcast_shapes(np.shape(dram_bytes), np.shape(bw))
+    return np.divide(dram_bytes, bw, out=np.zeros(shape), where=bw > 0)
 
 
 def latency_seconds(
@@ -131,8 +129,8 @@ class OpCost:
     sram_s: np.ndarray
     latency_s: np.ndarray
     bound: np.ndarray  # index into BOUNDS
-    mac_j: np.ndarray
-    vector_j: np.ndarray
+    mac_j: Any
+    vector_j: Any
     sram_j: np.ndarray
     dram_j: np.ndarray
     static_j: np.ndarray

@@ -92,7 +92,9 @@ def segment_stream_bytes(work: OpWorkload, segment: Sequence[int], capacity: int
     total = 0
     for k in segment:
         if work.operand_bytes[k] + work.scores_bytes[k] > capacity:
-            total += int(work.act_read_bytes[k] + work.act_write_bytes[k] + 2 * work.scores_bytes[k])
+            total += int(
+                work.act_read_bytes[k] + work.act_write_bytes[k] + 2 * work.scores_bytes[k]
+            )
     return total
 
 
@@ -261,9 +263,9 @@ def belady(work: OpWorkload, capacity_bytes: int, pins: Sequence[Pin] = ()) -> S
 
     for i in range(n):
         for sid in events_at.get(i, ()):  # a gap closes here: was it resident throughout?
-            g = event_gap.get((sid, i))
-            if g is not None:
-                kept[g] = sid not in off_since
+            closing = event_gap.get((sid, i))
+            if closing is not None:
+                kept[closing] = sid not in off_since
             off_since.discard(sid)
         extra = 0
         for r in rebuilds.get(i, ()):

@@ -149,6 +149,17 @@ def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool
     return int(capacity), resident
 
 
+def weight_dram_bytes(work: OpWorkload, resident: bool) -> np.ndarray:
+    """Per op, the DRAM bytes of weights: streamed at every op that reads them, or all of
+    them loaded once before the first op when they stay resident."""
+    if resident:
+        out = np.zeros(work.n_ops)
+        if work.n_ops:
+            out[0] = work.total_weight_bytes
+        return out
+    return work.weight_bytes.astype(np.float64)
+
+
 @dataclass(frozen=True)
 class Demand:
     """What each op must do under a schedule, before any spec prices it."""
@@ -178,10 +189,8 @@ def demand(
         work.macs, work.vector_ops, work.reduce_dim, work.out_dim, rates
     )
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
-    weight_reads = work.weight_bytes.astype(np.float64)
-    sram = (
-        work.act_read_bytes + work.act_write_bytes + work.weight_bytes + work.scores_bytes
-    ).astype(np.float64)
+    weight_reads = weight_dram_bytes(work, resident)
+    sram = work.sram_bytes.astype(np.float64)
     recomputed = 0
     base_mac_s, base_vector_s, base_sram = mac_s, vector_s, sram.copy()
     mac_s, vector_s = mac_s.copy(), vector_s.copy()
@@ -193,17 +202,15 @@ def demand(
         vector_s[at] += base_vector_s[seg].sum()
         macs[at] += work.macs[seg].sum()
         vector_ops[at] += work.vector_ops[seg].sum()
-        weight_reads[at] += work.weight_bytes[seg].sum()
+        if not resident:
+            weight_reads[at] += work.weight_bytes[seg].sum()
         sram[at] += base_sram[seg].sum()
         recomputed += int(work.macs[seg].sum())
     dram = moved.dram_bytes.astype(np.float64)
-    if not has_dram:  # an on-chip-only chip: inputs arrive over the host link, not DRAM
+    if has_dram:
+        dram += weight_reads
+    else:  # an on-chip-only chip: inputs arrive over the host link, not DRAM
         dram[:] = 0
-    elif work.n_ops:
-        if resident:
-            dram[0] += work.total_weight_bytes
-        else:
-            dram += weight_reads
     return Demand(mac_s, vector_s, macs, vector_ops, dram, sram, util, recomputed)
 
 
@@ -234,14 +241,21 @@ def simulate(
             f"'{spec.name}' leaves {capacity}: plan again for this spec"
         )
     moved = traffic(work, schedule)
-    if not has_dram and (moved.spill_bytes.any() or moved.stream_bytes.any() or schedule.tiled.any()):
+    off_chip = moved.spill_bytes.any() or moved.stream_bytes.any() or schedule.tiled.any()
+    if not has_dram and off_chip:
         raise EdgewiseError(
             f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
             "no DRAM to spill to"
         )
     need = demand(work, rates, schedule, moved, resident, has_dram)
     cost: OpCost = price(
-        need.mac_s, need.vector_s, need.macs, need.vector_ops, need.dram_bytes, need.sram_bytes, rates
+        need.mac_s,
+        need.vector_s,
+        need.macs,
+        need.vector_ops,
+        need.dram_bytes,
+        need.sram_bytes,
+        rates,
     )
     peak = rates.peak_macs_per_s
     latency = cost.latency_s
@@ -261,8 +275,8 @@ def simulate(
         sram_energy_j=float(cost.sram_j.sum()),
         dram_energy_j=float(cost.dram_j.sum()),
         static_energy_j=float(cost.static_j.sum()),
-        dram_bytes=int(round(float(need.dram_bytes.sum()))),
-        sram_bytes=int(round(float(need.sram_bytes.sum()))),
+        dram_bytes=round(float(need.dram_bytes.sum())),
+        sram_bytes=round(float(need.sram_bytes.sum())),
         macs=total_macs,
         mac_utilization=total_macs / (peak * total_latency) if total_latency else 0.0,
         floor_s=floor,

@@ -10,6 +10,8 @@ number of hardware specs against it with array arithmetic.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
+from itertools import pairwise
 from math import prod
 
 import numpy as np
@@ -24,7 +26,6 @@ from edgewise.ir.graph import Graph, TensorKind, rescaled_bytes
 from edgewise.ir.vocab import PRECISION_BYTES, AttentionMode
 
 
-
 @dataclass(frozen=True, slots=True)
 class Storage:
     """An activation storage (or model input) the SRAM schedule must place."""
@@ -36,10 +37,7 @@ class Storage:
     is_output: bool  # a model output: written to DRAM after its last event
     is_input: bool  # a model input (or constant): starts in DRAM
     gaps: tuple[int, ...]  # indices into the workload's gap arrays, in order
-
-    @property
-    def events(self) -> tuple[int, ...]:
-        return tuple(sorted({self.first_op, *self.uses}))
+    events: tuple[int, ...]  # its writer (or first reader) and every use, ascending
 
 
 @dataclass(frozen=True)
@@ -86,9 +84,15 @@ class OpWorkload:
     def n_gaps(self) -> int:
         return len(self.gap_storage)
 
-    @property
+    @cached_property
     def storage(self) -> dict[int, Storage]:
         return {s.id: s for s in self.storages}
+
+    @property
+    def sram_bytes(self) -> np.ndarray:
+        """Per op, the SRAM traffic no schedule changes: activations read and written,
+        weights read, materialized scores."""
+        return self.act_read_bytes + self.act_write_bytes + self.weight_bytes + self.scores_bytes
 
 
 def _product_dims(a: OpArgs) -> tuple[int, int]:
@@ -146,9 +150,7 @@ def op_workload(
         for sid, life in lives.items()
     }
     placed = {  # activations, and inputs/constants that some op reads
-        sid
-        for sid, life in lives.items()
-        if life.kind not in WEIGHT_KINDS and life.first_op >= 0
+        sid for sid, life in lives.items() if life.kind not in WEIGHT_KINDS and life.first_op >= 0
     }
     reads: list[tuple[int, ...]] = []
     writes: list[tuple[int, ...]] = []
@@ -186,7 +188,7 @@ def op_workload(
         life = lives[sid]
         events = life.events
         first_gap = len(gap_rows)
-        gap_rows += [(sid, a, b, size[sid]) for a, b in zip(events, events[1:], strict=False)]
+        gap_rows += [(sid, a, b, size[sid]) for a, b in pairwise(events)]
         storages.append(
             Storage(
                 sid,
@@ -196,6 +198,7 @@ def op_workload(
                 life.is_output,
                 life.kind is not TensorKind.ACTIVATION,
                 tuple(range(first_gap, len(gap_rows))),
+                events,
             )
         )
     gaps = np.array(gap_rows, dtype=np.int64).reshape(-1, 4)
