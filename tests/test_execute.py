@@ -372,3 +372,45 @@ def test_int8_kernels_match_fake_quantization(tmp_path) -> None:  # type: ignore
     assert runs[False]["int8_kernel_ops"] == 0 and runs[True]["int8_kernel_ops"] == 3
     assert runs[True]["sqnr_db"] > 30
     assert abs(runs[True]["sqnr_db"] - runs[False]["sqnr_db"]) < 0.1
+
+
+# --------------------------------------------------------------------------- planner's plans
+
+
+@pytest.mark.parametrize(
+    ("net", "sets", "objective", "allow"),
+    [
+        ("unet", ("sram_bytes=4KiB",), "dram", "keep,spill,recompute"),  # a v1 plan failed
+        ("unet", ("sram_bytes=6KiB", "overlap_compute_dma=false"), "energy", "keep,spill"),
+        ("skip", ("sram_bytes=12KiB", "dram_bandwidth_bytes_per_s=1e8"), "dram", "spill,recompute"),
+        ("skip", ("sram_bytes=24KiB", "dram_bandwidth_bytes_per_s=1e8"), "latency",
+         "spill,recompute"),
+    ],
+)  # fmt: skip
+def test_every_plan_the_planner_writes_runs_bit_exact(
+    tmp_path: Path, net: str, sets: tuple[str, ...], objective: str, allow: str
+) -> None:
+    """A plan `edgewise plan` writes, loaded back and applied to the real model: outputs
+    bit-exact, and the measured peak equal to the predicted one."""
+    from edgewise.plan.plan import load_plan
+    from edgewise.plan.planner import make_plan
+    from tests.test_plan import CheapSkip
+
+    torch.manual_seed(0)
+    model, x = (GenUNet(3, ch=4), torch.randn(1, 4, 32, 32)) if net == "unet" else (
+        CheapSkip(), torch.randn(1, 4, 16, 16))  # fmt: skip
+    graph, model, args, kwargs = _real(model, (x,), {})
+    hw = load_spec("generic-npu", ["mac_array.rows=8", "mac_array.cols=8", *sets])
+    outcome = make_plan(
+        graph, hw, "fp16", "fp16", "fp16", objective,
+        allow=frozenset(allow.split(",")), long_lived_ops=3,
+    )  # fmt: skip
+    assert outcome.plan is not None
+    moved = {t.action for t in outcome.plan.tensors} - {"keep"} or outcome.plan.schedule.off_gaps
+    assert moved  # the plan spills or recomputes something
+    path = tmp_path / "plan.json"
+    save_plan(outcome.plan, path)
+    plan = load_plan(path, graph)
+    run = run_plan(graph, model, args, kwargs, plan=plan)
+    assert run.fidelity.bit_exact
+    assert run.planned.peak_bytes == run.planned.predicted_peak_bytes

@@ -489,3 +489,40 @@ def test_recompute_segment_includes_in_place_writers() -> None:
     names = [graph.ops[i].name for i in skip.segment]
     assert names == ["convolution", "relu_"]
     assert skip.input_sources  # the model input it is rebuilt from
+
+
+def test_infeasible_budget_with_output_exits_2_and_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "plan.json"
+    args = ["plan", "--module", "tests.models:tiny_unet", "--set", "sram_bytes=1KiB",
+            "--allow", "keep", "--long-lived", "30", "-o", str(out)]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0 and isinstance(result.exception, EdgewiseError)
+    assert "was not written" in str(result.exception)
+    assert not out.exists() and not list(tmp_path.iterdir())
+
+
+def test_nothing_to_plan_says_what_bounds_the_model() -> None:
+    graph = capture(nn.Sequential(nn.Linear(64, 64), nn.ReLU()), torch.randn(4, 64))
+    outcome = make_plan(
+        graph, spec(), "int8", "int8", "int8", allow=frozenset({"keep", "spill", "recompute"})
+    )
+    assert outcome.result.status == "nothing-to-plan" and outcome.plan is not None
+    assert "nothing to plan" in outcome.note and "of DRAM bytes" in outcome.note
+
+
+def test_a_version_1_plan_is_refused_with_the_command_that_rewrites_it(tmp_path: Path) -> None:
+    from edgewise.plan.plan import load_plan
+
+    graph = capture(CheapSkip(), torch.randn(1, 4, 16, 16))
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"schema": "edgewise.plan", "version": 1, "tensors": []}))
+    with pytest.raises(EdgewiseError, match=r"schema v1.*edgewise plan MODEL"):
+        load_plan(old, graph)
+
+
+def test_latency_bound_is_on_the_objective_itself() -> None:
+    _graph, _work, _hw, problem = _problem(4, "sram_bytes=24KiB")
+    result = solve_milp(problem, Objective.LATENCY)
+    assert result.status == "optimal" and result.bound is not None
+    assert result.bound <= result.objective * (1 + 1e-9)
+    assert result.bound >= result.objective * (1 - 1e-6)  # proven: the gap is real, not clipped
