@@ -73,3 +73,18 @@ def storage_lifetimes(graph: Graph) -> dict[int, StorageLife]:
             is_output=sid in outputs,
         )
     return out
+
+
+def tensor_last_uses(graph: Graph) -> dict[int, int]:
+    """Activation tensor id -> the last op that reads it (its producer if none does; the
+    op count for the graph's outputs, which are never released). Per tensor, not per
+    storage, because a replay releases each Python reference on its own."""
+    n = len(graph.ops)
+    outputs = set(graph.outputs)
+    last: dict[int, int] = {}
+    for t in graph.tensors.values():
+        if t.kind is not TensorKind.ACTIVATION or t.producer is None:
+            continue
+        readers = graph.consumers[t.id]
+        last[t.id] = n if t.id in outputs else readers[-1] if readers else t.producer
+    return last

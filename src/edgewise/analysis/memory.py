@@ -35,6 +35,7 @@ from typing import Literal
 
 import numpy as np
 
+from edgewise.analysis.lifetimes import storage_lifetimes
 from edgewise.analysis.stages import stage_position_of_ops
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
@@ -178,26 +179,15 @@ def memory_timeline(
 
     per_element = DTYPE_BYTES[target] if target else None
 
-    # --- storage lifetimes -----------------------------------------------------------
-    first: dict[int, int] = {}
-    last: dict[int, int] = {}
-    released: dict[int, int] = {}
-    size: dict[int, int] = {}
-    kind: dict[int, TensorKind] = {}
-    outputs = set(graph.outputs)
-    for t in graph.tensors.values():
-        sid = t.storage_id
-        kind.setdefault(sid, t.kind)
-        size.setdefault(sid, rescaled_bytes(t.storage_bytes, t.dtype, per_element))
-        readers = graph.consumers[t.id]
-        if t.producer is not None:
-            first[sid] = min(first.get(sid, n), t.producer)
-        end = readers[-1] if readers else (t.producer if t.producer is not None else -1)
-        if t.id in outputs:
-            end = n - 1
-        last[sid] = max(last.get(sid, -1), end)
-        held = n - 1 if t.released_after is None else t.released_after
-        released[sid] = max(released.get(sid, -1), held)
+    # --- storage lifetimes (the one liveness record) ----------------------------------
+    lives = storage_lifetimes(graph)
+    kind = {sid: life.kind for sid, life in lives.items()}
+    size = {
+        sid: rescaled_bytes(life.nbytes, life.dtype, per_element) for sid, life in lives.items()
+    }
+    first = {sid: life.first_op for sid, life in lives.items()}
+    last = {sid: life.last_use for sid, life in lives.items()}
+    released = {sid: life.released_after for sid, life in lives.items()}
 
     op_stage = np.array(stage_position_of_ops(graph), dtype=np.int64)
 

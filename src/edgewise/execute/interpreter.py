@@ -36,6 +36,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten, tree_flatten_with_path, tree_map_only
 
+from edgewise.analysis.lifetimes import tensor_last_uses
 from edgewise.analysis.memory import flash_tile
 from edgewise.capture.torch_capture import _path_name
 from edgewise.errors import EdgewiseError
@@ -93,20 +94,6 @@ class Schedule:
     attention: dict[int, str] = field(default_factory=dict)  # op -> materialized | tiled
 
 
-def last_uses(graph: Graph) -> dict[int, int]:
-    """Activation id -> the last op that reads it (its producer if none does; the op
-    count for the graph's outputs, which are never released)."""
-    n = len(graph.ops)
-    outputs = set(graph.outputs)
-    last: dict[int, int] = {}
-    for t in graph.tensors.values():
-        if t.kind is not TensorKind.ACTIVATION or t.producer is None:
-            continue
-        readers = graph.consumers[t.id]
-        last[t.id] = n if t.id in outputs else readers[-1] if readers else t.producer
-    return last
-
-
 def storage_members(graph: Graph) -> dict[int, tuple[int, ...]]:
     """Storage id -> the ids of the tensors that live in it, in creation order."""
     members: dict[int, list[int]] = {}
@@ -117,7 +104,7 @@ def storage_members(graph: Graph) -> dict[int, tuple[int, ...]]:
 
 def schedule(graph: Graph, plan: Plan | None = None) -> Schedule:
     """Last-use releases, and the plan's spills, recomputations and attention modes."""
-    last = last_uses(graph)
+    last = tensor_last_uses(graph)
     members = storage_members(graph)
     moves = []
     tensors = plan.tensors if plan is not None else ()

@@ -38,6 +38,7 @@ import torch
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
+from edgewise.analysis.lifetimes import storage_lifetimes
 from edgewise.analysis.memory import flash_tile, memory_timeline, scores_bytes
 from edgewise.errors import EdgewiseError
 from edgewise.execute.interpreter import (
@@ -48,7 +49,6 @@ from edgewise.execute.interpreter import (
     Schedule,
     bind,
     interpret,
-    last_uses,
     program,
     schedule,
 )
@@ -207,7 +207,7 @@ def predicted_live(graph: Graph, plan_schedule: Schedule) -> np.ndarray:
             first[t.storage_id] = min(first.get(t.storage_id, n), t.producer)
 
     # sources held until their recomputation
-    natural = _storage_last(graph, last_uses(graph))
+    natural = {sid: life.last_use for sid, life in storage_lifetimes(graph).items()}
     for sid, end in _storage_last(graph, plan_schedule.last_use).items():
         if end > natural[sid]:
             live[natural[sid] + 1 : min(end, n - 1) + 1] += size[sid]
