@@ -22,8 +22,7 @@ from typer.testing import CliRunner
 from edgewise.capture.torch_capture import capture
 from edgewise.cli.main import app
 from edgewise.errors import EdgewiseError
-from edgewise.execute.validate import LABEL, _exclusive_times, compare, measure_scopes
-from edgewise.hardware.calibrate import (
+from edgewise.execute.calibrate import (
     HostMeasurements,
     Probe,
     cache_size,
@@ -31,6 +30,7 @@ from edgewise.hardware.calibrate import (
     representative_rate,
     simd_lanes_fp32,
 )
+from edgewise.execute.validate import LABEL, _exclusive_times, compare, measure_scopes
 from edgewise.hardware.spec import load_spec, spec_from_dict, user_spec_dir
 from edgewise.simulate.simulator import simulate
 from edgewise.simulate.workload import op_workload

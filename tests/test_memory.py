@@ -240,11 +240,11 @@ def test_predicted_peak_matches_a_real_cpu_run(factory) -> None:  # type: ignore
 
 def test_bad_options_are_errors() -> None:
     graph = capture(Chain(2), torch.randn(2, 8))
-    with pytest.raises(EdgewiseError, match="--long-lived must be a positive"):
+    with pytest.raises(EdgewiseError, match="long_lived_ops must be a positive count"):
         memory_timeline(graph, long_lived_ops=0)
     with pytest.raises(EdgewiseError, match="unknown dtype 'fp8'"):
         memory_timeline(graph, dtype="fp8")
-    with pytest.raises(EdgewiseError, match="--attention must be"):
+    with pytest.raises(EdgewiseError, match="attention must be"):
         memory_timeline(graph, attention="flash")  # type: ignore[arg-type]
 
 

@@ -163,17 +163,17 @@ def memory_timeline(
 ) -> MemoryTimeline:
     """Live bytes at every op, split by category; see the module docstring."""
     if lifetimes not in ("last-use", "eager"):
-        raise EdgewiseError(f"--lifetimes must be last-use or eager (got '{lifetimes}')")
+        raise EdgewiseError(f"lifetimes must be last-use or eager (got '{lifetimes}')")
     if attention not in ("captured", "materialized", "fused"):
         raise EdgewiseError(
-            f"--attention must be captured, materialized or fused (got '{attention}')"
+            f"attention must be captured, materialized or fused (got '{attention}')"
         )
     if dtype is not None and dtype not in DTYPES:
         raise EdgewiseError(f"unknown dtype '{dtype}': expected one of {', '.join(DTYPES)}")
     if long_lived_ops < 1:
-        raise EdgewiseError(f"--long-lived must be a positive number of ops (got {long_lived_ops})")
+        raise EdgewiseError(f"long_lived_ops must be a positive count (got {long_lived_ops})")
     if tile_sram_bytes < 1024:
-        raise EdgewiseError(f"--tile-sram must be at least 1024 bytes (got {tile_sram_bytes})")
+        raise EdgewiseError(f"tile_sram_bytes must be at least 1024 (got {tile_sram_bytes})")
     n = len(graph.ops)
     target = DTYPES[dtype] if dtype else None
 

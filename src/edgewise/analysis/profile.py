@@ -135,7 +135,7 @@ def profile(
     if by not in ("op", "layer", "block"):
         raise EdgewiseError(f"unknown grouping '{by}': expected op, layer or block")
     if depth < 0:
-        raise EdgewiseError(f"--depth must be 0 or more (got {depth})")
+        raise EdgewiseError(f"depth must be 0 or more (got {depth})")
     conv = convention(convention_name)
     costs = op_costs(graph, conv)
     groups: dict[str, list[int]] = {}

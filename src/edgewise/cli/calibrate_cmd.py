@@ -29,8 +29,8 @@ from edgewise.errors import EdgewiseError
 BUSY_SPREAD = 1.5  # rounds of one probe this far apart: the machine was not idle (idle: 1.1-1.4)
 
 if TYPE_CHECKING:
+    from edgewise.execute.calibrate import HostMeasurements
     from edgewise.execute.validate import Validation
-    from edgewise.hardware.calibrate import HostMeasurements
     from edgewise.hardware.spec import HardwareSpec
 
 
@@ -49,7 +49,7 @@ def calibrate(
     ] = False,
 ) -> None:
     """Measure this machine's CPU (GEMM, conv, vector, cache and RAM bandwidth) into a spec."""
-    from edgewise.hardware.calibrate import busy_spread, measure_host, write_host_spec
+    from edgewise.execute.calibrate import busy_spread, measure_host, write_host_spec
 
     if output is not None and output.suffix.lower() not in (".yaml", ".yml"):
         raise EdgewiseError(f"-o writes a YAML spec: give a file ending in .yaml (got '{output}')")

@@ -97,3 +97,9 @@ def to_json(data: Any) -> str:
 def check_png(plot: Path | None) -> None:
     if plot is not None and plot.suffix.lower() != ".png":
         raise EdgewiseError(f"--plot writes PNG: give a file ending in .png (got '{plot}')")
+
+
+def check_long_lived(ops: int) -> None:
+    """--long-lived, checked at the boundary for every command that takes it."""
+    if ops < 1:
+        raise EdgewiseError(f"--long-lived must be a positive number of ops (got {ops})")

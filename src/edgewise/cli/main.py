@@ -127,6 +127,8 @@ def profile(
 
     if by not in ("op", "layer", "block"):
         raise EdgewiseError(f"--by must be op, layer or block (got '{by}')")
+    if depth < 0:
+        raise EdgewiseError(f"--depth must be 0 or more (got {depth})")
     check_png(plot)
     graph = graph_for(model, module, batch, resolution, frames, cfg)
     prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
+    check_long_lived,
     check_png,
     console,
     graph_for,
@@ -59,6 +60,7 @@ def memory(
 ) -> None:
     """Live memory at every op: activations, skips, attention scores; peak; real-run check."""
     from edgewise.analysis.memory import memory_timeline
+    from edgewise.ir.vocab import AttentionMode, parse_enum
     from edgewise.report.memory_report import (
         memory_to_csv,
         memory_to_dict,
@@ -69,6 +71,12 @@ def memory(
     check_png(plot)
     if device not in ("cpu", "cuda"):
         raise EdgewiseError(f"--device must be cpu or cuda (got '{device}')")
+    parse_enum(AttentionMode, attention, "--attention")
+    if lifetimes not in ("last-use", "eager"):
+        raise EdgewiseError(f"--lifetimes must be last-use or eager (got '{lifetimes}')")
+    check_long_lived(long_lived)
+    if tile_sram < 1024:
+        raise EdgewiseError(f"--tile-sram must be at least 1024 bytes (got {tile_sram})")
     graph = graph_for(model, module, batch, resolution, frames, cfg)
     options = dict(attention=attention, dtype=dtype, long_lived_ops=long_lived,
                    tile_sram_bytes=tile_sram)  # fmt: skip

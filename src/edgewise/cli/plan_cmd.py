@@ -17,6 +17,7 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     SetOpt,
+    check_long_lived,
     check_png,
     console,
     graph_for,
@@ -81,6 +82,7 @@ def plan(
     from edgewise.report.plan_report import outcome_to_dict, plot_outcome, render_outcome
 
     check_png(plot)
+    check_long_lived(long_lived)
     if output is not None and not output.parent.exists():
         raise EdgewiseError(f"cannot write '{output}': folder '{output.parent}' does not exist")
     spec = load_spec(hw, set_ or ())
