@@ -159,3 +159,13 @@ def test_unknown_model_lists_the_known_models() -> None:
     message = str(info.value)
     assert "unknown model 'sd15-unte'" in message and "sd15-unet" in message
     assert all(name in message for name in ZOO) and "\n" not in message
+
+
+def test_digits_cnn_entry_is_the_model_edgewise_digits_trains() -> None:
+    from edgewise.execute.digits import DigitsCNN
+
+    graph = capture_zoo("digits-cnn")
+    # conv 1->16, 16->32, 32->64 (3x3, biased), fc 256->64, head 64->10
+    by_hand = (9 * 16 + 16) + (16 * 9 * 32 + 32) + (32 * 9 * 64 + 64) + (256 * 64 + 64) + 650
+    assert graph.parameter_count == by_hand == 40_394
+    assert sum(p.numel() for p in DigitsCNN().parameters()) == by_hand

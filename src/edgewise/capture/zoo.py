@@ -22,7 +22,7 @@ from torch import nn
 
 from edgewise.capture import zoo_configs as configs
 from edgewise.capture.torch_capture import capture
-from edgewise.capture.zoo_builtin import MobileNetV2, VaeDecoder, share_parameters
+from edgewise.capture.zoo_builtin import DigitsCNN, MobileNetV2, VaeDecoder, share_parameters
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
 
@@ -235,6 +235,10 @@ def _mobilenetv2(w: Workload) -> Built:
     side = _side(w)
     model = _on_meta(MobileNetV2)
     return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+
+def _digits_cnn(w: Workload) -> Built:
+    return _on_meta(DigitsCNN), (_meta(w.batch, 1, 8, 8),), {}
 
 
 def _dit_xl2(w: Workload) -> Built:
@@ -451,6 +455,15 @@ _ENTRIES = (
         build=_dit_xl2,
         default_resolution=256, resolution_step=16,
         resolution_why="latents are 1/8 of the image, cut in 2x2 patches",
+    ),
+    ZooEntry(
+        name="digits-cnn",
+        description="the 40,394-parameter CNN `edgewise digits` trains on scikit-learn's 8x8 "
+        "digits (architecture only; its trained weights come from `edgewise digits --train`)",
+        inputs="image 1x1x8x8",
+        options=frozenset({"batch"}),
+        published=(),
+        build=_digits_cnn,
     ),
 )  # fmt: skip
 

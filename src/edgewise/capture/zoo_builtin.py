@@ -5,6 +5,8 @@
   "same" padding). Module names follow torchvision's, so its state-dict keys load as is.
 - `VaeDecoder`: the decode path of an `AutoencoderKL` alone (post_quant_conv + decoder),
   so a captured graph holds the decoder's parameters only, not the unused encoder's.
+- `DigitsCNN`: the small CNN `edgewise digits` trains on scikit-learn's 8x8 digits (the
+  architecture only; `execute.digits` trains it and adds its data).
 - `share_parameters`: ties copies of one module's weights, as in a checkpoint that
   stores the same tensor under several names.
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 # expansion t, output channels c, repeats n, first stride s (Sandler et al. 2018, Table 2)
 _MOBILENETV2_BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
@@ -94,3 +97,21 @@ def share_parameters(source: nn.Module, target: nn.Module) -> None:
     for qual_name, param in source.named_parameters():
         owner, _, leaf = qual_name.rpartition(".")
         setattr(target.get_submodule(owner), leaf, param)
+
+
+class DigitsCNN(nn.Module):
+    """Three 3x3 convolutions and two linear layers for 1x8x8 digits: 40,394 parameters."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc = nn.Linear(64 * 2 * 2, 64)
+        self.head = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv1(x))
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv3(x)), 2)
+        return self.head(F.relu(self.fc(x.flatten(1))))

@@ -39,6 +39,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edgewise.capture import zoo_builtin
 from edgewise.errors import EdgewiseError
 from edgewise.execute.quantize import (
     BITS,
@@ -59,22 +60,8 @@ FLOAT_BYTES = {"fp32": 4.0, "fp16": 2.0, "bf16": 2.0}
 FLOAT_DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16}
 
 
-class DigitsCNN(nn.Module):
-    """Three 3x3 convolutions and two linear layers for 1x8x8 digits (see module docs)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.conv3 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc = nn.Linear(64 * 2 * 2, 64)
-        self.head = nn.Linear(64, 10)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.relu(self.conv1(x))
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv3(x)), 2)
-        return self.head(F.relu(self.fc(x.flatten(1))))
+class DigitsCNN(zoo_builtin.DigitsCNN):
+    """The zoo's `digits-cnn` architecture, with the calibration data sensitivity needs."""
 
     def calibration_inputs(self, n: int) -> list[tuple[Any, ...]]:
         """The first `n` training images, one forward each (`execute.sensitivity` uses it)."""
