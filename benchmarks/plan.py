@@ -4,9 +4,10 @@
 
 Part 1 (issue 5 targets, SD 1.5 int8 on generic-npu): the MILP proven optimal or within
 1% gap in 60 s; the greedy heuristic in 2 s and within 3% of the MILP, per objective.
-Part 2 (docs/recompute.md): for each preset, spilling every skip against the best plan
-that may only spill or recompute (no keeping), and the free plan: DRAM bytes, energy and
-latency, and where recomputation lands.
+Part 2 (docs/recompute.md, `--markdown` prints its table): per case, spilling every skip
+against the best plan that may only spill or recompute (no keeping), and the free plan
+(energy optimum, keep/spill/recompute allowed): DRAM bytes, energy and latency, and where
+recomputation lands. Every figure is simulated.
 """
 
 from __future__ import annotations
@@ -21,18 +22,86 @@ from edgewise.hardware.spec import load_spec
 from edgewise.plan.planner import make_plan
 from edgewise.report.format import binary_bytes
 
+CASES = (  # label, preset, --set overrides, workload (docs/recompute.md's rows)
+    ("generic-npu (default)", "generic-npu", [], Workload()),
+    ("generic-npu, 1 MiB SRAM", "generic-npu", ["sram_bytes=1MiB"], Workload()),
+    ("rk3588-npu", "rk3588-npu", [], Workload()),
+    ("ethos-u65-512", "ethos-u65-512", [], Workload()),
+    ("tesla-fsd-nna", "tesla-fsd-nna", [], Workload()),
+    ("generic-npu, 1024 x 1024", "generic-npu", [], Workload(resolution=1024)),
+    ("generic-npu, --cfg (batch 2)", "generic-npu", [], Workload(cfg=True)),
+    ("generic-npu, weights resident in 1 GiB", "generic-npu",
+     ["sram_bytes=1GiB", "weights_resident=true"], Workload()),
+)  # fmt: skip
+
+
+def sweep(console: Console) -> None:
+    """Issue 9's property, in full: the tiny diffusers U-Net (tests/models.py) at every
+    SRAM size from 40 to 300 KiB in 1 KiB steps, for every --allow set and objective:
+    once feasible always feasible, never worse with more SRAM, solver == simulator."""
+    import itertools
+    import time
+
+    from edgewise.capture.source import graph_from_module
+    from edgewise.ir.vocab import Action, Objective
+    from edgewise.plan.greedy import figure
+    from edgewise.plan.milp import solve_milp
+    from edgewise.plan.problem import plan_problem
+    from edgewise.simulate.simulator import simulate
+    from edgewise.simulate.workload import op_workload
+
+    graph = graph_from_module("tests.models:tiny_unet")
+    work = op_workload(graph, "int8", "int8")
+    table = Table(title="tiny U-Net, 40-300 KiB in 1 KiB steps (261 sizes)")
+    for col in ("allow", "objective", "feasible from", "monotone", "solver = simulator",
+                "s per solve"):  # fmt: skip
+        table.add_column(col, justify="right")
+    actions = (Action.KEEP, Action.SPILL, Action.RECOMPUTE)
+    for r in (1, 2, 3):
+        for allow in itertools.combinations(actions, r):
+            for objective in Objective:
+                start, first, monotone, equal, previous = (
+                    time.perf_counter(),
+                    None,
+                    True,
+                    True,
+                    None,
+                )
+                for kib in range(40, 301):
+                    hw = load_spec("generic-npu", [f"sram_bytes={kib}KiB"])
+                    problem = plan_problem(graph, work, simulate(work, hw, "int8"), hw)
+                    result = solve_milp(problem, objective, frozenset(allow))
+                    if result.schedule is None:
+                        monotone &= first is None
+                        continue
+                    first = first or kib
+                    value = figure(simulate(work, hw, "int8", schedule=result.schedule), objective)
+                    equal &= abs(value - (result.objective or 0)) <= 1e-6 * abs(value)
+                    monotone &= previous is None or value <= previous * (1 + 1e-6)
+                    previous = value
+                seconds = (time.perf_counter() - start) / 261
+                table.add_row("+".join(allow), str(objective), f"{first} KiB" if first else "-",
+                              "yes" if monotone else "NO", "yes" if equal else "NO",
+                              f"{seconds:.3f}")  # fmt: skip
+    console.print(table)
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--hw", nargs="*", default=[], help="only the cases on these presets")
     parser.add_argument(
-        "--hw",
-        nargs="*",
-        default=["generic-npu", "jetson-orin-nano", "rk3588-npu", "ethos-n77", "tesla-fsd-nna"],
+        "--markdown", action="store_true", help="also print docs/recompute.md's table"
+    )
+    parser.add_argument(
+        "--sweep", action="store_true", help="only the tiny U-Net SRAM sweep, 1 KiB steps"
     )
     parser.add_argument("--time-limit", type=float, default=60.0)
     parser.add_argument("--skip-sdxl", action="store_true")
     opts = parser.parse_args()
     console = Console()
+    if opts.sweep:
+        sweep(console)
+        return
     if not opts.skip_sdxl:
         scale = Table(
             title="SDXL U-Net at 512 (int8, generic-npu), --long-lived 3: the MILP at scale"
@@ -80,38 +149,29 @@ def main() -> None:
     console.print(quality)
 
     claim = Table(title="recompute skips instead of spilling them (SD 1.5 U-Net, int8, one step)")
-    for col in (
-        "preset",
-        "SRAM",
-        "spill-all DRAM",
-        "recompute plan DRAM",
-        "saved",
-        "energy saved",
-        "latency cost",
-        "recomputed",
-        "lands in",
-        "free plan keeps/spills/recomputes",
-    ):
+    columns = ("case", "SRAM", "DRAM, spill-all", "DRAM, recompute plan", "saved",
+               "energy saved", "latency cost", "recomputed", "lands in", "free plan k/s/r",
+               "free plan DRAM")  # fmt: skip
+    for col in columns:
         claim.add_column(col, justify="right")
-    for name in opts.hw:
-        hw = load_spec(name)
-        no_keep = make_plan(
-            graph,
-            hw,
-            "int8",
-            "int8",
-            "int8",
-            "dram",
-            allow=frozenset({"spill", "recompute"}),
-            time_limit_s=opts.time_limit,
-        )
-        free = make_plan(graph, hw, "int8", "int8", "int8", "energy", time_limit_s=opts.time_limit)
+    rows = []
+    for label, name, sets, workload in CASES:
+        if opts.hw and name not in opts.hw:
+            continue
+        hw = load_spec(name, sets)
+        model = graph if workload == Workload() else capture_zoo("sd15-unet", workload)
+        no_keep = make_plan(model, hw, "int8", "int8", "int8", "dram",
+                            allow=frozenset({"spill", "recompute"}),
+                            time_limit_s=opts.time_limit)  # fmt: skip
+        free = make_plan(model, hw, "int8", "int8", "int8", "energy",
+                         allow=frozenset({"keep", "spill", "recompute"}),
+                         time_limit_s=opts.time_limit)  # fmt: skip
         spill = no_keep.simulations["spill-all"].totals
         plan = no_keep.simulations["plan"].totals
         assert no_keep.plan is not None and free.plan is not None
         landing = sorted(  # the block each recomputation lands in
             {
-                graph.block_of(graph.ops[t.recompute_at], 2)
+                model.block_of(model.ops[t.recompute_at], 2)
                 for t in no_keep.plan.tensors
                 if t.action == "recompute"
             }
@@ -120,8 +180,8 @@ def main() -> None:
             a: sum(t.action == a for t in free.plan.tensors) for a in ("keep", "spill", "recompute")
         }
         recomputed = sum(t.action == "recompute" for t in no_keep.plan.tensors)
-        claim.add_row(
-            name,
+        row = (
+            label,
             binary_bytes(hw.sram_bytes),
             binary_bytes(spill.dram_bytes),
             binary_bytes(plan.dram_bytes),
@@ -131,8 +191,16 @@ def main() -> None:
             f"{recomputed} of {len(no_keep.plan.tensors)}",
             ", ".join(landing) or "-",
             "/".join(str(counts[a]) for a in ("keep", "spill", "recompute")),
+            binary_bytes(free.simulations["plan"].totals.dram_bytes),
         )
+        claim.add_row(*row)
+        rows.append(row)
     console.print(claim)
+    if opts.markdown:
+        print("| " + " | ".join(columns) + " |")
+        print("|" + "---|" * len(columns))
+        for row in rows:
+            print("| " + " | ".join(row) + " |")
 
 
 if __name__ == "__main__":
