@@ -526,3 +526,54 @@ def test_latency_bound_is_on_the_objective_itself() -> None:
     assert result.status == "optimal" and result.bound is not None
     assert result.bound <= result.objective * (1 + 1e-9)
     assert result.bound >= result.objective * (1 - 1e-6)  # proven: the gap is real, not clipped
+
+
+class SkipChain(nn.Module):
+    """Four ops and four gaps: small enough to enumerate every schedule there is."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(2, 4, 1)
+        self.body = nn.Sequential(nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        a = self.stem(x)
+        return self.body(a) + a
+
+
+@pytest.mark.parametrize("sets", [("sram_bytes=300",), ("sram_bytes=520",),
+                                  ("sram_bytes=800", "overlap_compute_dma=false")])  # fmt: skip
+def test_milp_equals_brute_force_over_every_decision(sets: tuple[str, ...]) -> None:
+    """Every keep/off choice of every gap, every tiling of every op, every action and
+    position of the long-lived tensor, costed by the simulator: the best equals the MILP."""
+    from edgewise.simulate.schedule import Recompute, Schedule
+
+    graph = capture(SkipChain(), torch.randn(1, 2, 8, 8))
+    work = op_workload(graph, "int8", "int8")
+    hw = spec(*sets, "dram_bandwidth_bytes_per_s=1e7")
+    problem = plan_problem(graph, work, simulate(work, hw, "int8"), hw, long_lived_ops=1)
+    assert len(problem.tensors) == 1
+    planned = {t.gap for t in problem.tensors}
+    others = [g for g in range(work.n_gaps) if g not in planned]
+    options = [[("keep", -1), ("spill", -1), *(("recompute", j) for j in t.places)]
+               for t in problem.tensors]  # fmt: skip
+    sims = []
+    for keep in itertools.product([False, True], repeat=len(others)):
+        for tiled in itertools.product([False, True], repeat=work.n_ops):
+            for choices in itertools.product(*options):
+                kept = np.zeros(work.n_gaps, dtype=bool)
+                kept[others] = keep
+                rebuilds = []
+                for t, (action, at) in zip(problem.tensors, choices, strict=True):
+                    kept[t.gap] = action == "keep"
+                    if action == "recompute":
+                        rebuilds.append(Recompute(t.storage_id, t.gap, at, t.segment,
+                                                  t.all_sources))  # fmt: skip
+                schedule = Schedule(problem.capacity_bytes, kept, np.array(tiled), tuple(rebuilds))
+                sims.append(simulate(work, hw, "int8", schedule=schedule))
+    assert sum(s.totals.feasible for s in sims) < len(sims)  # the budget binds somewhere
+    for objective in Objective:
+        best = min(figure(s, objective) for s in sims)
+        result = solve_milp(problem, objective)
+        assert result.status == "optimal"
+        assert result.objective == pytest.approx(best, rel=1e-9)
