@@ -273,6 +273,9 @@ def test_infeasible_budget_reports_the_minimum_sram() -> None:
         long_lived_ops=2,
     )
     assert again.result.status == "optimal"
+    less = make_plan(graph, spec(f"sram_bytes={need - 1024}"), "int8", "int8", "int8",
+                     allow=frozenset({"keep"}), long_lived_ops=2)  # fmt: skip
+    assert less.result.status == "infeasible"  # the minimum, to the KiB
 
 
 def test_time_limit_returns_a_real_plan() -> None:

@@ -31,7 +31,7 @@ from edgewise.plan.plan import (
 )
 from edgewise.plan.problem import PlanProblem, plan_problem
 from edgewise.plan.result import Choice, Knobs, SolverResult
-from edgewise.simulate.simulator import Simulation, simulate
+from edgewise.simulate.simulator import Simulation, activation_capacity, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
 
 ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "tiling"})
@@ -115,6 +115,11 @@ def make_plan(
         sims[name] = simulate(base_work, spec, compute, pins)
     notes = []
     if result.choices is None or result.schedule is None:
+        need = result.min_sram_bytes
+        if need is not None and need > 0:
+            confirmed = _confirmed_sram(graph, spec, work, compute, need, long_lived_ops, goal,
+                                        actions)  # fmt: skip
+            result = replace(result, min_sram_bytes=confirmed)
         return PlanOutcome(None, result, problem, _ordered(sims), "")
     sims["plan"] = simulate(
         knob_workload(problem, result.knobs), spec, compute, schedule=result.schedule
@@ -174,6 +179,35 @@ def make_plan(
         note="; ".join(notes),
     )
     return PlanOutcome(plan, result, problem, _ordered(sims), plan.note)
+
+
+def _confirmed_sram(
+    graph: Graph,
+    spec: HardwareSpec,
+    work: OpWorkload,
+    compute: str,
+    activations_bytes: int,
+    long_lived_ops: int,
+    goal: Objective,
+    actions: frozenset[Action],
+) -> int:
+    """The smallest SRAM (spec bytes, weights included when they stay resident) that the
+    MILP's minimum gives, confirmed by planning and simulating at that size; grown in
+    1 KiB steps (at most 16) if the simulator disagrees. -1 if none is confirmed."""
+    extra = spec.sram_bytes - activation_capacity(work, spec)[0]
+    size = -(-(activations_bytes + extra) // 1024) * 1024  # rounded up to whole KiB
+    for _ in range(16):
+        trial = spec.model_copy(update={"sram_bytes": size})
+        base = simulate(work, trial, compute)
+        result = solve_milp(plan_problem(graph, work, base, trial, long_lived_ops), goal, actions)
+        schedule = result.schedule
+        if (
+            schedule is not None
+            and simulate(work, trial, compute, schedule=schedule).totals.feasible
+        ):
+            return size
+        size += 1024
+    return -1
 
 
 def _ordered(sims: dict[str, Simulation]) -> dict[str, Simulation]:

@@ -29,4 +29,4 @@ class SolverResult:
     gap: float | None  # (objective - bound) / objective
     seconds: float
     knobs: Knobs = field(default_factory=Knobs)
-    min_sram_bytes: int | None = None  # for an infeasible budget: the smallest that works
+    min_sram_bytes: int | None = None  # infeasible: the smallest SRAM that works (-1: none)

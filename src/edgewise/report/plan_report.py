@@ -75,7 +75,8 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
         console.print(
             "no plan fits this SRAM budget"
             + (
-                f"; the smallest SRAM for activations that works: {binary_bytes(need)}"
+                f"; the smallest SRAM that works (found by the MILP, confirmed by the "
+                f"simulator): --set sram_bytes={need // 1024}KiB"
                 if need and need > 0
                 else ""
             )
