@@ -149,8 +149,7 @@ def test_attention_tiled_is_exact_and_materialized_holds_its_scores(unet: Real) 
         return _plan(graph, {}, attention=tuple(PlannedAttention(i, "", mode, 0, 0) for i in ops))
 
     tiled = run_plan(*unet, plan=modes("fused"))
-    # a plan's "fused" attention runs as query tiles
-    assert tiled.fidelity.bit_exact and tiled.attention == {"tiled": len(ops)}
+    assert tiled.fidelity.bit_exact and tiled.attention == {"fused": len(ops)}  # query tiles
     materialized = run_plan(*unet, plan=modes("materialized"))
     assert not materialized.fidelity.bit_exact  # another summation order
     assert materialized.fidelity.sqnr_db > 100

@@ -23,7 +23,7 @@ and, optionally, a plan:
   model, but the run needs the view tensor);
 - attention: an op may run as an explicit softmax(q k^T x scale) v, its scores really
   allocated ("materialized"), or over tiles of query rows, one tile's output at a time
-  ("tiled", Br rows from `flash_tile` for a 256 KiB SRAM, the memory timeline's default).
+  ("fused", Br rows from `flash_tile` for a 256 KiB SRAM, the memory timeline's default).
 """
 
 from __future__ import annotations
@@ -42,10 +42,12 @@ from edgewise.capture.torch_capture import _path_name
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import Graph, Op, TensorKind, TensorRef
+from edgewise.ir.vocab import AttentionMode
 from edgewise.plan.plan import Plan, PlannedTensor
 
-TILE_SRAM_BYTES = 256 * 1024  # SRAM a "tiled" attention's score tile is sized for
-ATTENTION_MODES = ("materialized", "tiled")
+TILE_SRAM_BYTES = 256 * 1024  # SRAM a fused attention's score tile is sized for
+ATTENTION_MODES = (AttentionMode.MATERIALIZED, AttentionMode.FUSED)
+PORTABLE = "portable-sdpa"  # a CPU-only attention kernel re-run as SDPA on another device
 _ENUMS = (torch.dtype, torch.layout, torch.memory_format)
 _FEEDS = (TensorKind.INPUT, TensorKind.PARAMETER, TensorKind.BUFFER, TensorKind.CONSTANT)
 
@@ -125,11 +127,7 @@ def schedule(graph: Graph, plan: Plan | None = None) -> Schedule:
     for tid, op in last.items():
         if op < len(graph.ops):
             free[op].append(tid)
-    # the plan's "fused" (FlashAttention tiles) runs as query tiles here
-    plan_modes = {"fused": "tiled"}
-    attention = (
-        {a.op: plan_modes.get(a.mode, a.mode) for a in plan.attention} if plan is not None else {}
-    )
+    attention = {a.op: a.mode for a in plan.attention} if plan is not None else {}
     for i, mode in attention.items():
         _check_attention(graph, i, mode)
     return Schedule(tuple(tuple(f) for f in free), last, tuple(moves), attention)
@@ -493,7 +491,7 @@ def _execute(
     args = [_fill(a, resolve) for a in call.args]
     kwargs = {k: _fill(v, resolve) for k, v in call.kwargs.items()}
     if mode is None and op.category is OpCategory.ATTENTION and _cpu_only(op, prog.device):
-        mode = "fused"
+        mode = PORTABLE
     result: Any
     try:
         if int8 is not None:
@@ -559,7 +557,7 @@ def _attention(
     rows, cols = q.shape[-2], k.shape[-2]
     if causal:  # torch's is_causal: the top-left triangle
         mask = torch.ones(rows, cols, dtype=torch.bool, device=q.device).tril()
-    if mode == "fused":
+    if mode == PORTABLE:
         out.copy_(
             torch.nn.functional.scaled_dot_product_attention(q, k, v, mask, 0.0, False, scale)
         )
@@ -572,7 +570,7 @@ def _attention(
         p = torch.softmax(s, dim=-1)
         del s
         out.copy_(torch.matmul(p, v))
-    elif mode == "tiled":
+    elif mode == AttentionMode.FUSED:
         tile = flash_tile(TILE_SRAM_BYTES, q.shape[-1], q.element_size())[0]
         mask_name = "attn_mask" if "attn_mask" in call.names else "attn_bias"
         for start in range(0, rows, tile):

@@ -102,7 +102,7 @@ class PlanRun:
     recomputed_ops: int  # ops re-run per forward
     quantized_layers: int  # layers whose weights were fake-quantized
     activation_bits: int | None  # their activations' format, None when left in float
-    attention: dict[str, int]  # materialized | tiled -> ops
+    attention: dict[str, int]  # materialized | fused -> ops
     int8_kernel_ops: int = 0  # matmuls run on PyTorch's int8-weight kernel (--int8-kernels)
 
     @property
