@@ -123,6 +123,11 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
             p.recompute_at_scope or "",
         )
     console.print(decisions)
+    sched = outcome.plan.schedule
+    console.print(
+        f"around them: {len(sched.off_gaps)} of the {sched.gap_count} gaps wait in DRAM, "
+        f"{len(sched.tiled_ops)} ops are tiled (the plan file holds the whole schedule)"
+    )
 
 
 def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
