@@ -20,7 +20,8 @@ nothing they stream or write; write-once; SRAM capacity at every op; latency per
 (max of compute, DRAM and SRAM time with overlap, else compute + DRAM); accuracy budget.
 Objective: latency (sum L), DRAM bytes, or energy, in us / MiB / uJ (HiGHS works to
 absolute tolerances near 1e-7, so every quantity is written near 1). Latency ties are
-broken in a second solve that minimizes DRAM bytes with the latency held at its optimum.
+broken toward fewer DRAM bytes by a term worth at most TIE_BREAK of the latency, taken
+off the bound, so the bound stays a bound on the latency itself.
 Infeasible is a result: it carries the smallest SRAM that would work.
 """
 
@@ -47,6 +48,7 @@ from edgewise.simulate.simulator import weight_dram_bytes
 US = 1e6  # latency in microseconds
 MIB = 2.0**20  # bytes in MiB
 UNIT = {Objective.LATENCY: 1e6, Objective.ENERGY: 1e6, Objective.DRAM: 1 / MIB}
+TIE_BREAK = 1e-9  # the most the latency tie-break adds, as a share of the compute time
 TENSOR_ACTIONS = frozenset({Action.KEEP, Action.SPILL, Action.RECOMPUTE})
 
 Expr = tuple[float, dict[int, float]]  # constant + sparse linear terms
@@ -115,11 +117,11 @@ class _Built:
     model: _Model
     objective: dict[int, float]  # in the objective's unit
     constant: float
-    dram: dict[int, float]  # total DRAM bytes (MiB) as a linear form, for the tie-break
-    dram_constant: float
     latency_cols: list[int]
     latency_constant_us: float
+    objective_name: Objective
     problem: PlanProblem
+    tie_break: float  # the most the tie-break term adds to the objective (its unit)
     tiled_fixed: np.ndarray  # per op: tiled because its operands alone exceed SRAM
 
 
@@ -175,16 +177,18 @@ class _Builder:
     def build(self) -> None:
         p, w, m = self.p, self.w, self.m
         allow = self.allow
-        # planned gaps: one choice each
+        self._tiling()
+        # planned gaps: one choice each (keep fixed where it dominates, as for any gap)
         for k, t in enumerate(p.tensors):
-            m.var(("Kt", k), hi=1.0 if Action.KEEP in allow else 0.0, integer=True)
+            keep = Action.KEEP in allow
+            m.var(("Kt", k), lo=float(keep and self._keep_dominates(t.gap)), hi=float(keep),
+                  integer=True)  # fmt: skip
             m.var(("P", k), hi=1.0 if Action.SPILL in allow else 0.0, integer=True)
             if Action.RECOMPUTE in allow:
                 for j in t.places:
                     m.var(("R", k, j), integer=True)
                 for idx in range(len(t.places)):
                     m.var(("Rc", k, idx))
-        self._tiling()
         for g in range(w.n_gaps):
             if g not in self.planned:
                 m.var(("K", g), lo=1.0 if self._keep_dominates(g) else 0.0, integer=True)
@@ -301,8 +305,9 @@ class _Builder:
                 if after is None:
                     continue
                 a_, z = int(w.gap_start[after]), int(w.gap_end[after])
-                for i in range(a_ + 1, z):
-                    self._put(self.occ[i], _scale(self.on_chip(after, i), b))
+                for i in range(a_ + 1, z):  # occupancy rows only where SRAM can bind
+                    if not self.loose[i]:
+                        self._put(self.occ[i], _scale(self.on_chip(after, i), b))
                 if not s.is_input:  # written when it first goes off without a clean copy
                     col = m.var(("Wr", after), hi=1.0)
                     wr: Expr = (0.0, {col: 1.0})
@@ -426,6 +431,8 @@ class _Builder:
         if self.capacity is None:
             cap_col = m.var(("C",), hi=np.inf)
         for i in range(w.n_ops):
+            if self.loose[i]:  # everything that could be resident fits: no row can bind
+                continue
             terms = dict(self.occ[i])
             const = terms.pop(-1, 0.0)
             t_const, t_terms = self.tiled(i)
@@ -522,6 +529,13 @@ def build(
             for c, v in sram.items():
                 _add(objective_terms, c, v * e_sram * unit)
         per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
+        if rates.overlap:  # a term that can never exceed the op's own compute never binds
+            if has_dram and (d0 + sum(max(v, 0.0) for v in dram.values())) / bw <= c0:
+                dram = {}
+                d0 = 0.0
+            if (s0 + sum(max(v, 0.0) for v in sram.values())) / sbw <= c0:
+                sram = {}
+                s0 = 0.0
         if not (dram or sram or comp):
             fixed_s = float(
                 latency_seconds(
@@ -556,6 +570,14 @@ def build(
         constant += energy0 * unit
         for c, v in b.energy.items():
             _add(objective_terms, c, v * unit)
+    tie = 0.0
+    if capacity is not None and objective is Objective.LATENCY:  # ties: fewer DRAM bytes
+        most = dram_constant + sum(max(v, 0.0) for v in dram_terms.values())
+        tie = TIE_BREAK * max(float(compute0.sum()) * US, 1.0)
+        per_byte = tie / max(most, 1.0)
+        for c, v in dram_terms.items():
+            _add(objective_terms, c, v * per_byte)
+        constant += dram_constant * per_byte
     if capacity is None:
         objective_terms = {m.names["C",]: 1.0}
         constant = 0.0
@@ -563,11 +585,11 @@ def build(
         m,
         objective_terms,
         constant,
-        {c: v / MIB for c, v in dram_terms.items()},
-        dram_constant / MIB,
         latency_cols,
         latency_constant,
+        objective,
         problem,
+        tie,
         b.t_fixed,
     )
 
@@ -630,8 +652,8 @@ class PlanFigure:
         self.h.run()
         if self.h.getModelStatus() != self.hs.HighsModelStatus.kOptimal:
             return None
-        value = float(self.h.getInfo().objective_function_value) + self.built.constant
-        return value / UNIT[self.objective]
+        x = np.array(self.h.getSolution().col_value)
+        return _value(self.built, x, float(self.h.getInfo().objective_function_value))
 
 
 def _default_knobs(problem: PlanProblem) -> Knobs:
@@ -693,16 +715,14 @@ def solve_milp(
         )
     info = h.getInfo()
     unit = UNIT[objective]
-    bound = (float(info.mip_dual_bound) + built.constant) / unit
+    bound = (float(info.mip_dual_bound) + built.constant - built.tie_break) / unit
     if info.primal_solution_status != 2:  # no plan in time: the caller falls back
         return SolverResult(
             "time-limit", None, None, None, bound, None, time.perf_counter() - start
         )
     x = np.array(h.getSolution().col_value)
-    value = (float(info.objective_function_value) + built.constant) / unit
+    value = _value(built, x, float(info.objective_function_value))
     optimal = status == hs.HighsModelStatus.kOptimal
-    if objective is Objective.LATENCY and optimal and built.latency_cols:
-        x = _fewest_bytes(h, built, x, float(info.objective_function_value), time_limit_s)
     choices, schedule, knobs = decode(built, x)
     gap = max(0.0, (value - bound) / value) if value and np.isfinite(bound) else 0.0
     return SolverResult(
@@ -717,27 +737,11 @@ def solve_milp(
     )
 
 
-def _fewest_bytes(h, built: _Built, x: np.ndarray, best: float, time_limit_s: float) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """Among plans at the optimal latency, the one that moves the fewest DRAM bytes."""
-    n = len(built.model.lower)
-    latency = np.zeros(n)
-    for c, v in built.objective.items():
-        latency[c] = v
-    cols = np.flatnonzero(latency).astype(np.int32)
-    slack = max(abs(best) * 1e-9, 1e-6)
-    h.addRow(-np.inf, best + slack, len(cols), cols, latency[cols])
-    cost = np.zeros(n)
-    for c, v in built.dram.items():
-        cost[c] = v
-    h.changeColsCost(n, np.arange(n, dtype=np.int32), cost)
-    with contextlib.suppress(Exception):  # a warm start where this highspy takes one
-        h.setSolution(h.getSolution())
-    h.setOptionValue("time_limit", float(time_limit_s))
-    h.run()
-    info = h.getInfo()
-    if info.primal_solution_status == 2:
-        return np.array(h.getSolution().col_value)
-    return x
+def _value(built: _Built, x: np.ndarray, solver_objective: float) -> float:
+    """The objective's value at `x` in its own unit (latency without the tie-break)."""
+    if built.tie_break:
+        return (float(x[built.latency_cols].sum()) + built.latency_constant_us) / US
+    return (solver_objective + built.constant) / UNIT[built.objective_name]
 
 
 def decode(built: _Built, x: np.ndarray) -> tuple[tuple[Choice, ...], Schedule, Knobs]:

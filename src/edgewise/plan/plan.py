@@ -142,7 +142,11 @@ def planned_tensors(
     input tensor)."""
     by_id = {t.storage_id: (t, c) for t, c in zip(problem.tensors, choices, strict=True)}
 
-    def closure(sid: int) -> tuple[set[int], set[int]]:
+    done: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+
+    def closure(sid: int) -> tuple[frozenset[int], frozenset[int]]:
+        if sid in done:  # chains share sources: each closure once
+            return done[sid]
         t, _ = by_id[sid]
         ops, sources = set(t.segment), set(t.input_sources)
         for u in t.sources:
@@ -152,11 +156,14 @@ def planned_tensors(
                 sources |= more_sources
             else:
                 sources.add(u)
-        return ops, sources
+        done[sid] = frozenset(ops), frozenset(sources)
+        return done[sid]
 
     out = []
     for t, (action, at) in zip(problem.tensors, choices, strict=True):
-        ops, sources = closure(t.storage_id) if action == Action.RECOMPUTE else (set(), set())
+        ops, sources = (
+            closure(t.storage_id) if action == Action.RECOMPUTE else (frozenset(), frozenset())
+        )
         out.append(
             PlannedTensor(
                 storage_id=t.storage_id,

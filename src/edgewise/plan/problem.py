@@ -102,16 +102,25 @@ class PlanProblem:
         return len(self.tensors) + len(self.layers) + len(self.attention)
 
 
+def _producers(graph: Graph) -> dict[int, list[int]]:
+    """Storage -> every op that writes into it (in-place writers included), in order."""
+    out: dict[int, list[int]] = {}
+    for t in graph.tensors.values():
+        if t.producer is not None:
+            out.setdefault(t.storage_id, []).append(t.producer)
+    return {sid: sorted(ops) for sid, ops in out.items()}
+
+
 def _segment(
-    graph: Graph, storage_id: int, stop: set[int], limit: int
+    graph: Graph,
+    writers: dict[int, list[int]],
+    storage_id: int,
+    stop: set[int],
+    limit: int,
 ) -> tuple[set[int], set[int]]:
     """Ops that (re)compute a storage as it is at op `limit`, walking back until
-    long-lived or input storages: every op that wrote into a storage it needs (in-place
-    ops included). Returns (ops, source storages). Weights are re-read, not recomputed."""
-    producers: dict[int, list[int]] = {}
-    for t in graph.tensors.values():
-        if t.producer is not None and t.producer <= limit:
-            producers.setdefault(t.storage_id, []).append(t.producer)
+    long-lived or input storages: every op up to `limit` that wrote into a storage it needs
+    (in-place ops included). Returns (ops, source storages). Weights are re-read."""
     ops: set[int] = set()
     sources: set[int] = set()
     frontier = [storage_id]
@@ -121,10 +130,11 @@ def _segment(
         if sid in seen:
             continue
         seen.add(sid)
-        if sid not in producers:
+        made_by = [op for op in writers.get(sid, ()) if op <= limit]
+        if not made_by:
             sources.add(sid)
             continue
-        for op_index in producers[sid]:
+        for op_index in made_by:
             ops.add(op_index)
             for tid in graph.ops[op_index].inputs:
                 t = graph.tensors[tid]
@@ -154,6 +164,7 @@ def plan_problem(
     compute = baseline.mac_s + baseline.vector_s
     slack = np.maximum(np.maximum(baseline.dram_s, baseline.sram_s) - compute, 0.0)
     tensors = []
+    writers = _producers(graph)
     for sid in ids:
         s = storage[sid]
         if not s.gaps:
@@ -163,7 +174,7 @@ def plan_problem(
             continue
         g = s.gaps[int(np.argmax(lengths))]
         gap_start, gap_end = int(work.gap_start[g]), int(work.gap_end[g])
-        seg, sources = _segment(graph, sid, stop, gap_start)
+        seg, sources = _segment(graph, writers, sid, stop, gap_start)
         long_sources = tuple(sorted(u for u in sources if u in ids))
         other_sources = tuple(sorted(u for u in sources if u not in ids and u in storage))
         ready = max([storage[u].first_op for u in (*long_sources, *other_sources)] + [gap_start])
