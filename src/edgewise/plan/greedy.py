@@ -13,9 +13,9 @@ from __future__ import annotations
 import time
 
 from edgewise.ir.vocab import Action, Objective
-from edgewise.plan.knobs import knob_workload
+from edgewise.plan.knobs import default_knobs, knob_workload
 from edgewise.plan.problem import PlanProblem
-from edgewise.plan.result import Choice, Knobs, SolverResult
+from edgewise.plan.result import Choice, SolverResult
 from edgewise.simulate.schedule import Pin, Recompute
 from edgewise.simulate.simulator import Simulation, simulate
 
@@ -53,9 +53,7 @@ def solve_greedy(
     allow: frozenset[str] = frozenset(Action),
 ) -> SolverResult:
     start = time.perf_counter()
-    knobs = Knobs(
-        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
-    )
+    knobs = default_knobs(problem)
     work = knob_workload(problem, knobs)
 
     def run(choices: tuple[Choice, ...]) -> Simulation:

@@ -124,6 +124,13 @@ def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanPro
     return replace(problem, attention=tuple(ops))
 
 
+def default_knobs(problem: PlanProblem) -> Knobs:
+    """The levers untouched: every layer at its base precision, every attention fused."""
+    return Knobs(
+        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
+    )
+
+
 def knob_workload(problem: PlanProblem, knobs: Knobs) -> OpWorkload:
     """The problem's workload with `knobs` applied (what the simulator costs)."""
     scale: dict[int, float] = {}

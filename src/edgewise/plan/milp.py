@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from edgewise.ir.vocab import Action, Objective
+from edgewise.plan.knobs import default_knobs
 from edgewise.plan.problem import PlanProblem
 from edgewise.plan.result import Choice, Knobs, SolverResult
 from edgewise.simulate.cost import compute_seconds, latency_seconds
@@ -643,7 +644,7 @@ class PlanFigure:
     def __call__(
         self, schedule: Schedule, choices: tuple[Choice, ...], knobs: Knobs | None = None
     ) -> float | None:
-        fixed = _fix(self.built, schedule, choices, knobs or _default_knobs(self.problem))
+        fixed = _fix(self.built, schedule, choices, knobs or default_knobs(self.problem))
         lower, upper = self.lower.copy(), self.upper.copy()
         cols = np.fromiter(fixed, dtype=np.int64)
         lower[cols] = upper[cols] = np.fromiter(fixed.values(), dtype=np.float64)
@@ -654,12 +655,6 @@ class PlanFigure:
             return None
         x = np.array(self.h.getSolution().col_value)
         return _value(self.built, x, float(self.h.getInfo().objective_function_value))
-
-
-def _default_knobs(problem: PlanProblem) -> Knobs:
-    return Knobs(
-        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
-    )
 
 
 def _fix(

@@ -14,6 +14,7 @@ from edgewise.ir.graph import Graph
 from edgewise.ir.vocab import Action, AttentionMode, Objective, parse_enum
 from edgewise.plan.greedy import figure, pins_for, solve_greedy
 from edgewise.plan.knobs import (
+    default_knobs,
     knob_workload,
     load_sensitivity,
     parse_floors,
@@ -30,7 +31,7 @@ from edgewise.plan.plan import (
     uniform_choices,
 )
 from edgewise.plan.problem import PlanProblem, plan_problem
-from edgewise.plan.result import Choice, Knobs, SolverResult
+from edgewise.plan.result import Choice, SolverResult
 from edgewise.simulate.simulator import Simulation, activation_capacity, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
 
@@ -101,9 +102,7 @@ def make_plan(
     else:
         result = solve_greedy(problem, goal, actions)
     # the baselines run with the levers at their defaults (base precision, fused attention)
-    defaults = Knobs(
-        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
-    )
+    defaults = default_knobs(problem)
     base_work = knob_workload(problem, defaults) if problem.layers or problem.attention else work
     sims: dict[str, Simulation] = {
         "keep-fit": keep_fit if base_work is work else simulate(base_work, spec, compute)
