@@ -394,9 +394,9 @@ class _Builder:
             cols = {o: m.var(("Q", l_, o), integer=True) for o in layer.options}
             m.row((0.0, dict.fromkeys(cols.values(), 1.0)), 1.0, 1.0)
             for o, col in cols.items():
-                factor = p.bits_ratio[o] - 1.0  # type: ignore[index]
+                ratio = p.bits_ratio[o]  # type: ignore[index]
                 for op, wb in zip(layer.ops, layer.weight_bytes, strict=True):
-                    delta = wb * factor
+                    delta = float(np.round(wb * ratio)) - wb  # whole bytes, as the workload
                     _add(self.sram[op], col, delta)
                     _add(self.dram[0 if p.weights_resident else op], col, delta)
         if p.accuracy_budget is not None and p.layers:

@@ -36,6 +36,7 @@ from edgewise.simulate.simulator import Simulation, activation_capacity, simulat
 from edgewise.simulate.workload import OpWorkload, op_workload
 
 ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "tiling"})
+DEFAULT_ALLOW = frozenset(TENSOR_ACTIONS)  # as `edgewise plan` without --allow
 ALTERNATIVES = ("spill-all", "keep-fit", "recompute-all", "plan")
 SOLVERS = ("milp", "greedy")
 
@@ -61,7 +62,7 @@ def make_plan(
     activations: str,
     compute: str,
     objective: str = "latency",
-    allow: frozenset[str] = ALLOWED,
+    allow: frozenset[str] = DEFAULT_ALLOW,
     solver: str = "milp",
     time_limit_s: float = 60.0,
     long_lived_ops: int = 100,
