@@ -580,3 +580,13 @@ def test_milp_equals_brute_force_over_every_decision(sets: tuple[str, ...]) -> N
         result = solve_milp(problem, objective)
         assert result.status == "optimal"
         assert result.objective == pytest.approx(best, rel=1e-9)
+
+
+def test_recompute_alone_returns_the_recompute_all_baseline(tiny) -> None:  # type: ignore[no-untyped-def]
+    graph, _work = tiny
+    outcome = make_plan(graph, load_spec("generic-npu", ["sram_bytes=96KiB"]), "int8", "int8",
+                        "int8", allow=frozenset({"recompute"}), long_lived_ops=30)  # fmt: skip
+    assert outcome.result.status == "baseline" and outcome.plan is not None
+    assert {t.action for t in outcome.plan.tensors} == {"recompute"}
+    assert outcome.simulations["plan"].totals.feasible
+    assert "recompute-all" in outcome.note

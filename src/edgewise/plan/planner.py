@@ -114,26 +114,35 @@ def make_plan(
         pins = _chained_pins(problem, graph, choices_of[name])
         sims[name] = simulate(base_work, spec, compute, pins)
     notes = []
-    if result.choices is None or result.schedule is None:
+    solved = result.choices is not None and result.schedule is not None
+    if solved:
+        sims["plan"] = simulate(
+            knob_workload(problem, result.knobs), spec, compute, schedule=result.schedule
+        )
+    chosen, choices, knobs = "plan", result.choices, result.knobs
+    best = figure(sims["plan"], goal) if solved else float("inf")
+    for name in ("spill-all", "keep-fit", "recompute-all"):
+        if _baseline_allowed(name, actions) and figure(sims[name], goal) < best * (1 - 1e-9):
+            chosen, best = name, figure(sims[name], goal)
+    if not solved and chosen == "plan":  # nothing allowed fits
         need = result.min_sram_bytes
         if need is not None and need > 0:
             confirmed = _confirmed_sram(graph, spec, work, compute, need, long_lived_ops, goal,
                                         actions)  # fmt: skip
             result = replace(result, min_sram_bytes=confirmed)
         return PlanOutcome(None, result, problem, _ordered(sims), "")
-    sims["plan"] = simulate(
-        knob_workload(problem, result.knobs), spec, compute, schedule=result.schedule
-    )
-    chosen, choices, knobs = "plan", result.choices, result.knobs
-    best = figure(sims["plan"], goal)
-    for name in ("spill-all", "keep-fit", "recompute-all"):
-        if _baseline_allowed(name, actions) and figure(sims[name], goal) < best * (1 - 1e-9):
-            chosen, best = name, figure(sims[name], goal)
-    if chosen != "plan":
+    if not solved:  # e.g. only recompute allowed: the MILP forbids chains, recompute-all
+        notes.append(  # re-runs them
+            f"no {solver} plan within the allowed actions (the MILP does not chain "
+            f"recomputations); {chosen} is allowed and fits, and is returned"
+        )
+        result = replace(result, status="baseline")
+    elif chosen != "plan":
         notes.append(
             f"the {result.status} plan simulated worse than {chosen}; {chosen} is returned"
         )
-        choices = choices_of.get(chosen) or _keep_fit_choices(problem, keep_fit)
+    if chosen != "plan":
+        choices = choices_of.get(chosen) or _keep_fit_choices(problem, sims["keep-fit"])
         knobs = defaults
         sims["plan"] = sims[chosen]
     if problem.decisions == 0:
@@ -146,6 +155,7 @@ def make_plan(
             f"optimal over {places} candidate recompute positions ({window} ops lie in the "
             "gaps): the gap's end and the most idle ops of each"
         )
+    assert choices is not None  # solved, or a baseline was chosen
     tensors = planned_tensors(problem, graph, choices)
     plan = Plan(
         model=graph.model,
