@@ -90,10 +90,10 @@ def capture(
     cfg: CfgOpt = False,
 ) -> None:
     """Capture a model's op graph (no weights) and save it as JSON."""
-    from edgewise.ir.serialize import graph_to_dict
+    from edgewise.ir.serialize import graph_json
 
     graph = graph_for(model, module, batch, resolution, frames, cfg)
-    write_output(str(output), json.dumps(graph_to_dict(graph), separators=(",", ":")))
+    write_output(str(output), graph_json(graph))
     if str(output) != "-":
         console.print(
             f"{graph.model}: {len(graph.ops)} ops, {len(graph.tensors)} tensors, "

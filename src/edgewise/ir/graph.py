@@ -32,6 +32,14 @@ DTYPE_BYTES: dict[str, float] = {
     "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "float8_e4m3fn": 1,
     "float8_e5m2": 1, "int4": 0.5, "int2": 0.25,
 }  # fmt: skip
+# every dtype name torch has (a graph file naming any other is refused)
+KNOWN_DTYPES: tuple[str, ...] = (
+    *DTYPE_BYTES, "bits16", "bits1x8", "bits2x4", "bits4x2", "bits8", "complex128",
+    "complex32", "float4_e2m1fn_x2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu",
+    "int1", "int3", "int5", "int6", "int7", "qint32", "qint8", "quint2x4", "quint4x2",
+    "quint8", "uint1", "uint16", "uint2", "uint3", "uint32", "uint4", "uint5", "uint6",
+    "uint64", "uint7",
+)  # fmt: skip
 
 
 def rescaled_bytes(nbytes: int, dtype: str, bytes_per_element: float | None) -> int:
@@ -120,6 +128,12 @@ class Graph:
             for tid in dict.fromkeys(op.inputs):
                 readers[tid].append(op.index)
         return {tid: tuple(ops) for tid, ops in readers.items()}
+
+    @cached_property
+    def op_at(self) -> dict[int, Op]:
+        """Op index -> op. Producers and consumers name ops by index; this finds them
+        whatever order `ops` lists them in (a position in `ops` is not an index)."""
+        return {op.index: op for op in self.ops}
 
     def tensors_of_kind(self, *kinds: TensorKind) -> Iterator[Tensor]:
         return (t for t in self.tensors.values() if t.kind in kinds)

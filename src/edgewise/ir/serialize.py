@@ -1,5 +1,7 @@
 """Graph <-> JSON, with a versioned schema, so a captured graph can be saved, diffed and
-re-analyzed without the model.
+re-analyzed without the model. A graph file is untrusted input: it is parsed and checked
+against the schema in one strict pass (no bool for a number, bounded sizes), then checked
+for structure (ids resolve, ops in execution order, every input made before it is read).
 
 Schema `edgewise.graph` version 1:
     {"schema": "edgewise.graph", "version": 1, "model": str, "inputs": {name: shape},
@@ -9,21 +11,82 @@ Schema `edgewise.graph` version 1:
                   "producer", "name", "released_after"}],
      "ops": [{"index", "target", "inputs", "outputs", "args", "kwargs", "scope",
               "category"}]}
-Tensor arguments inside `args`/`kwargs` are written as {"tensor": id}.
+Tensor arguments inside `args`/`kwargs` are written as {"tensor": id}; a float that is not
+finite (a mask's -inf) as {"float": "-inf"}, so the file stays strict JSON.
 """
 
 from __future__ import annotations
 
+import gc
 import json
+import math
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, NotRequired
+
+import pydantic_core
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
-from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
+from edgewise.ir.files import MAX_DEPTH, read_bytes, schema_problem, write_atomic
+from edgewise.ir.graph import KNOWN_DTYPES, Graph, Op, Tensor, TensorKind, TensorRef
 
 SCHEMA = "edgewise.graph"
 VERSION = 1
+MAX_FILE_BYTES = 2**31  # 2 GiB: a 10^6-op graph is about 0.5 GB
+MAX_DIM = 2**40  # one dimension
+MAX_ELEMENTS = 2**48  # one tensor (256 Ti elements): beyond any model, short of overflow
+_NONFINITE = {"inf": math.inf, "-inf": -math.inf, "nan": math.nan}
+
+Id = Annotated[int, Field(ge=0, lt=2**53)]
+Dim = Annotated[int, Field(ge=0, le=MAX_DIM)]
+Text = Annotated[str, Field(max_length=4096)]
+Shape = Annotated[list[Dim], Field(max_length=64)]
+
+
+@with_config(ConfigDict(strict=True, extra="forbid"))
+class _TensorRecord(TypedDict):
+    id: Id
+    shape: Shape
+    dtype: Literal[KNOWN_DTYPES]  # type: ignore[valid-type]
+    kind: Literal[tuple(TensorKind)]  # type: ignore[valid-type]
+    storage_id: Id
+    storage_bytes: Annotated[int, Field(ge=0, le=MAX_ELEMENTS * 8)]
+    producer: Id | None
+    name: Text
+    released_after: NotRequired[Id | None]
+
+
+@with_config(ConfigDict(strict=True, extra="forbid"))
+class _OpRecord(TypedDict):
+    index: Id
+    target: Text
+    inputs: list[Id]
+    outputs: list[Id]
+    args: list[Any]
+    kwargs: dict[str, Any]
+    scope: Text
+    category: Literal[tuple(OpCategory)]  # type: ignore[valid-type]
+
+
+@with_config(ConfigDict(strict=True, extra="forbid"))
+class _GraphFile(TypedDict):
+    schema: Literal["edgewise.graph"]
+    version: int
+    model: Text
+    inputs: dict[str, Shape]
+    outputs: NotRequired[list[Id]]
+    constants: NotRequired[dict[str, list[Any]]]
+    meta: NotRequired[dict[str, Any]]
+    scopes: dict[str, Text]
+    tensors: list[_TensorRecord]
+    ops: list[_OpRecord]
+
+
+_FILE = TypeAdapter(_GraphFile)
+_KINDS = {k.value: k for k in TensorKind}
+_CATEGORIES = {c.value: c for c in OpCategory}
 
 
 def _encode(value: Any) -> Any:
@@ -31,14 +94,29 @@ def _encode(value: Any) -> Any:
         return {"tensor": value.id}
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return {"float": str(value)}
     return value
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, dict) and set(value) == {"tensor"}:
-        return TensorRef(int(value["tensor"]))
-    if isinstance(value, list):
-        return tuple(_decode(v) for v in value)
+def _decode(value: Any, tensors: dict[int, Tensor]) -> Any:
+    """Arguments back to values: tensor references must resolve, numbers be bounded."""
+    kind = type(value)
+    if kind is list:
+        return tuple([_decode(v, tensors) for v in value])
+    if kind is dict:
+        if len(value) == 1 and "tensor" in value:
+            tid = value["tensor"]
+            if type(tid) is not int or tid not in tensors:
+                raise EdgewiseError(f"tensor argument {tid!r} is not a tensor of the file")
+            return TensorRef(tid)
+        if len(value) == 1 and value.get("float") in _NONFINITE:
+            return _NONFINITE[value["float"]]
+        return {k: _decode(v, tensors) for k, v in value.items()}
+    if kind is int and not -(2**63) <= value <= 2**63:
+        raise EdgewiseError(f"argument {value} is out of range (|x| ≤ 2^63)")
+    if kind is float and not math.isfinite(value):
+        raise EdgewiseError(f'argument {value} (write it as {{"float": "inf"}})')
     return value
 
 
@@ -49,7 +127,7 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
         "model": graph.model,
         "inputs": {k: list(v) for k, v in graph.inputs.items()},
         "outputs": list(graph.outputs),
-        "constants": {str(k): list(v) for k, v in graph.constants.items()},
+        "constants": {str(k): _encode(list(v)) for k, v in graph.constants.items()},
         "meta": graph.meta,
         "scopes": graph.scopes,
         "tensors": [
@@ -82,68 +160,173 @@ def graph_to_dict(graph: Graph) -> dict[str, Any]:
     }
 
 
-def graph_from_dict(data: dict[str, Any]) -> Graph:
-    if data.get("schema") != SCHEMA:
-        raise EdgewiseError(f"not an edgewise graph: expected schema '{SCHEMA}'")
+def graph_json(graph: Graph) -> str:
+    """The file `edgewise capture -o` writes: compact, strict JSON."""
+    return json.dumps(graph_to_dict(graph), separators=(",", ":"), allow_nan=False)
+
+
+def graph_from_dict(data: Any) -> Graph:
+    """A parsed graph file, checked against the schema and for structure."""
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+        raise EdgewiseError(f"not an edgewise graph: expected a JSON object with schema '{SCHEMA}'")
     if data.get("version") != VERSION:
         raise EdgewiseError(
-            f"graph schema version {data.get('version')} is not supported (this edgewise "
+            f"graph schema version {data.get('version')!r} is not supported (this edgewise "
             f"reads version {VERSION}); capture the model again"
         )
-    tensors = {
-        int(t["id"]): Tensor(
-            id=int(t["id"]),
-            shape=tuple(int(s) for s in t["shape"]),
-            dtype=str(t["dtype"]),
-            kind=TensorKind(t["kind"]),
-            storage_id=int(t["storage_id"]),
-            storage_bytes=int(t["storage_bytes"]),
-            producer=None if t["producer"] is None else int(t["producer"]),
-            name=str(t["name"]),
-            released_after=None if t.get("released_after") is None else int(t["released_after"]),
-        )
-        for t in data["tensors"]
-    }
-    ops = tuple(
-        Op(
-            index=int(o["index"]),
-            target=str(o["target"]),
-            inputs=tuple(int(i) for i in o["inputs"]),
-            outputs=tuple(int(i) for i in o["outputs"]),
-            args=_decode(o["args"]),
-            kwargs={k: _decode(v) for k, v in o["kwargs"].items()},
-            scope=str(o["scope"]),
-            category=OpCategory(o["category"]),
-        )
-        for o in data["ops"]
-    )
+    try:
+        record = _FILE.validate_python(data)
+    except ValidationError as e:
+        raise EdgewiseError(f"does not follow the graph schema: {schema_problem(e)}") from None
+    except RecursionError:
+        raise EdgewiseError(f"nested deeper than {MAX_DEPTH} levels") from None
+    return _structured(record)
+
+
+def _structured(data: _GraphFile) -> Graph:
+    """Ids resolve, ops run in order and read only what exists by then, sizes bounded.
+    One pass over tensors and one over ops; messages are built only on failure."""
+    tensors: dict[int, Tensor] = {}
+    activation = TensorKind.ACTIVATION
+    for i, t in enumerate(data["tensors"]):
+        tid, kind, producer = t["id"], _KINDS[t["kind"]], t["producer"]
+        numel = math.prod(t["shape"])
+        if tid in tensors or numel > MAX_ELEMENTS or (kind is activation) != (producer is not None):
+            raise EdgewiseError(f"tensors[{i}] (id {tid}): {_tensor_problem(t, tid in tensors)}")
+        tensors[tid] = Tensor(
+            tid, tuple(t["shape"]), t["dtype"], kind, t["storage_id"], t["storage_bytes"],
+            producer, t["name"], t.get("released_after"),
+        )  # fmt: skip
+    n = len(data["ops"])
+    if n == 0:
+        raise EdgewiseError("the graph has no ops: capture a model whose forward runs an op")
+    ops = []
+    for position, o in enumerate(data["ops"]):
+        inputs, outputs = tuple(o["inputs"]), tuple(o["outputs"])
+        ok = o["index"] == position
+        try:
+            for tid in inputs:
+                p = tensors[tid].producer
+                if p is not None and p >= position:
+                    ok = False
+            for tid in outputs:
+                if tensors[tid].producer != position:
+                    ok = False
+            args = _decode(o["args"], tensors)
+            kwargs = {k: _decode(v, tensors) for k, v in o["kwargs"].items()}
+        except KeyError as e:
+            raise EdgewiseError(
+                f"ops[{position}] ({o['target']}): tensor {e.args[0]} is not a tensor of the file"
+            ) from None
+        except EdgewiseError as e:
+            raise EdgewiseError(f"ops[{position}] ({o['target']}): {e}") from None
+        if not ok:
+            raise EdgewiseError(
+                f"ops[{position}] ({o['target']}): {_op_problem(o, position, tensors)}"
+            )
+        ops.append(
+            Op(position, o["target"], inputs, outputs, args, kwargs, o["scope"],
+               _CATEGORIES[o["category"]])
+        )  # fmt: skip
+    for t in tensors.values():
+        if (t.producer is not None and t.producer >= n) or (
+            t.released_after is not None and t.released_after >= n
+        ):
+            raise EdgewiseError(
+                f"tensor {t.id}: names op {max(t.producer or 0, t.released_after or 0)}, "
+                f"but the graph has {n} ops"
+            )
+    outputs = tuple(data.get("outputs", ()))
+    constants = data.get("constants", {})
+    missing = [tid for tid in (*outputs, *map(_constant_id, constants)) if tid not in tensors]
+    if missing:
+        raise EdgewiseError(f"outputs or constants name tensor {missing[0]}, not in the file")
+    try:
+        values = {int(k): _decode(v, tensors) for k, v in constants.items()}
+        meta = {k: _decode(v, {}) for k, v in data.get("meta", {}).items()}
+    except EdgewiseError as e:
+        raise EdgewiseError(f"constants or meta: {e}") from None
     return Graph(
-        model=str(data["model"]),
-        ops=ops,
+        model=data["model"],
+        ops=tuple(ops),
         tensors=tensors,
-        scopes={str(k): str(v) for k, v in data["scopes"].items()},
+        scopes=dict(data["scopes"]),
         inputs={k: tuple(v) for k, v in data["inputs"].items()},
-        outputs=tuple(int(i) for i in data.get("outputs", ())),
-        constants={int(k): tuple(v) for k, v in data.get("constants", {}).items()},
-        meta=dict(data.get("meta", {})),
+        outputs=outputs,
+        constants=values,
+        meta=meta,
     )
+
+
+def _tensor_problem(t: _TensorRecord, duplicate: bool) -> str:
+    if duplicate:
+        return "the id is used twice"
+    if TensorKind(t["kind"]) is TensorKind.ACTIVATION and t["producer"] is None:
+        return "an activation needs the op that made it ('producer')"
+    if t["producer"] is not None and TensorKind(t["kind"]) is not TensorKind.ACTIVATION:
+        return f"a {t['kind']} tensor is not made by an op ('producer' must be null)"
+    return f"shape {t['shape']} has {math.prod(t['shape']):.3g} elements (at most 2^48)"
+
+
+def _op_problem(o: _OpRecord, position: int, tensors: dict[int, Tensor]) -> str:
+    if o["index"] != position:
+        return (
+            f"index {o['index']} at position {position}; ops must be listed in execution "
+            "order, each index its position"
+        )
+    for tid in o["inputs"]:
+        producer = tensors[tid].producer
+        if producer is not None and producer >= position:
+            return (
+                f"reads tensor {tid}, made by op {producer}, which runs later "
+                "(a cycle, or ops out of order)"
+            )
+    tid = next(t for t in o["outputs"] if tensors[t].producer != position)
+    return f"writes tensor {tid}, which says op {tensors[tid].producer} made it"
+
+
+def _constant_id(key: str) -> int:
+    if not key.isdigit() or len(key) > 16:
+        raise EdgewiseError(f"constants: key {key!r} is not a tensor id")
+    return int(key)
 
 
 def save_graph(graph: Graph, path: Path) -> None:
     """Write atomically: a failed write leaves no half-written file behind."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(graph_to_dict(graph), separators=(",", ":")))
-    tmp.replace(path)
+    write_atomic(path, graph_json(graph))
 
 
 def load_graph(path: Path) -> Graph:
+    """Parse and check in one strict pass (pydantic's JSON reader bounds nesting and
+    numbers itself), then the structural checks. The cyclic garbage collector is paused
+    meanwhile: millions of fresh, acyclic records would make it rescan the heap."""
+    label = f"graph file '{path}'"
+    raw = read_bytes(path, "graph file", MAX_FILE_BYTES)
+    paused = gc.isenabled()
+    gc.disable()
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgewiseError(f"graph file '{path}' does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise EdgewiseError(f"graph file '{path}' is not valid JSON ({e})") from None
+        return _load(raw)
+    except EdgewiseError as e:
+        raise EdgewiseError(f"{label}: {e}") from None
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _load(raw: bytes) -> Graph:
+    try:  # the first bytes say whether this is a graph file at all, and which version
+        header = pydantic_core.from_json(raw[:200], allow_partial=True)
+    except ValueError:
+        header = {}  # not JSON: the full parse below says where
+    if not isinstance(header, dict):
+        raise EdgewiseError(f"is not an edgewise graph (a JSON {type(header).__name__})")
+    if header.get("schema", SCHEMA) != SCHEMA or header.get("version", VERSION) != VERSION:
+        graph_from_dict(header)  # the schema/version message
     try:
-        return graph_from_dict(data)
-    except (KeyError, TypeError, ValueError) as e:
-        raise EdgewiseError(f"graph file '{path}' does not follow the schema: {e!r}") from None
+        record = _FILE.validate_json(raw)
+    except ValidationError as e:
+        json_error = next((x for x in e.errors() if x["type"] == "json_invalid"), None)
+        if json_error:
+            raise EdgewiseError(f"is not valid JSON ({json_error['msg']})") from None
+        raise EdgewiseError(f"does not follow the graph schema: {schema_problem(e)}") from None
+    return _structured(record)

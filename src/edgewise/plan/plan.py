@@ -11,14 +11,18 @@ before the schedule was part of the plan) are refused with the command that rewr
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
+from edgewise.ir.categories import OpCategory
+from edgewise.ir.files import read_bytes, schema_problem, write_atomic
 from edgewise.ir.graph import Graph, TensorKind
 from edgewise.ir.vocab import PRECISION_BYTES, WEIGHT_OPTIONS, Action, AttentionMode
 from edgewise.plan.problem import PlanProblem
@@ -28,8 +32,17 @@ from edgewise.simulate.workload import OpWorkload, with_knobs
 
 SCHEMA, VERSION = "edgewise.plan", 2
 ATTENTION_MODES = (AttentionMode.MATERIALIZED, AttentionMode.FUSED)
+MAX_FILE_BYTES = 256 * 2**20
+# A plan file is untrusted: every record is read strictly (no bool for a number, no NaN),
+# with bounds; whether the indices fit the graph is `check_plan`'s job.
+_STRICT = ConfigDict(strict=True, allow_inf_nan=False, extra="forbid")
+Index = Annotated[int, Field(ge=-1, lt=2**53)]  # an op, storage or gap; -1 = none
+Count = Annotated[int, Field(ge=0, lt=2**53)]
+Bytes = Annotated[float, Field(ge=0, le=2**60)]
+Text = Annotated[str, Field(max_length=4096)]
 
 
+@with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class PlanPrecision:
     weights: str  # the base weight precision (layers in `Plan.weights` override it)
@@ -37,49 +50,53 @@ class PlanPrecision:
     compute: str  # what the MAC array runs
 
 
+@with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class PlannedTensor:
-    storage_id: int
-    name: str  # producer scope
-    nbytes: int
-    action: str  # keep | spill | recompute
-    gap_start: int
-    gap_end: int
-    recompute_at: int = -1
-    recompute_at_scope: str = ""
-    segment: tuple[int, ...] = ()  # ops re-run (with those of recomputed sources)
-    sources: tuple[int, ...] = ()  # storages read by the recomputation
-    gap: int = -1  # index of the planned gap among the workload's gaps
+    storage_id: Count
+    name: Text  # producer scope
+    nbytes: Count
+    action: Text  # keep | spill | recompute
+    gap_start: Count
+    gap_end: Count
+    recompute_at: Index = -1
+    recompute_at_scope: Text = ""
+    segment: tuple[Count, ...] = ()  # ops re-run (with those of recomputed sources)
+    sources: tuple[Count, ...] = ()  # storages read by the recomputation
+    gap: Index = -1  # index of the planned gap among the workload's gaps
 
 
+@with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class PlannedAttention:
-    op: int
-    scope: str
-    mode: str  # materialized | fused
-    scores_bytes: float  # held during the op when materialized
-    reread_bytes: float  # K and V re-read when fused
+    op: Count
+    scope: Text
+    mode: Text  # materialized | fused
+    scores_bytes: Bytes  # held during the op when materialized
+    reread_bytes: Bytes  # K and V re-read when fused
 
 
+@with_config(_STRICT)
 @dataclass(frozen=True, slots=True)
 class PlannedSchedule:
     """The SRAM schedule of every other activation, as the planner chose it."""
 
-    capacity_bytes: int
-    gap_count: int  # the workload's gaps (checked on load)
-    off_gaps: tuple[int, ...]  # gaps (not planned ones) whose storage waits in DRAM
-    tiled_ops: tuple[int, ...]
+    capacity_bytes: Count
+    gap_count: Count  # the workload's gaps (checked on load)
+    off_gaps: tuple[Count, ...]  # gaps (not planned ones) whose storage waits in DRAM
+    tiled_ops: tuple[Count, ...]
 
 
+@with_config(_STRICT)
 @dataclass(frozen=True)
 class Plan:
-    model: str
-    op_count: int  # the graph the plan is for has this many ops
-    hardware: str
+    model: Text
+    op_count: Count  # the graph the plan is for has this many ops
+    hardware: Text
     precision: PlanPrecision
-    objective: str
-    solver: str
-    status: str
+    objective: Text
+    solver: Text
+    status: Text
     objective_value: float | None  # the simulator's figure for this plan
     planner_value: float | None  # the solver's own figure (equal for the MILP)
     bound: float | None
@@ -88,7 +105,7 @@ class Plan:
     schedule: PlannedSchedule
     weights: dict[str, str] = field(default_factory=dict)  # layer scope -> weight precision
     attention: tuple[PlannedAttention, ...] = ()
-    note: str = ""  # e.g. why a baseline was returned instead of the solver's plan
+    note: Text = ""  # e.g. why a baseline was returned instead of the solver's plan
 
     def workload(self, work: OpWorkload, graph: Graph) -> OpWorkload:
         """`work` with this plan's weight precisions and attention modes applied."""
@@ -122,6 +139,16 @@ class Plan:
         tiled = np.zeros(work.n_ops, dtype=bool)
         tiled[list(self.schedule.tiled_ops)] = True
         return Schedule(self.schedule.capacity_bytes, kept, tiled, tuple(rebuilds))
+
+
+@with_config(ConfigDict(strict=True, extra="allow"))
+@dataclass(frozen=True)
+class _Header:
+    schema: str
+    version: int
+
+
+_PLAN_FILE = TypeAdapter(Plan)
 
 
 def planned_schedule(schedule: Schedule, problem: PlanProblem) -> PlannedSchedule:
@@ -192,87 +219,106 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
 
 
 def save_plan(plan: Plan, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(plan_to_dict(plan), indent=2))
-    tmp.replace(path)
+    write_atomic(path, plan_json(plan))
+
+
+def plan_json(plan: Plan) -> str:
+    """The plan file: strict JSON (a figure that is not finite is written as null)."""
+    from edgewise.ir.files import strict_json
+
+    return strict_json(plan_to_dict(plan), indent=2)
 
 
 def load_plan(path: Path, graph: Graph) -> Plan:
+    raw = read_bytes(path, "plan file", MAX_FILE_BYTES)
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise EdgewiseError(f"plan file '{path}' does not exist") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise EdgewiseError(f"plan file '{path}' is not valid JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise EdgewiseError(f"'{path}' is not an edgewise plan (schema {SCHEMA} v{VERSION})")
-    if data.get("version") != VERSION:
-        raise EdgewiseError(
-            f"plan '{path}' is schema v{data.get('version')}; this edgewise reads v{VERSION} "
-            f"(plans now carry their whole SRAM schedule): write it again with "
-            f"`edgewise plan MODEL ... -o {path}`"
-        )
-    try:
-        tensors = tuple(
-            PlannedTensor(**{**t, "segment": tuple(t["segment"]), "sources": tuple(t["sources"])})
-            for t in data["tensors"]
-        )
-        nested = ("tensors", "attention", "precision", "schedule")
-        fields = {k: data[k] for k in Plan.__dataclass_fields__ if k not in nested and k in data}
-        attention = tuple(PlannedAttention(**a) for a in data.get("attention", ()))
-        sched = data["schedule"]
-        schedule = PlannedSchedule(
-            int(sched["capacity_bytes"]),
-            int(sched["gap_count"]),
-            tuple(int(g) for g in sched["off_gaps"]),
-            tuple(int(i) for i in sched["tiled_ops"]),
-        )
-        plan = Plan(
-            **fields,
-            precision=PlanPrecision(**data["precision"]),
-            tensors=tensors,
-            schedule=schedule,
-            attention=attention,
-        )
-    except (KeyError, TypeError, ValueError) as e:
-        raise EdgewiseError(f"plan file '{path}' does not follow the schema: {e!r}") from None
-    try:
+        plan = parse_plan(raw)
         check_plan(plan, graph)
     except EdgewiseError as e:
         raise EdgewiseError(f"plan '{path}': {e}") from None
     return plan
 
 
+def parse_plan(raw: bytes | str) -> Plan:
+    """A plan file's record, strictly typed and bounded (not yet checked against a graph)."""
+    try:
+        header = TypeAdapter(_Header).validate_json(raw)
+    except ValidationError as e:
+        bad = next((x for x in e.errors() if x["type"] == "json_invalid"), None)
+        raise EdgewiseError(
+            f"is not valid JSON ({bad['msg']})"
+            if bad
+            else f"is not an edgewise plan (expected a JSON object with schema {SCHEMA} v{VERSION})"
+        ) from None
+    if header.schema != SCHEMA:
+        raise EdgewiseError(f"is not an edgewise plan (schema {SCHEMA} v{VERSION})")
+    if header.version != VERSION:
+        raise EdgewiseError(
+            f"is schema v{header.version}; this edgewise reads v{VERSION} (plans now carry "
+            "their whole SRAM schedule): write it again with `edgewise plan MODEL ... -o FILE`"
+        )
+    import pydantic_core
+
+    data = {k: v for k, v in pydantic_core.from_json(raw).items() if k not in ("schema", "version")}
+    try:
+        return _PLAN_FILE.validate_json(json.dumps(data))
+    except ValidationError as e:
+        raise EdgewiseError(f"does not follow the plan schema: {schema_problem(e)}") from None
+
+
 def check_plan(plan: Plan, graph: Graph) -> None:
-    """The plan must be for this graph and name storages, actions and formats it has."""
-    if plan.model != graph.model or plan.op_count != len(graph.ops):
+    """The plan must be for this graph: every op index inside it, every storage an
+    activation, every layer and attention op one the graph has, every gap in order."""
+    n = len(graph.ops)
+    if plan.model != graph.model or plan.op_count != n:
         raise EdgewiseError(
             f"plan for another model: it is for {plan.model} ({plan.op_count} ops), not "
-            f"{graph.model} ({len(graph.ops)} ops): plan this model with `edgewise plan`"
+            f"{graph.model} ({n} ops): plan this model with `edgewise plan`"
         )
     activations = {t.storage_id for t in graph.tensors.values() if t.kind is TensorKind.ACTIVATION}
-    for t in plan.tensors:
+    for i, t in enumerate(plan.tensors):
+        where = f"tensors[{i}] ({t.name})"
         if t.storage_id not in activations:
-            raise EdgewiseError(f"it moves storage {t.storage_id} ({t.name}): not an activation")
+            raise EdgewiseError(f"{where} moves storage {t.storage_id}: not an activation")
         if t.action not in tuple(Action):
+            actions = ", ".join(Action)
+            raise EdgewiseError(f"{where}: unknown action '{t.action}' (one of {actions})")
+        if not t.gap_start < t.gap_end < n:
             raise EdgewiseError(
-                f"unknown action '{t.action}' for {t.name}: one of {', '.join(Action)}"
+                f"{where}: gap {t.gap_start}..{t.gap_end} must run forward inside ops 0..{n - 1}"
             )
         if t.action == "recompute" and not (t.gap_start < t.recompute_at <= t.gap_end):
-            raise EdgewiseError(f"{t.name} is recomputed at op {t.recompute_at}, outside its gap")
+            raise EdgewiseError(f"{where} is recomputed at op {t.recompute_at}, outside its gap")
+        if any(not 0 <= op < n for op in t.segment):
+            raise EdgewiseError(f"{where} re-runs an op outside 0..{n - 1}")
+        unknown = [u for u in t.sources if u not in activations]
+        if unknown:
+            raise EdgewiseError(f"{where} recomputes from storage {unknown[0]}: not an activation")
     bad = sorted(p for p in plan.weights.values() if p not in WEIGHT_OPTIONS)
     if bad:
         raise EdgewiseError(
             f"weight precision must be one of {', '.join(WEIGHT_OPTIONS)} (got {bad})"
         )
-    modes = sorted({a.mode for a in plan.attention} - set(ATTENTION_MODES))
-    if modes:
-        raise EdgewiseError(
-            f"attention mode must be one of {', '.join(ATTENTION_MODES)} (got {modes})"
-        )
-    n = len(graph.ops)
+    weighted = {
+        op.scope
+        for op in graph.ops
+        if any(graph.tensors[i].kind is TensorKind.PARAMETER for i in op.inputs)
+    }
+    missing = sorted(set(plan.weights) - weighted)
+    if missing:
+        raise EdgewiseError(f"weights: layer '{missing[0]}' has no weights in {graph.model}")
+    for a in plan.attention:
+        if a.mode not in ATTENTION_MODES:
+            raise EdgewiseError(
+                f"attention mode must be one of {', '.join(ATTENTION_MODES)} (got '{a.mode}')"
+            )
+        if not (0 <= a.op < n and graph.ops[a.op].category is OpCategory.ATTENTION):
+            raise EdgewiseError(f"attention: op {a.op} is not an attention op of {graph.model}")
     if any(not 0 <= i < n for i in plan.schedule.tiled_ops):
         raise EdgewiseError("its schedule tiles an op the graph does not have")
+    for value in (plan.objective_value, plan.planner_value, plan.bound, plan.gap):
+        if value is not None and not math.isfinite(value):
+            raise EdgewiseError("its figures must be finite numbers or null")
 
 
 def check_plan_for(
@@ -291,6 +337,6 @@ def check_plan_for(
             "pass the plan's --precision or plan again"
         )
     if plan.schedule.gap_count != work.n_gaps or any(
-        not 0 <= g < work.n_gaps for g in plan.schedule.off_gaps
+        not 0 <= g < work.n_gaps for g in (*plan.schedule.off_gaps, *(t.gap for t in plan.tensors))
     ):
         raise EdgewiseError("the plan's schedule is for another graph: plan this model again")
