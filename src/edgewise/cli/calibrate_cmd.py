@@ -20,6 +20,7 @@ from edgewise.cli.common import (
     SetOpt,
     console,
     graph_for,
+    output_target,
     to_json,
     workload_for,
     write_output,
@@ -42,6 +43,7 @@ def calibrate(
             "--output",
             help="spec file to write (default: $XDG_CONFIG_HOME/edgewise/hardware/host.yaml, "
             "which `--hw host` reads)",
+            callback=output_target,
         ),
     ] = None,
     quick: Annotated[

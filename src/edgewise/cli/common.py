@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -38,8 +37,26 @@ FramesOpt = Annotated[int | None, typer.Option("--frames", help="video frames (v
 CfgOpt = Annotated[
     bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")
 ]
-JsonOpt = Annotated[str | None, typer.Option("--json", help="write JSON to FILE ('-' for stdout)")]
-CsvOpt = Annotated[str | None, typer.Option("--csv", help="write CSV to FILE ('-' for stdout)")]
+
+
+def output_target(param: typer.CallbackParam, value: Any) -> Any:
+    """Every output option is checked as it is parsed: a folder, a missing folder or an
+    unwritable file fails the command before it does any work."""
+    from edgewise.ir.files import check_target
+
+    if value is not None and str(value) != "-":
+        check_target(str(value), "/".join(param.opts))
+    return value
+
+
+JsonOpt = Annotated[
+    str | None,
+    typer.Option("--json", help="write JSON to FILE ('-' for stdout)", callback=output_target),
+]
+CsvOpt = Annotated[
+    str | None,
+    typer.Option("--csv", help="write CSV to FILE ('-' for stdout)", callback=output_target),
+]
 HwOpt = Annotated[str, typer.Option("--hw", help="hardware preset (edgewise hw list) or spec file")]
 SetOpt = Annotated[
     list[str] | None,
@@ -78,20 +95,21 @@ def graph_for(
 
 
 def write_output(target: str, text: str) -> None:
-    """'-' is stdout; a file is written whole or not at all."""
+    """'-' is stdout; a file is written whole, with the command's other files, when the
+    command has succeeded (`edgewise.ir.files.stage_outputs`)."""
+    from edgewise.ir.files import check_target, write_atomic
+
     if target == "-":
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
         return
-    path = Path(target)
-    if not path.parent.exists():
-        raise EdgewiseError(f"cannot write '{target}': folder '{path.parent}' does not exist")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    write_atomic(check_target(target, "output"), text)
 
 
 def to_json(data: Any) -> str:
-    return json.dumps(data, indent=2)
+    """Strict JSON: a figure that is not finite is written as null, its path listed."""
+    from edgewise.ir.files import strict_json
+
+    return strict_json(data, indent=2)
 
 
 def check_png(plot: Path | None) -> None:

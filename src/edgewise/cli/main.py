@@ -6,7 +6,6 @@ User mistakes raise `EdgewiseError`; `main` prints its message as one line and e
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -25,15 +24,25 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    output_target,
     to_json,
     write_output,
 )
 from edgewise.errors import EdgewiseError
 
+
+def _commit(*_: object, **__: object) -> None:
+    """The command succeeded: write the files it produced."""
+    from edgewise.ir.files import commit_outputs
+
+    commit_outputs()
+
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    result_callback=_commit,
     help="Where a vision model's memory and compute go, layer by layer.",
 )
 
@@ -43,6 +52,9 @@ def _root(
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ) -> None:
     """edgewise: capture, profile, simulate, plan and run vision models."""
+    from edgewise.ir.files import stage_outputs
+
+    stage_outputs()  # files are written when the command succeeds, and only then
 
 
 @app.command()
@@ -80,9 +92,10 @@ def zoo(json_out: JsonOpt = None) -> None:
 @app.command()
 def capture(
     model: ModelArg = None,
-    output: Annotated[Path, typer.Option("-o", "--output", help="graph JSON file to write")] = Path(
-        "graph.json"
-    ),
+    output: Annotated[
+        Path,
+        typer.Option("-o", "--output", help="graph JSON file to write", callback=output_target),
+    ] = Path("graph.json"),
     module: ModuleOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
@@ -111,7 +124,8 @@ def profile(
     ] = "default",
     rows: Annotated[int, typer.Option("--rows", help="table rows shown (0 = all)")] = 40,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="write the per-layer charts (PNG)")
+        Path | None,
+        typer.Option("--plot", help="write the per-layer charts (PNG)", callback=output_target),
     ] = None,
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
@@ -227,28 +241,54 @@ app.command()(digits)
 app.add_typer(hw_app, name="hw")
 
 
+def one_line(message: str, limit: int = 2000) -> str:
+    """A message as one printable line: control characters escaped, length bounded."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+    return text if len(text) <= limit else text[: limit - 20] + f"... ({len(text):,} chars)"
+
+
 def main() -> None:
+    try:  # typer >= 0.20 ships its own copy of click
+        from typer._click import exceptions as click
+    except ImportError:  # pragma: no cover
+        from click import exceptions as click  # type: ignore[no-redef]
+
+    from edgewise.ir.files import discard_outputs
+
     debug = "--debug" in sys.argv[1:]
     sys.argv = [a for a in sys.argv if a != "--debug"]  # accepted anywhere on the line
+    code = 0
     try:
-        app()
+        code = app(standalone_mode=False) or 0
+    except click.NoArgsIsHelpError as e:
+        print(e.ctx.get_help() if e.ctx else "usage: edgewise COMMAND")
+    except click.UsageError as e:  # a bad option or argument: folded into our one line
+        hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+        print(f"edgewise: error: {one_line(e.format_message())}{hint}", file=sys.stderr)
+        code = 2
+    except click.ClickException as e:
+        print(f"edgewise: error: {one_line(e.format_message())}", file=sys.stderr)
+        code = e.exit_code
     except EdgewiseError as e:
         if debug:
             raise
-        print(f"edgewise: error: {e}", file=sys.stderr)
-        sys.exit(2)
-    except KeyboardInterrupt:
+        print(f"edgewise: error: {one_line(str(e))}", file=sys.stderr)
+        code = 2
+    except (KeyboardInterrupt, click.Abort):
         print("edgewise: interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = 130
     except Exception as e:  # a bug, not a user mistake: still one line unless --debug
         if debug:
             raise
         print(
-            f"edgewise: internal error: {type(e).__name__}: {e} "
+            f"edgewise: internal error: {type(e).__name__}: {one_line(str(e))} "
             "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
-        sys.exit(1)
+        code = 1
+    finally:
+        discard_outputs()  # a failed command leaves nothing behind
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    output_target,
     to_json,
     workload_for,
     write_output,
@@ -49,7 +50,9 @@ def memory(
     ] = False,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda (with --measure)")] = "cpu",
     rows: Annotated[int, typer.Option("--rows", help="long-lived rows shown (0 = all)")] = 15,
-    plot: Annotated[Path | None, typer.Option("--plot", help="write the timeline (PNG)")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write the timeline (PNG)", callback=output_target)
+    ] = None,
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
     module: ModuleOpt = None,

@@ -21,6 +21,7 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    output_target,
     to_json,
     write_output,
 )
@@ -62,10 +63,12 @@ def plan(
         int, typer.Option("--long-lived", help="a tensor outliving N ops is long-lived")
     ] = 100,
     output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="write the plan (JSON)")
+        Path | None,
+        typer.Option("-o", "--output", help="write the plan (JSON)", callback=output_target),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="SRAM timeline before/after (PNG)")
+        Path | None,
+        typer.Option("--plot", help="SRAM timeline before/after (PNG)", callback=output_target),
     ] = None,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,

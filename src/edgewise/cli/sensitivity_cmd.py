@@ -17,6 +17,7 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     console,
+    output_target,
     to_json,
     workload_for,
     write_output,
@@ -45,7 +46,12 @@ def sensitivity(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("-o", "--output", help="write the planner's file (plan --sensitivity)"),
+        typer.Option(
+            "-o",
+            "--output",
+            help="write the planner's file (plan --sensitivity)",
+            callback=output_target,
+        ),
     ] = None,
     rows: Annotated[int, typer.Option("--rows", help="most sensitive rows shown (0 = all)")] = 20,
     json_out: JsonOpt = None,

@@ -21,6 +21,7 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    output_target,
     to_json,
     write_output,
 )
@@ -43,7 +44,9 @@ def simulate(
     by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
     depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
     rows: Annotated[int, typer.Option("--rows", help="slowest rows shown (0 = all)")] = 15,
-    plot: Annotated[Path | None, typer.Option("--plot", help="write the charts (PNG)")] = None,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="write the charts (PNG)", callback=output_target)
+    ] = None,
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="apply a plan from `edgewise plan -o`")
     ] = None,
@@ -95,8 +98,10 @@ def simulate(
     if not sim.totals.feasible:
         over = int(sim.traffic.overflow_bytes.max())
         at = int(sim.traffic.overflow_bytes.argmax())
-        why = sim.traffic.problems[0] if sim.traffic.problems else (
-            f"{over:,} bytes over SRAM at op {at} ({graph.ops[at].scope})"
+        why = (
+            sim.traffic.problems[0]
+            if sim.traffic.problems
+            else (f"{over:,} bytes over SRAM at op {at} ({graph.ops[at].scope})")
         )
         console.print(f"[bold red]the plan does not fit:[/bold red] {why}")
     keys = tuple(

@@ -41,6 +41,7 @@ import yaml
 
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HOST, HardwareSpec, spec_from_dict, user_spec_dir
+from edgewise.ir.files import write_atomic
 
 NOMINAL_CLOCK_HZ = 1e9
 # Horowitz, ISSCC 2014 (45 nm): energies a CPU's are assumed from (nothing is measured)
@@ -514,9 +515,7 @@ def write_host_spec(m: HostMeasurements, path: Path | None = None) -> tuple[Hard
             f"# The machine edgewise calibrate ran on, measured {m.date}.\n"
             "# Rerun `edgewise calibrate` after a hardware, torch or thread-count change.\n"
         )
-        tmp = target.with_name(target.name + ".tmp")
-        tmp.write_text(header + yaml.safe_dump(raw, sort_keys=False, width=100))
-        tmp.replace(target)
     except OSError as e:
         raise EdgewiseError(f"cannot write the host spec to '{target}': {e.strerror}") from e
+    write_atomic(target, header + yaml.safe_dump(raw, sort_keys=False, width=100))
     return spec, target

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import difflib
-import json
 import os
 import re
 import reprlib
@@ -27,12 +26,12 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args, get_origin
 
-import yaml
 from annotated_types import Ge, Gt, Le, Lt
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from edgewise.errors import EdgewiseError
+from edgewise.ir.files import parse_json, parse_yaml, read_text
 from edgewise.ir.vocab import BITS as VOCAB_BITS
 
 Precision = Literal["fp32", "fp16", "bf16", "int8", "int4", "int2"]
@@ -73,7 +72,7 @@ class HardwareSpec(BaseModel):
     figure comes from. Peak MAC/s at a precision = macs_per_cycle[p] x clock_hz; vendors'
     TOPS count 2 ops per MAC, so TOPS = 2 x peak MAC/s / 1e12."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     name: str = Field(min_length=1, description="preset or chip name")
     description: str = Field("", description="what the chip is, in one or two sentences")
@@ -254,32 +253,14 @@ def _read(name_or_path: str) -> tuple[dict[str, Any], str]:
         if not (_USER_NAME.fullmatch(name_or_path) and user.is_file()):
             raise _unknown_name(name_or_path)
         path = user
-    size = path.stat().st_size
-    if size > MAX_FILE_BYTES:
-        raise EdgewiseError(
-            f"hardware spec file '{name_or_path}' is {size:,} bytes; a spec is at most "
-            f"{MAX_FILE_BYTES:,} (is this the right file?)"
-        )
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as e:
-        raise EdgewiseError(f"hardware spec file '{name_or_path}' is not UTF-8 text") from e
+    text = read_text(path, "hardware spec file", MAX_FILE_BYTES)
     return _parse(text, name_or_path, json_syntax=path.suffix.lower() == ".json"), name_or_path
 
 
 def _parse(text: str, label: str, json_syntax: bool) -> dict[str, Any]:
-    """Untrusted text: JSON, or YAML through `safe_load` only (no object construction)."""
-    try:
-        data = json.loads(text) if json_syntax else yaml.safe_load(text)
-    except json.JSONDecodeError as e:
-        raise EdgewiseError(
-            f"'{label}' is not valid JSON: {e.msg} at line {e.lineno}, column {e.colno}"
-        ) from e
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise EdgewiseError(f"'{label}' is not valid YAML: {problem}{where}") from e
+    """Untrusted text: strict JSON, or YAML through `safe_load` only (no object
+    construction), both bounded in nesting and number size."""
+    data = parse_json(text, f"'{label}'") if json_syntax else parse_yaml(text, f"'{label}'")
     if not isinstance(data, dict):
         raise EdgewiseError(
             f"'{label}' must be a mapping of spec fields such as 'clock_hz: 1 GHz' "
@@ -291,6 +272,8 @@ def _parse(text: str, label: str, json_syntax: bool) -> dict[str, Any]:
 def _apply_override(raw: dict[str, Any], text: str) -> None:
     """`a.b=value`: set (or, with `null`, remove) one entry; its source says it was set."""
     path_text, sep, value_text = text.partition("=")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise EdgewiseError(f"--set {text!r}: control characters (a newline?) in PATH=VALUE")
     keys = path_text.strip().split(".")
     if not sep or not all(k.strip() for k in keys):
         raise EdgewiseError(
@@ -299,9 +282,11 @@ def _apply_override(raw: dict[str, Any], text: str) -> None:
         )
     keys = [k.strip() for k in keys]
     try:
-        value = yaml.safe_load(value_text) if value_text.strip() else None
-    except yaml.YAMLError as e:
-        raise EdgewiseError(f"--set '{text}': the value is not a YAML scalar") from e
+        value = parse_yaml(value_text, f"--set '{text}'") if value_text.strip() else None
+    except EdgewiseError as e:
+        raise EdgewiseError(f"{e} (the value must be one YAML scalar)") from None
+    if isinstance(value, dict | list):
+        raise EdgewiseError(f"--set '{text}': the value must be one number or text, not a group")
     node = raw
     for depth, key in enumerate(keys[:-1]):
         child = node.setdefault(key, {})
@@ -333,6 +318,12 @@ _UNITS: dict[str, dict[str, float]] = {
 _QUANTITY = re.compile(r"\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*([A-Za-z/]*)\s*")
 
 
+@cache
+def _flags() -> tuple[str, ...]:
+    """The fields that take true/false; anywhere else a bool is a mistake, not 1 or 0."""
+    return tuple(n for n, f in HardwareSpec.model_fields.items() if f.annotation is bool)
+
+
 def _units_for(field: str) -> dict[str, float]:
     return next((units for suffix, units in _UNITS.items() if field.endswith(suffix)), {})
 
@@ -358,7 +349,9 @@ def _convert_units(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[s
     for field, value in data.items():
         if field in ("name", "description", "sources"):
             continue
-        if isinstance(value, str):
+        if isinstance(value, bool) and field not in _flags():
+            problems.append((field, f"must be a number, not {str(value).lower()}"))
+        elif isinstance(value, str):
             data[field], problem = _quantity(value, _units_for(field))
             if problem:
                 problems.append((field, problem))
@@ -366,7 +359,11 @@ def _convert_units(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[s
             converted = {}
             for key, item in value.items():
                 converted[key] = item
-                if isinstance(item, str):
+                if isinstance(item, bool):
+                    problems.append(
+                        (f"{field}.{key}", f"must be a number, not {str(item).lower()}")
+                    )
+                elif isinstance(item, str):
                     converted[key], problem = _quantity(item, {})
                     if problem:
                         problems.append((f"{field}.{key}", problem))

@@ -56,7 +56,7 @@ def read_text(path: Path, what: str, max_bytes: int) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as e:
         raise EdgewiseError(
-            f"{what} '{path}' is not UTF-8 text (byte {e.start}: {raw[e.start:e.start + 1]!r})"
+            f"{what} '{path}' is not UTF-8 text (byte {e.start}: {raw[e.start : e.start + 1]!r})"
         ) from None
 
 
@@ -160,7 +160,10 @@ def schema_problem(error: ValidationError) -> str:
     """Pydantic's first problems, each as `path: what is wrong (got ...)`, on one line."""
     out = []
     for e in error.errors(include_url=False)[:3]:
-        path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in e["loc"]).lstrip(".")
+        path = "".join(
+            f"[{p}]" if isinstance(p, int) else " (a key)" if p == "[key]" else f".{p}"
+            for p in e["loc"]
+        ).lstrip(".")
         got = repr(e.get("input"))
         got = got if len(got) <= 40 else got[:37] + "..."
         shown = "" if e["type"] == "missing" else f" (got {got})"
@@ -189,23 +192,69 @@ def check_target(target: str, option: str) -> Path:
     return path
 
 
+_staged: list[tuple[Path, bytes]] | None = None  # while a CLI command runs: its outputs
+
+
+def stage_outputs() -> None:
+    """From now on, `write_atomic` holds files until `commit_outputs`: a command writes
+    all its files at the end, or none when it fails (the CLI calls this per command)."""
+    global _staged
+    _staged = []
+
+
+def discard_outputs() -> None:
+    global _staged
+    _staged = None
+
+
+def commit_outputs() -> None:
+    """Write every held file: each to a temporary file beside it first, then all renamed,
+    so a failure part-way leaves none of them."""
+    global _staged
+    held, _staged = _staged or [], None
+    temporaries: list[tuple[str, Path]] = []
+    try:
+        for path, data in held:
+            temporaries.append((_temporary(path, data), path))
+        for tmp, path in temporaries:
+            os.replace(tmp, path)
+    except OSError as e:
+        for tmp, _ in temporaries:
+            Path(tmp).unlink(missing_ok=True)
+        raise EdgewiseError(f"cannot write '{path}': {e.strerror or e}") from None
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write whole or not at all: a temporary file beside `path`, renamed over it."""
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    if _staged is not None:
+        _staged[:] = [(p, d) for p, d in _staged if p != path]
+        _staged.append((path, blob))
+        return
+    tmp = _temporary(path, blob)
+    try:
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise EdgewiseError(f"cannot write '{path}': {e.strerror or e}") from None
+
+
+def _temporary(path: Path, blob: bytes) -> str:
+    """`blob` in a fresh file beside `path` (same folder, so the rename is atomic)."""
     try:
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:
         raise EdgewiseError(f"cannot write '{path}': {e.strerror or e}") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, 0o644 & ~_umask())
-        os.replace(tmp, path)
-    except OSError as e:
+            f.write(blob)
+        os.chmod(tmp, 0o666 & ~_umask())
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
-        raise EdgewiseError(f"cannot write '{path}': {e.strerror or e}") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        if isinstance(e, OSError):
+            raise EdgewiseError(f"cannot write '{path}': {e.strerror or e}") from None
         raise
+    return tmp
 
 
 def _umask() -> int:

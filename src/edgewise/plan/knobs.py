@@ -17,31 +17,50 @@ Br from the SRAM budget as in `analysis.memory.flash_tile`).
 from __future__ import annotations
 
 import fnmatch
-import json
 from dataclasses import replace
-from math import ceil
+from math import ceil, isfinite
 from pathlib import Path
+from typing import Annotated, Literal, NotRequired
+
+from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from edgewise.analysis.memory import flash_tile, scores_bytes
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
+from edgewise.ir.files import read_bytes, schema_problem
 from edgewise.ir.graph import Graph
 from edgewise.ir.vocab import PRECISION_BYTES, WEIGHT_OPTIONS
 from edgewise.plan.problem import AttentionOp, PlanProblem, WeightLayer
 from edgewise.plan.result import Knobs
 from edgewise.simulate.workload import OpWorkload, with_knobs
 
+MAX_SENSITIVITY_BYTES = 64 * 2**20
+_OPTIONS = tuple(str(p) for p in WEIGHT_OPTIONS)
+Error = Annotated[float, Field(ge=0, le=1e30)]
+
+
+@with_config(ConfigDict(strict=True, allow_inf_nan=False, extra="allow"))
+class _SensitivityFile(TypedDict):
+    metric: NotRequired[Annotated[str, Field(max_length=4096)]]
+    layers: dict[Annotated[str, Field(max_length=4096)], dict[Literal[_OPTIONS], Error]]  # type: ignore[valid-type]
+
+
+_SENSITIVITY = TypeAdapter(_SensitivityFile)
+
 
 def load_sensitivity(path: Path) -> dict[str, dict[str, float]]:
+    """Per layer, the output error of each weight precision: finite and at least 0 (a
+    negative error would buy quantization, a NaN would make the budget meaningless)."""
+    raw = read_bytes(path, "sensitivity file", MAX_SENSITIVITY_BYTES)
     try:
-        data = json.loads(path.read_text())
-        layers = data["layers"]
-        return {str(k): {str(p): float(e) for p, e in v.items()} for k, v in layers.items()}
-    except FileNotFoundError:
-        raise EdgewiseError(f"sensitivity file '{path}' does not exist") from None
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as e:
-        shape = '{"layers": {scope: {precision: error}}}'
-        raise EdgewiseError(f"sensitivity file '{path}' must be JSON {shape} ({e!r})") from None
+        data = _SENSITIVITY.validate_json(raw)
+    except ValidationError as e:
+        bad = next((x for x in e.errors() if x["type"] == "json_invalid"), None)
+        shape = '{"layers": {scope: {precision: error ≥ 0}}}'
+        problem = f"is not valid JSON ({bad['msg']})" if bad else schema_problem(e)
+        raise EdgewiseError(f"sensitivity file '{path}' must be JSON {shape}: {problem}") from None
+    return {k: {str(p): e for p, e in v.items()} for k, v in data["layers"].items()}
 
 
 def parse_floors(floors: list[str]) -> list[tuple[str, str]]:
@@ -71,8 +90,11 @@ def with_precision(
     options = [base, *(p for p in WEIGHT_OPTIONS if PRECISION_BYTES[p] < base_bytes)]
     if (budget is None) != (sensitivity is None):
         raise EdgewiseError("--sensitivity FILE and --accuracy-budget X go together")
-    if budget is not None and budget < 0:
-        raise EdgewiseError(f"--accuracy-budget must be 0 or more (got {budget})")
+    if budget is not None and not (isfinite(budget) and 0 < budget <= 1e30):
+        raise EdgewiseError(
+            f"--accuracy-budget must be a number > 0 and ≤ 1e30 (got {budget}); to keep every "
+            "layer at its base precision, leave precision out of --allow"
+        )
     ops_by_layer: dict[str, list[int]] = {}
     for op in graph.ops:
         if work.weight_bytes[op.index] > 0:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from edgewise.ir.files import write_atomic
 
 
 def pyplot() -> ModuleType:
@@ -17,11 +20,10 @@ def pyplot() -> ModuleType:
 
 
 def save_figure(fig: Any, path: Path) -> None:
-    """Lay out, write to a temporary name, then move into place."""
+    """Lay out, render to bytes, and write them whole (`write_atomic`)."""
     plt = pyplot()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=110, format=path.suffix.lstrip(".").lower() or "png")
     plt.close(fig)
-    tmp.replace(path)
+    write_atomic(path, buffer.getvalue())
