@@ -131,7 +131,7 @@ def test_memory_json_csv_plot_and_measure(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--long-lived", "0"], "--long-lived must be a positive number of ops"),
+        (["--long-lived", "0"], "'--long-lived': 0 is outside [1, 1,000,000,000]"),
         (["--dtype", "fp64"], "unknown dtype 'fp64'"),
         (["--measure", "--dtype", "int8"], "--measure runs in fp32, fp16, bf16"),
         (["--measure", "--device", "tpu"], "--device must be cpu or cuda"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,13 +54,21 @@ def build_module(spec: str) -> Built:
             f"(model, example_args, example_kwargs), got {type(made).__name__}"
         )
     model, args = made[0], tuple(made[1]) if isinstance(made[1], list | tuple) else (made[1],)
-    kwargs = dict(made[2]) if len(made) == 3 else {}
-    return model, args, kwargs
+    kwargs = made[2] if len(made) == 3 else {}
+    if not (isinstance(kwargs, Mapping) and all(isinstance(k, str) for k in kwargs)):
+        raise EdgewiseError(
+            f"--module: {spec}() returned example_kwargs of type {type(kwargs).__name__}; "
+            "it must be a dict of argument name -> value"
+        )
+    return model, args, dict(kwargs)
 
 
 def graph_from_module(spec: str) -> Graph:
     model, args, kwargs = build_module(spec)
-    return capture(model, *args, name=spec, **kwargs)
+    graph = capture(model, *args, name=spec, **kwargs)
+    if not graph.ops:  # nothing to count, time or plan: every later stage would divide by 0
+        raise EdgewiseError(f"--module: the forward of {spec}() ran no ops (does it compute?)")
+    return graph
 
 
 def model_from_source(

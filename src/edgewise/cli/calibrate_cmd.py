@@ -18,6 +18,7 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     SetOpt,
+    bounded,
     console,
     graph_for,
     output_target,
@@ -107,10 +108,18 @@ def validate(
         str, typer.Option("--hw", help="the spec of this machine: host (edgewise calibrate)")
     ] = "host",
     set_: SetOpt = None,
-    repeat: Annotated[int, typer.Option("--repeat", help="measured runs (after a warm-up)")] = 5,
+    repeat: Annotated[
+        int,
+        typer.Option("--repeat", help="measured runs (after a warm-up)", callback=bounded(1, 1000)),
+    ] = 5,
     by: Annotated[str, typer.Option("--by", help="layer | block")] = "layer",
-    depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
-    rows: Annotated[int, typer.Option("--rows", help="slowest rows shown (0 = all)")] = 20,
+    depth: Annotated[
+        int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
+    ] = 2,
+    rows: Annotated[
+        int,
+        typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),
+    ] = 20,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
     batch: BatchOpt = None,

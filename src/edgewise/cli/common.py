@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -17,6 +18,45 @@ if TYPE_CHECKING:
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI get a wide table
 
+
+def bounded(low: float, high: float, low_open: bool = False) -> Any:
+    """A callback that keeps a number option inside [low, high] (or (low, high]) and
+    names the range when it does not; NaN, which passes every range check, is refused."""
+
+    def check(param: typer.CallbackParam, value: Any) -> Any:
+        if value is None:
+            return value
+        inside = (
+            math.isfinite(value) and (low < value if low_open else low <= value) and value <= high
+        )
+        if not inside:
+            side = "(" if low_open else "["
+            raise typer.BadParameter(f"{value} is outside {side}{low:,}, {high:,}]", param=param)  # type: ignore[arg-type]
+        return value
+
+    return check
+
+
+def size_in_bytes(text: str) -> int:
+    """A byte count on the command line, with units as spec files write them."""
+    from edgewise.hardware.spec import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+
+
+def output_target(param: typer.CallbackParam, value: Any) -> Any:
+    """Every output option is checked as it is parsed: a folder, a missing folder or an
+    unwritable file fails the command before it does any work."""
+    from edgewise.ir.files import check_target
+
+    if value is not None and str(value) != "-":
+        check_target(str(value), "/".join(param.opts))
+    return value
+
+
 # --- options shared by every command that takes a model --------------------------------
 ModelArg = Annotated[
     str | None,
@@ -29,24 +69,21 @@ ModuleOpt = Annotated[
         help="your own model: 'package.module:factory' returning (model, args[, kwargs])",
     ),
 ]
-BatchOpt = Annotated[int | None, typer.Option("--batch", help="batch size (zoo models)")]
-ResolutionOpt = Annotated[
-    int | None, typer.Option("--resolution", help="image size in pixels (zoo models)")
+BatchOpt = Annotated[
+    int | None, typer.Option("--batch", help="batch size (zoo models)", callback=bounded(1, 65536))
 ]
-FramesOpt = Annotated[int | None, typer.Option("--frames", help="video frames (vivit-b)")]
+ResolutionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--resolution", help="image size in pixels (zoo models)", callback=bounded(1, 65536)
+    ),
+]
+FramesOpt = Annotated[
+    int | None, typer.Option("--frames", help="video frames (vivit-b)", callback=bounded(1, 65536))
+]
 CfgOpt = Annotated[
     bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")
 ]
-
-
-def output_target(param: typer.CallbackParam, value: Any) -> Any:
-    """Every output option is checked as it is parsed: a folder, a missing folder or an
-    unwritable file fails the command before it does any work."""
-    from edgewise.ir.files import check_target
-
-    if value is not None and str(value) != "-":
-        check_target(str(value), "/".join(param.opts))
-    return value
 
 
 JsonOpt = Annotated[
@@ -115,9 +152,3 @@ def to_json(data: Any) -> str:
 def check_png(plot: Path | None) -> None:
     if plot is not None and plot.suffix.lower() != ".png":
         raise EdgewiseError(f"--plot writes PNG: give a file ending in .png (got '{plot}')")
-
-
-def check_long_lived(ops: int) -> None:
-    """--long-lived, checked at the boundary for every command that takes it."""
-    if ops < 1:
-        raise EdgewiseError(f"--long-lived must be a positive number of ops (got {ops})")

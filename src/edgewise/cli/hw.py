@@ -6,12 +6,11 @@ A thin layer over `edgewise.hardware`: loading, overrides and validation live th
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
 import typer
 
-from edgewise.cli.common import JsonOpt, SetOpt, console, write_output
+from edgewise.cli.common import JsonOpt, SetOpt, console, to_json, write_output
 from edgewise.hardware import PRESETS, HardwareSpec, hardware_json_schema, load_spec
 
 hw_app = typer.Typer(
@@ -67,7 +66,7 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
 
     spec = load_spec(spec_name, overrides or ())
     if json_out:
-        write_output(json_out, json.dumps(spec.model_dump(mode="json"), indent=2))
+        write_output(json_out, to_json(spec.model_dump(mode="json")))
         if json_out == "-":
             return
     shown = {
@@ -102,4 +101,4 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
 def schema(json_out: JsonOpt = "-") -> None:
     """The JSON schema of a spec file (the fields, their units, bounds and meaning)."""
 
-    write_output(json_out or "-", json.dumps(hardware_json_schema(), indent=2))
+    write_output(json_out or "-", to_json(hardware_json_schema()))

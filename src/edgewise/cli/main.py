@@ -21,6 +21,7 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
+    bounded,
     check_png,
     console,
     graph_for,
@@ -49,12 +50,14 @@ app = typer.Typer(
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
 ) -> None:
     """edgewise: capture, profile, simulate, plan and run vision models."""
-    from edgewise.ir.files import stage_outputs
+    from edgewise.ir.files import discard_outputs, stage_outputs
 
-    stage_outputs()  # files are written when the command succeeds, and only then
+    stage_outputs()  # files are written when the command succeeds (`_commit`), and only then
+    ctx.call_on_close(discard_outputs)  # however the command ends
 
 
 @app.command()
@@ -118,11 +121,16 @@ def capture(
 def profile(
     model: ModelArg = None,
     by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
-    depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
+    depth: Annotated[
+        int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
+    ] = 2,
     convention: Annotated[
         str, typer.Option("--convention", help="default | thop | fvcore | torch")
     ] = "default",
-    rows: Annotated[int, typer.Option("--rows", help="table rows shown (0 = all)")] = 40,
+    rows: Annotated[
+        int,
+        typer.Option("--rows", help="table rows shown (0 = all)", callback=bounded(0, 1_000_000)),
+    ] = 40,
     plot: Annotated[
         Path | None,
         typer.Option("--plot", help="write the per-layer charts (PNG)", callback=output_target),
@@ -259,7 +267,7 @@ def main() -> None:
     sys.argv = [a for a in sys.argv if a != "--debug"]  # accepted anywhere on the line
     code = 0
     try:
-        code = app(standalone_mode=False) or 0
+        code = app(prog_name="edgewise", standalone_mode=False) or 0
     except click.NoArgsIsHelpError as e:
         print(e.ctx.get_help() if e.ctx else "usage: edgewise COMMAND")
     except click.UsageError as e:  # a bad option or argument: folded into our one line
@@ -274,7 +282,7 @@ def main() -> None:
             raise
         print(f"edgewise: error: {one_line(str(e))}", file=sys.stderr)
         code = 2
-    except (KeyboardInterrupt, click.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         print("edgewise: interrupted", file=sys.stderr)
         code = 130
     except Exception as e:  # a bug, not a user mistake: still one line unless --debug

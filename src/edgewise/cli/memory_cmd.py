@@ -16,11 +16,12 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
-    check_long_lived,
+    bounded,
     check_png,
     console,
     graph_for,
     output_target,
+    size_in_bytes,
     to_json,
     workload_for,
     write_output,
@@ -40,16 +41,31 @@ def memory(
         str | None, typer.Option("--dtype", help="rescale activations: fp32|fp16|bf16|int8")
     ] = None,
     long_lived: Annotated[
-        int, typer.Option("--long-lived", help="a tensor outliving N ops is long-lived")
+        int,
+        typer.Option(
+            "--long-lived",
+            help="a tensor outliving N ops is long-lived",
+            callback=bounded(1, 10**9),
+        ),
     ] = 100,
     tile_sram: Annotated[
-        int, typer.Option("--tile-sram", help="SRAM bytes a fused attention tile fits in")
+        int,
+        typer.Option(
+            "--tile-sram",
+            help="SRAM a fused attention tile fits in (bytes, or with units: 256KiB)",
+            parser=size_in_bytes,
+        ),
     ] = 256 * 1024,
     measure: Annotated[
         bool, typer.Option("--measure", help="run the real model and measure its peak")
     ] = False,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda (with --measure)")] = "cpu",
-    rows: Annotated[int, typer.Option("--rows", help="long-lived rows shown (0 = all)")] = 15,
+    rows: Annotated[
+        int,
+        typer.Option(
+            "--rows", help="long-lived rows shown (0 = all)", callback=bounded(0, 1_000_000)
+        ),
+    ] = 15,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="write the timeline (PNG)", callback=output_target)
     ] = None,
@@ -77,7 +93,6 @@ def memory(
     parse_enum(AttentionMode, attention, "--attention")
     if lifetimes not in ("last-use", "eager"):
         raise EdgewiseError(f"--lifetimes must be last-use or eager (got '{lifetimes}')")
-    check_long_lived(long_lived)
     if tile_sram < 1024:
         raise EdgewiseError(f"--tile-sram must be at least 1024 bytes (got {tile_sram})")
     graph = graph_for(model, module, batch, resolution, frames, cfg)

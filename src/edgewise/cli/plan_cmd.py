@@ -17,7 +17,7 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     SetOpt,
-    check_long_lived,
+    bounded,
     check_png,
     console,
     graph_for,
@@ -53,14 +53,26 @@ def plan(
     ] = None,
     accuracy_budget: Annotated[
         float | None,
-        typer.Option("--accuracy-budget", help="sum of chosen layers' errors may not exceed it"),
+        typer.Option(
+            "--accuracy-budget",
+            help="sum of chosen layers' errors may not exceed it",
+            callback=bounded(0, 1e30, low_open=True),
+        ),
     ] = None,
     solver: Annotated[str, typer.Option("--solver", help="milp (exact) | greedy (fast)")] = "milp",
     time_limit: Annotated[
-        float, typer.Option("--time-limit", help="MILP time limit, seconds")
+        float,
+        typer.Option(
+            "--time-limit", help="MILP time limit, seconds", callback=bounded(0.01, 86400)
+        ),
     ] = 60.0,
     long_lived: Annotated[
-        int, typer.Option("--long-lived", help="a tensor outliving N ops is long-lived")
+        int,
+        typer.Option(
+            "--long-lived",
+            help="a tensor outliving N ops is long-lived",
+            callback=bounded(1, 10**9),
+        ),
     ] = 100,
     output: Annotated[
         Path | None,
@@ -85,7 +97,6 @@ def plan(
     from edgewise.report.plan_report import outcome_to_dict, plot_outcome, render_outcome
 
     check_png(plot)
-    check_long_lived(long_lived)
     if output is not None and not output.parent.exists():
         raise EdgewiseError(f"cannot write '{output}': folder '{output.parent}' does not exist")
     spec = load_spec(hw, set_ or ())

@@ -15,6 +15,7 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
+    bounded,
     console,
     graph_for,
     to_json,
@@ -41,7 +42,10 @@ def run(
     ] = None,
     device: Annotated[str, typer.Option("--device", help="cpu | cuda")] = "cpu",
     repeat: Annotated[
-        int, typer.Option("--repeat", help="timed runs of each forward (median)")
+        int,
+        typer.Option(
+            "--repeat", help="timed runs of each forward (median)", callback=bounded(1, 1000)
+        ),
     ] = 1,
     int8_kernels: Annotated[
         bool,

@@ -16,6 +16,7 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
+    bounded,
     console,
     output_target,
     to_json,
@@ -35,7 +36,13 @@ def sensitivity(
         typer.Option("--weights", help=".safetensors weights (default: the factory's, or random)"),
     ] = None,
     calib: Annotated[
-        int, typer.Option("--calib", help="calibration inputs: forwards per layer and bit-width")
+        int,
+        typer.Option(
+            "--calib",
+            help="calibration inputs: forwards per layer and bit-width",
+            min=1,
+            max=10_000,
+        ),
     ] = 16,
     bits: Annotated[
         str, typer.Option("--bits", help="comma list of int8, int4, int2")
@@ -53,7 +60,12 @@ def sensitivity(
             callback=output_target,
         ),
     ] = None,
-    rows: Annotated[int, typer.Option("--rows", help="most sensitive rows shown (0 = all)")] = 20,
+    rows: Annotated[
+        int,
+        typer.Option(
+            "--rows", help="most sensitive rows shown (0 = all)", callback=bounded(0, 1_000_000)
+        ),
+    ] = 20,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
     batch: BatchOpt = None,

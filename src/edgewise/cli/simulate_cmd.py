@@ -18,6 +18,7 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     SetOpt,
+    bounded,
     check_png,
     console,
     graph_for,
@@ -42,8 +43,13 @@ def simulate(
         str, typer.Option("--attention", help="captured | materialized | fused")
     ] = "captured",
     by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
-    depth: Annotated[int, typer.Option("--depth", help="scope depth of a block")] = 2,
-    rows: Annotated[int, typer.Option("--rows", help="slowest rows shown (0 = all)")] = 15,
+    depth: Annotated[
+        int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
+    ] = 2,
+    rows: Annotated[
+        int,
+        typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),
+    ] = 15,
     plot: Annotated[
         Path | None, typer.Option("--plot", help="write the charts (PNG)", callback=output_target)
     ] = None,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -34,7 +34,47 @@ class MeasuredPeak:
     with_scratch_bytes: int  # the same including kernel scratch (freed inside one op)
 
 
+def require_device(device: str) -> None:
+    """cpu always; cuda only where this PyTorch build sees a GPU."""
+    if device not in ("cpu", "cuda"):
+        raise EdgewiseError(f"--device must be cpu or cuda (got '{device}')")
+    if device == "cuda" and not torch.cuda.is_available():
+        why = " (this PyTorch is a CPU-only build)" if torch.version.cuda is None else ""
+        raise EdgewiseError(
+            f"--device cuda: no CUDA GPU is visible to PyTorch{why}; use --device cpu"
+        )
+
+
+def forward(model: nn.Module, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Any:
+    """Run the user's model: what its forward raises is a problem with the model or its
+    inputs, not with edgewise, so it becomes a one-line error (exit 2)."""
+    try:
+        return model(*args, **kwargs)
+    except EdgewiseError:
+        raise
+    except (Exception, RecursionError) as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise EdgewiseError(
+            f"the model's forward raised {type(e).__name__}: {first[:300]} "
+            "(run it in plain PyTorch to debug; --debug shows the traceback)"
+        ) from e
+
+
+def weight_bytes(model: nn.Module, dtype: torch.dtype | None = None) -> int:
+    """Bytes the model's parameters and buffers take once real (at `dtype` if given)."""
+    total = 0
+    for t in (*model.parameters(), *model.buffers()):
+        size = (
+            torch.empty((), dtype=dtype).element_size()
+            if dtype and t.is_floating_point()
+            else t.element_size()
+        )
+        total += t.numel() * size
+    return total
+
+
 def available_memory_bytes(device: str) -> int:
+    require_device(device)
     if device == "cuda":
         free, _total = torch.cuda.mem_get_info()
         return int(free)
@@ -68,9 +108,15 @@ def materialize(
             f"--measure runs in {', '.join(TORCH_DTYPES)} (got '{dtype}'); int8 needs the "
             "quantized execution of a later stage"
         )
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EdgewiseError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
+    require_device(device)
     torch_dtype = TORCH_DTYPES[dtype]
+    needed = weight_bytes(model, torch_dtype)
+    available = available_memory_bytes(device)
+    if needed > 0.8 * available:  # before a single weight is allocated
+        raise EdgewiseError(
+            f"the model's weights need {needed / 2**30:.1f} GiB in {dtype} on {device} but "
+            f"{available / 2**30:.1f} GiB is available: use a smaller model or free memory"
+        )
     generator = torch.Generator().manual_seed(0)
     if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
         model = model.to_empty(device=device)
@@ -154,7 +200,7 @@ def measure_peak(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], device: str = "cpu"
 ) -> MeasuredPeak:
     """Run one forward (autograd off) and measure the peak bytes it allocated."""
-    return peak_of(lambda: model(*args, **kwargs), device)[1]
+    return peak_of(lambda: forward(model, args, kwargs), device)[1]
 
 
 def peak_of(run: Callable[[], T], device: str = "cpu") -> tuple[T, MeasuredPeak]:

@@ -52,7 +52,7 @@ from edgewise.execute.interpreter import (
     program,
     schedule,
 )
-from edgewise.execute.measure import peak_of
+from edgewise.execute.measure import forward, peak_of, require_device
 from edgewise.execute.quantize import (
     BITS,
     activation_scale,
@@ -127,8 +127,7 @@ def run_plan(
     """Run the model eagerly, through the interpreter, and with the plan; see above."""
     if repeat < 1:
         raise EdgewiseError(f"--repeat must be at least 1 (got {repeat})")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise EdgewiseError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
+    require_device(device)
     if plan is not None:
         check_plan(plan, graph)
     prog = program(graph, device)
@@ -139,7 +138,7 @@ def run_plan(
     int8 = int8_weights(graph, plan, feeds) if int8_kernels else {}
 
     def eager() -> tuple[torch.Tensor, ...]:
-        result = model(*args, **kwargs)
+        result = forward(model, args, kwargs)
         return tuple(t for t in tree_flatten(result)[0] if isinstance(t, torch.Tensor))
 
     def baseline() -> tuple[torch.Tensor, ...]:

@@ -33,6 +33,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten, tree_map_only
 
 from edgewise.errors import EdgewiseError
+from edgewise.execute.measure import forward
 from edgewise.execute.quantize import BITS, fake_quantize_weight, relative_mse
 
 METRIC = (
@@ -168,7 +169,7 @@ def measure_sensitivity(
     if progress:
         progress(0, total, "float reference")
     with torch.no_grad():
-        reference = [flat_output(model(*a, **k)) for a, k in inputs]
+        reference = [flat_output(forward(model, a, k)) for a, k in inputs]
     forwards = len(inputs)
     measured: dict[int, dict[str, float]] = {}  # id(weight) -> errors: tied weights once
     out = []
@@ -184,7 +185,7 @@ def measure_sensitivity(
                     with torch.no_grad():
                         weight.copy_(fake_quantize_weight(original, BITS[precision]))
                         diffs = [
-                            relative_mse(ref, flat_output(model(*a, **k)))
+                            relative_mse(ref, flat_output(forward(model, a, k)))
                             for ref, (a, k) in zip(reference, inputs, strict=True)
                         ]
                     forwards += len(inputs)

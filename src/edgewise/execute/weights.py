@@ -19,7 +19,6 @@ initialization first. Tensors are converted to the dtype of the model's tensor.
 
 from __future__ import annotations
 
-import json
 import math
 import struct
 from collections import Counter
@@ -31,6 +30,7 @@ from torch import nn
 
 from edgewise.errors import EdgewiseError
 from edgewise.execute.measure import available_memory_bytes
+from edgewise.ir.files import parse_json
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin", ".pkl", ".pickle")
@@ -105,11 +105,9 @@ def read_header(path: Path) -> dict[str, HeaderEntry]:
             )
         raw = f.read(header_bytes)
     try:
-        header = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise EdgewiseError(
-            f"'{path}' is not a valid safetensors file: header is not JSON ({e})"
-        ) from None
+        header = parse_json(raw, "header")
+    except EdgewiseError as e:
+        raise EdgewiseError(f"'{path}' is not a valid safetensors file: {e}") from None
     if not isinstance(header, dict):
         raise EdgewiseError(f"'{path}' is not a valid safetensors file: header is not an object")
     data_bytes = size - 8 - header_bytes

@@ -341,6 +341,17 @@ def _quantity(text: str, units: Mapping[str, float]) -> tuple[Any, str | None]:
     return (int(value) if value.is_integer() and abs(value) < 2**63 else value), None
 
 
+def parse_bytes(text: str, lowest: int = 1, highest: int = 2**40) -> int:
+    """'256KiB', '2 MB' or '262144' as whole bytes inside [lowest, highest]."""
+    value, problem = _quantity(str(text), _BYTE_UNITS)
+    if problem or not isinstance(value, int | float) or isinstance(value, bool):
+        raise ValueError(problem or f"{text!r} is not a size (e.g. 256KiB, 2MB, 262144)")
+    if not (lowest <= value <= highest) or value != int(value):
+        raise ValueError(f"{text!r} must be whole bytes from {_num(lowest, '_bytes')} to "
+                         f"{_num(highest, '_bytes')}")  # fmt: skip
+    return int(value)
+
+
 def _convert_units(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
     """Numbers written as text become numbers; a unit that does not fit the field is a
     problem reported with the rest. Walks only the spec's known two levels."""

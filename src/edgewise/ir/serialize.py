@@ -228,12 +228,11 @@ def _structured(data: _GraphFile) -> Graph:
             Op(position, o["target"], inputs, outputs, args, kwargs, o["scope"],
                _CATEGORIES[o["category"]])
         )  # fmt: skip
-    for t in tensors.values():
-        if (t.producer is not None and t.producer >= n) or (
-            t.released_after is not None and t.released_after >= n
-        ):
+    for tensor in tensors.values():
+        made, released = tensor.producer, tensor.released_after
+        if (made is not None and made >= n) or (released is not None and released >= n):
             raise EdgewiseError(
-                f"tensor {t.id}: names op {max(t.producer or 0, t.released_after or 0)}, "
+                f"tensor {tensor.id}: names op {max(made or 0, released or 0)}, "
                 f"but the graph has {n} ops"
             )
     outputs = tuple(data.get("outputs", ()))

@@ -276,6 +276,7 @@ def check_plan(plan: Plan, graph: Graph) -> None:
             f"{graph.model} ({n} ops): plan this model with `edgewise plan`"
         )
     activations = {t.storage_id for t in graph.tensors.values() if t.kind is TensorKind.ACTIVATION}
+    storages = {t.storage_id for t in graph.tensors.values()}
     for i, t in enumerate(plan.tensors):
         where = f"tensors[{i}] ({t.name})"
         if t.storage_id not in activations:
@@ -291,9 +292,9 @@ def check_plan(plan: Plan, graph: Graph) -> None:
             raise EdgewiseError(f"{where} is recomputed at op {t.recompute_at}, outside its gap")
         if any(not 0 <= op < n for op in t.segment):
             raise EdgewiseError(f"{where} re-runs an op outside 0..{n - 1}")
-        unknown = [u for u in t.sources if u not in activations]
+        unknown = [u for u in t.sources if u not in storages]
         if unknown:
-            raise EdgewiseError(f"{where} recomputes from storage {unknown[0]}: not an activation")
+            raise EdgewiseError(f"{where} recomputes from storage {unknown[0]}: not in the graph")
     bad = sorted(p for p in plan.weights.values() if p not in WEIGHT_OPTIONS)
     if bad:
         raise EdgewiseError(
