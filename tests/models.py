@@ -73,3 +73,35 @@ def tiny_unet() -> tuple[nn.Module, tuple[torch.Tensor, ...]]:
         torch.empty(1, 8, 32, device="meta"),
     )
     return model, args
+
+
+class FailsWhenReal(nn.Module):
+    """Captures (fake tensors), then fails on real data: a user model's own bug."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(8, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from torch._subclasses.fake_tensor import FakeTensor
+
+        if not isinstance(x, FakeTensor):
+            raise ValueError("boom: this model fails on real inputs")
+        return self.fc(x)
+
+
+def fails_when_real() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    return FailsWhenReal(), (torch.randn(2, 8),)
+
+
+def kwargs_not_a_dict() -> tuple[nn.Module, tuple[torch.Tensor], list[int]]:
+    return nn.Linear(8, 4), (torch.randn(2, 8),), [1, 2]
+
+
+def huge_on_meta() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """1.6 x 10^11 parameters on the meta device: capturable, far too big to materialize."""
+    return nn.Linear(400_000, 400_000, device="meta"), (torch.randn(1, 400_000),)
+
+
+def no_ops() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    return nn.Identity(), (torch.randn(2, 8),)

@@ -40,8 +40,7 @@ def sensitivity(
         typer.Option(
             "--calib",
             help="calibration inputs: forwards per layer and bit-width",
-            min=1,
-            max=10_000,
+            callback=bounded(1, 10_000),
         ),
     ] = 16,
     bits: Annotated[

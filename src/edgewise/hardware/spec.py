@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic.fields import FieldInfo
 
 from edgewise.errors import EdgewiseError
-from edgewise.ir.files import parse_json, parse_yaml, read_text
+from edgewise.ir.files import parse_json, parse_yaml, read_text, shown
 from edgewise.ir.vocab import BITS as VOCAB_BITS
 
 Precision = Literal["fp32", "fp16", "bf16", "int8", "int4", "int2"]
@@ -272,27 +272,28 @@ def _parse(text: str, label: str, json_syntax: bool) -> dict[str, Any]:
 def _apply_override(raw: dict[str, Any], text: str) -> None:
     """`a.b=value`: set (or, with `null`, remove) one entry; its source says it was set."""
     path_text, sep, value_text = text.partition("=")
+    label = f"--set {shown(text)}"
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise EdgewiseError(f"--set {text!r}: control characters (a newline?) in PATH=VALUE")
+        raise EdgewiseError(f"{label}: control characters (a newline?) in PATH=VALUE")
     keys = path_text.strip().split(".")
     if not sep or not all(k.strip() for k in keys):
         raise EdgewiseError(
-            f"--set '{text}': expected PATH=VALUE, e.g. sram_bytes=2MiB, mac_array.rows=64 "
+            f"{label}: expected PATH=VALUE, e.g. sram_bytes=2MiB, mac_array.rows=64 "
             "or macs_per_cycle.int4=4096"
         )
     keys = [k.strip() for k in keys]
     try:
-        value = parse_yaml(value_text, f"--set '{text}'") if value_text.strip() else None
+        value = parse_yaml(value_text, label) if value_text.strip() else None
     except EdgewiseError as e:
         raise EdgewiseError(f"{e} (the value must be one YAML scalar)") from None
     if isinstance(value, dict | list):
-        raise EdgewiseError(f"--set '{text}': the value must be one number or text, not a group")
+        raise EdgewiseError(f"{label}: the value must be one number or text, not a group")
     node = raw
     for depth, key in enumerate(keys[:-1]):
         child = node.setdefault(key, {})
         if not isinstance(child, dict):
             where = ".".join(keys[: depth + 1])
-            raise EdgewiseError(f"--set '{text}': '{where}' is one value, not a group of fields")
+            raise EdgewiseError(f"{label}: '{where}' is one value, not a group of fields")
         node = child
     if value is None:
         node.pop(keys[-1], None)
@@ -336,7 +337,7 @@ def _quantity(text: str, units: Mapping[str, float]) -> tuple[Any, str | None]:
     number, unit = float(match[1]), match[2]
     if unit and unit not in units:
         allowed = ", ".join(units) if units else "none: a plain number"
-        return text, f"unknown unit '{unit}' in {text!r} (allowed units: {allowed})"
+        return text, f"unknown unit '{unit}' in {shown(text)} (allowed units: {allowed})"
     value = number * units.get(unit, 1)
     return (int(value) if value.is_integer() and abs(value) < 2**63 else value), None
 
@@ -345,9 +346,9 @@ def parse_bytes(text: str, lowest: int = 1, highest: int = 2**40) -> int:
     """'256KiB', '2 MB' or '262144' as whole bytes inside [lowest, highest]."""
     value, problem = _quantity(str(text), _BYTE_UNITS)
     if problem or not isinstance(value, int | float) or isinstance(value, bool):
-        raise ValueError(problem or f"{text!r} is not a size (e.g. 256KiB, 2MB, 262144)")
+        raise ValueError(problem or f"{shown(text)} is not a size (e.g. 256KiB, 2MB, 262144)")
     if not (lowest <= value <= highest) or value != int(value):
-        raise ValueError(f"{text!r} must be whole bytes from {_num(lowest, '_bytes')} to "
+        raise ValueError(f"{shown(text)} must be whole bytes from {_num(lowest, '_bytes')} to "
                          f"{_num(highest, '_bytes')}")  # fmt: skip
     return int(value)
 

@@ -30,6 +30,12 @@ MAX_INT_DIGITS = 40  # 2**128 has 39 digits; longer is a typo or an attack on in
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 
+def shown(text: str, limit: int = 60) -> str:
+    """A user's string inside a message: quoted, control characters escaped, shortened."""
+    quoted = repr(text)
+    return quoted if len(quoted) <= limit else f"{quoted[: limit - 4]}...' ({len(text):,} chars)"
+
+
 def read_bytes(path: Path, what: str, max_bytes: int) -> bytes:
     """The bytes of a file the user named, bounded before the read, or one clear error."""
     if not path.exists():
