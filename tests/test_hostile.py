@@ -110,7 +110,11 @@ def test_long_integers_are_refused_everywhere(files: dict[str, Path], tmp_path: 
     spec = _write(tmp_path, "spec.json", '{"sram_bytes": ' + LONG_INT + "}")
     refused("simulate", str(files["graph"]), "--hw", spec, needle="digits")
     refused("simulate", str(files["graph"]), "--set", f"sram_bytes={LONG_INT}", needle="digits")
-    graph = files["graph"].read_text().replace('"version":1', '"version":1,"meta":{"x":' + LONG_INT + "}", 1)  # fmt: skip
+    graph = (
+        files["graph"]
+        .read_text()
+        .replace('"version":1', '"version":1,"meta":{"x":' + LONG_INT + "}", 1)
+    )
     refused("profile", _write(tmp_path, "g.json", graph), needle="graph file")
     plan = files["plan"].read_text().replace('"op_count"', '"junk": ' + LONG_INT + ', "op_count"')
     refused("simulate", str(files["graph"]), "--set", "sram_bytes=64KiB", "--plan",
@@ -135,7 +139,11 @@ def test_deep_nesting_is_refused_everywhere(files: dict[str, Path], tmp_path: Pa
     refused("simulate", str(files["graph"]), "--hw",
             _write(tmp_path, "spec.yaml", "name: " + DEEP), needle="nested")  # fmt: skip
     refused("simulate", str(files["graph"]), "--set", f"sram_bytes={DEEP}", needle="nested")
-    graph = files["graph"].read_text().replace('"version":1', '"version":1,"meta":{"x":' + DEEP + "}", 1)  # fmt: skip
+    graph = (
+        files["graph"]
+        .read_text()
+        .replace('"version":1', '"version":1,"meta":{"x":' + DEEP + "}", 1)
+    )
     refused("profile", _write(tmp_path, "g.json", graph), needle="graph file")
     plan = files["plan"].read_text().replace('"op_count"', '"junk": ' + DEEP + ', "op_count"')
     refused("simulate", str(files["graph"]), "--plan", _write(tmp_path, "p.json", plan),

@@ -73,9 +73,7 @@ def test_per_layer_assignment_and_plan_precision(trained: digits.DigitsCNN) -> N
     everything = digits.evaluate(trained, digits.uniform(trained, "int2"), activation_bits=None)
     assert only_head.sqnr_db > everything.sqnr_db
     assert only_head.weight_bytes == digits.evaluate(trained).weight_bytes - 640 * (4 - 0.25)
-    weights, activation_bits = digits.plan_assignment(
-        trained, "int8", "int8", {"fc": "int4"}
-    )
+    weights, activation_bits = digits.plan_assignment(trained, "int8", "int8", {"fc": "int4"})
     assert weights == {"conv1": "int8", "conv2": "int8", "conv3": "int8", "fc": "int4",
                        "head": "int8"}  # fmt: skip
     assert activation_bits == 8

@@ -317,6 +317,9 @@ def check_plan(plan: Plan, graph: Graph) -> None:
             raise EdgewiseError(f"attention: op {a.op} is not an attention op of {graph.model}")
     if any(not 0 <= i < n for i in plan.schedule.tiled_ops):
         raise EdgewiseError("its schedule tiles an op the graph does not have")
+    gaps = plan.schedule.gap_count
+    if any(not 0 <= g < gaps for g in (*plan.schedule.off_gaps, *(t.gap for t in plan.tensors))):
+        raise EdgewiseError(f"its schedule names a gap outside the {gaps} it declares")
     for value in (plan.objective_value, plan.planner_value, plan.bound, plan.gap):
         if value is not None and not math.isfinite(value):
             raise EdgewiseError("its figures must be finite numbers or null")
