@@ -74,8 +74,10 @@ class HardwareSpec(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    name: str = Field(min_length=1, description="preset or chip name")
-    description: str = Field("", description="what the chip is, in one or two sentences")
+    name: str = Field(min_length=1, max_length=200, description="preset or chip name")
+    description: str = Field(
+        "", max_length=4000, description="what the chip is, in one or two sentences"
+    )
     clock_hz: float = Field(gt=0, le=10e9, description="clock of the MAC array")
     mac_array: MacArray = Field(description="physical array shape, for mapping utilization")
     macs_per_cycle: dict[Precision, MacsPerCycle] = Field(
@@ -108,7 +110,7 @@ class HardwareSpec(BaseModel):
     weights_resident: bool = Field(
         False, description="weights stay in SRAM when all of them fit beside the activations"
     )
-    sources: dict[str, str] = Field(
+    sources: dict[str, Annotated[str, Field(max_length=4000)]] = Field(
         description="field name -> citation, derivation, or 'assumption: <why>'"
     )
 
@@ -300,7 +302,12 @@ def _apply_override(raw: dict[str, Any], text: str) -> None:
     else:
         node[keys[-1]] = value
     sources = raw.get("sources")
-    if keys[0] in HardwareSpec.model_fields and keys[0] != "sources" and isinstance(sources, dict):
+    unsourced = ("name", "description", "sources")
+    if (
+        keys[0] in HardwareSpec.model_fields
+        and keys[0] not in unsourced
+        and isinstance(sources, dict)
+    ):
         before = sources.get(keys[0])
         note = f"override: {'.'.join(keys)}={value_text.strip() or 'null'}"
         sources[keys[0]] = f"{note}; before: {before}" if before else note
@@ -462,6 +469,9 @@ def _describe(error: ValidationError) -> list[str]:
             out.append(f"{path}: unknown field (allowed: {', '.join(model.model_fields)})")
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             out.append(f"{path}: must be {bounds} (got {got})")
+        elif kind == "string_too_long":
+            limit = e.get("ctx", {}).get("max_length")
+            out.append(f"{path}: at most {limit} characters (got {len(str(e.get('input')))})")
         elif kind == "too_short":
             out.append(f"{path}: must not be empty (allowed: {allowed})")
         else:  # wrong type: parsing, int_from_float, bool_parsing, dict_type, ...
