@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import load_spec, spec_from_dict
 from edgewise.ir.files import parse_yaml
-from edgewise.ir.serialize import graph_json, graph_to_dict, load_graph
+from edgewise.ir.serialize import _FILE, _well_typed, graph_json, graph_to_dict, load_graph
 from edgewise.plan.knobs import load_sensitivity
 from edgewise.plan.plan import check_plan, parse_plan, plan_json
 from tests.test_hostile import cli
@@ -194,6 +194,26 @@ def test_broken_graph_files_are_refused(tmp_path: Path, raw: bytes) -> None:
     path.write_bytes(raw)
     with pytest.raises(EdgewiseError):
         load_graph(path)
+
+
+@FUZZ
+@given(raw=st.one_of(broken_graphs(), graphs().map(lambda d: json.dumps(d).encode())))
+def test_fast_type_check_agrees_with_the_schema(raw: bytes) -> None:
+    """The plain-Python check that large files take must accept exactly what pydantic does."""
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(raw)
+    except (ValueError, RecursionError):  # not JSON: the parser refuses it before either
+        return
+    if not isinstance(data, dict):
+        return
+    try:
+        _FILE.validate_python(data)
+        schema_ok = True
+    except (ValidationError, RecursionError):
+        schema_ok = False
+    assert _well_typed(data) == schema_ok
 
 
 # --- plan files ----------------------------------------------------------------------------

@@ -164,7 +164,7 @@ def test_non_string_yaml_key(files: dict[str, Path], tmp_path: Path) -> None:
     ("mutate", "needle"),
     [
         (lambda d: [d], "a json list"),
-        (lambda d: {**d, "scopes": ["a"]}, "scopes: input should be an object"),
+        (lambda d: {**d, "scopes": ["a"]}, "scopes: input should be a valid dictionary"),
         (lambda d: {**d, "ops": [{**d["ops"][0], "inputs": [99999]}, *d["ops"][1:]]},
          "tensor 99999 is not a tensor of the file"),
         (lambda d: {**d, "tensors": [{**d["tensors"][0], "shape": [2**63]}, *d["tensors"][1:]]},
@@ -189,7 +189,7 @@ def test_graph_files_of_the_wrong_shape(
 def test_graph_with_infinity_and_cycles(files: dict[str, Path], tmp_path: Path) -> None:
     data = _graph(files)
     data["meta"]["x"] = math.inf  # json.dumps writes Infinity, which strict JSON has not
-    refused("profile", _write(tmp_path, "g.json", json.dumps(data)), needle="meta")
+    refused("profile", _write(tmp_path, "g.json", json.dumps(data)), needle="not valid JSON")
     data = _graph(files)
     first = data["ops"][0]
     later_output = data["ops"][5]["outputs"][0]
