@@ -57,7 +57,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
                        "--long-lived", "3", "-o", str(plan))  # fmt: skip
     assert code == 0, err
     sens = root / "sens.json"
-    sens.write_text(json.dumps({"metric": "mse", "layers": {"enc1": {"int8": 0.01}}}))
+    layers = {"conv_in": {"int8": 0.0, "int4": 0.0}, "time_embedding.linear_1": {"int8": 1e-12}}
+    sens.write_text(json.dumps({"metric": "mse", "layers": layers}))
     return {"graph": graph, "plan": plan, "sensitivity": sens, "root": root}
 
 
@@ -281,8 +282,18 @@ def test_sensitivity_errors_must_be_finite_and_not_negative(
             sens, "--accuracy-budget", "1", needle="sensitivity file")  # fmt: skip
 
 
-@pytest.mark.parametrize("budget", ["nan", "0", "-1", "inf"])
+def test_zero_accuracy_budget_takes_only_lossless_layers(files: dict[str, Path]) -> None:
+    """Budget 0 once quantized layers whose errors were tiny but not 0 (solver tolerance)."""
+    code, out, err = cli("plan", str(files["graph"]), "--allow", "keep,spill,precision",
+                         "--objective", "dram", "--sensitivity", str(files["sensitivity"]),
+                         "--accuracy-budget", "0", "--json", "-")  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["plan"]["weights"] == {"conv_in": "int4"}
+
+
+@pytest.mark.parametrize("budget", ["nan", "-1", "inf"])
 def test_accuracy_budget_bounds(files: dict[str, Path], budget: str) -> None:
+    """(A zero budget is valid: only layers measured lossless may change.)"""
     refused("plan", str(files["graph"]), "--allow", "keep,spill,precision", "--sensitivity",
             str(files["sensitivity"]), "--accuracy-budget", budget,
             needle="--accuracy-budget")  # fmt: skip

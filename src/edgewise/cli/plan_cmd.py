@@ -56,7 +56,7 @@ def plan(
         typer.Option(
             "--accuracy-budget",
             help="sum of chosen layers' errors may not exceed it",
-            callback=bounded(0, 1e30, low_open=True),
+            callback=bounded(0, 1e30),
         ),
     ] = None,
     solver: Annotated[str, typer.Option("--solver", help="milp (exact) | greedy (fast)")] = "milp",

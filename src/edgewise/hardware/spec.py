@@ -287,9 +287,7 @@ def _apply_override(raw: dict[str, Any], text: str) -> None:
     try:
         value = parse_yaml(value_text, label) if value_text.strip() else None
     except EdgewiseError as e:
-        raise EdgewiseError(f"{e} (the value must be one YAML scalar)") from None
-    if isinstance(value, dict | list):
-        raise EdgewiseError(f"{label}: the value must be one number or text, not a group")
+        raise EdgewiseError(f"{e} (one YAML value: 2MiB, 64, or {{int8: 64}})") from None
     node = raw
     for depth, key in enumerate(keys[:-1]):
         child = node.setdefault(key, {})

@@ -90,11 +90,8 @@ def with_precision(
     options = [base, *(p for p in WEIGHT_OPTIONS if PRECISION_BYTES[p] < base_bytes)]
     if (budget is None) != (sensitivity is None):
         raise EdgewiseError("--sensitivity FILE and --accuracy-budget X go together")
-    if budget is not None and not (isfinite(budget) and 0 < budget <= 1e30):
-        raise EdgewiseError(
-            f"--accuracy-budget must be a number > 0 and ≤ 1e30 (got {budget}); to keep every "
-            "layer at its base precision, leave precision out of --allow"
-        )
+    if budget is not None and not (isfinite(budget) and 0 <= budget <= 1e30):
+        raise EdgewiseError(f"--accuracy-budget must be a number from 0 to 1e30 (got {budget})")
     ops_by_layer: dict[str, list[int]] = {}
     for op in graph.ops:
         if work.weight_bytes[op.index] > 0:
@@ -108,7 +105,9 @@ def with_precision(
         errors = []
         if sensitivity is not None and budget is not None:
             known = sensitivity.get(name, {})
-            allowed = [p for p in allowed if p == base or p in known]
+            # a zero budget takes only what was measured lossless: no solver tolerance
+            # may spend what there is not
+            allowed = [p for p in allowed if p == base or (p in known and (budget or not known[p]))]
             errors = [0.0 if p == base else known[p] for p in allowed]
         else:
             errors = [0.0] * len(allowed)

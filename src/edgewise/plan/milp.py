@@ -406,8 +406,9 @@ class _Builder:
                 for o, e in zip(layer.options, layer.errors, strict=True)
                 if e
             }
-            if terms:
-                m.row((0.0, terms), -np.inf, p.accuracy_budget)
+            if terms:  # as a fraction of the budget, so the solver's tolerance is relative
+                budget = p.accuracy_budget  # > 0 here: a zero budget leaves no lossy option
+                m.row((0.0, {k: e / budget for k, e in terms.items()}), -np.inf, 1.0)
         for a_, att in enumerate(p.attention):
             col = m.var(("A", a_), integer=True)  # 1: fused, 0: materialized
             s, i = float(att.scores_bytes), att.op
