@@ -33,6 +33,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/plan.py
 	$(BIN)/python benchmarks/execute.py
 	$(BIN)/python benchmarks/fuzz.py
+	$(BIN)/python benchmarks/scale.py
 
 clean:
 	rm -rf $(VENV) out

@@ -500,3 +500,26 @@ def test_categories_and_formulas_agree() -> None:
                 assert name in _KNOWN_UNCOUNTED or _composite_only(name), (
                     f"aten.{name} reaches the capture but has no formula"
                 )
+
+
+def test_counts_once_per_signature_equal_counts_per_op() -> None:
+    """`op_cost_columns` counts each distinct signature once: every op still gets what its
+    own formula says, under every convention; and values that compare equal but are not
+    the same (1, 1.0, True; 0.0 and -0.0) never share a signature."""
+    from dataclasses import replace
+
+    from edgewise.analysis.conventions import CONVENTIONS
+    from edgewise.analysis.formulas import resolve, signature
+    from edgewise.analysis.profile import op_cost_columns
+    from edgewise.capture.source import graph_from_module
+
+    graph = graph_from_module("tests.models:tiny_unet")
+    for conv in CONVENTIONS.values():
+        direct = [conv.rule(resolve(op, graph), graph.scopes.get(op.scope, "")) for op in graph.ops]
+        assert op_cost_columns(graph, conv).counts == direct, conv.name
+    op = next(op for op in graph.ops if op.name == "addmm")
+    keys = {
+        signature(replace(op, kwargs={"alpha": alpha}), graph.tensors)
+        for alpha in (1, 1.0, True, 0.0, -0.0)
+    }
+    assert len(keys) == 5

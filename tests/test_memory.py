@@ -3,13 +3,17 @@ of a real run measured by PyTorch's own allocation events."""
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+from collections.abc import Callable
+
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from edgewise import EdgewiseError, capture
-from edgewise.analysis.memory import flash_tile, memory_timeline
+from edgewise.analysis.memory import MemoryTimeline, flash_tile, memory_timeline
 from edgewise.execute import measure
 from edgewise.execute.measure import check_fits, materialize, measure_peak
 from edgewise.ir.graph import Graph, TensorKind
@@ -179,6 +183,59 @@ def test_explicit_attention_scores_are_found_and_tiled_away() -> None:
     assert (br, bc) == (8, 32)  # M = 1024 elements: Bc = ceil(1024 / 32), Br = min(Bc, d)
     assert fused.attention_scores.max() == (br * bc + 2 * br) * 4
     assert fused.peak_bytes < captured.peak_bytes
+
+
+def _shuffled(graph: Graph, seed: int = 0) -> Graph:
+    """The same ops (indices kept) listed in a random, non-topological order."""
+    import random
+
+    ops = list(graph.ops)
+    random.Random(seed).shuffle(ops)
+    assert [op.index for op in ops] != sorted(op.index for op in ops)
+    return dataclasses.replace(graph, ops=tuple(ops))
+
+
+def _within(seconds: float, fn: Callable[[], object]) -> object:
+    """fn(), failing the test (instead of hanging it) if it does not return in time."""
+    out: list[object] = []
+    worker = threading.Thread(target=lambda: out.append(fn()), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"did not return within {seconds} s (a loop on op order?)"
+    return out[0]
+
+
+def test_ops_out_of_order_do_not_loop() -> None:
+    """Op indices, not list positions, name ops: a graph whose ops are listed out of
+    execution order (a hand-edited or shuffled file) is walked by index and terminates."""
+    from edgewise.analysis.memory import _score_chains
+
+    graph = capture(SelfAttention(explicit=True), torch.randn(1, 64, 16))
+    chains = _score_chains(graph)
+    assert len(chains) == 1
+    for seed in range(5):
+        shuffled = _shuffled(graph, seed)
+        assert _within(10, lambda s=shuffled: _score_chains(s)) == chains
+        for attention in ("captured", "materialized", "fused"):
+            tl = _within(10, lambda s=shuffled, a=attention: memory_timeline(s, attention=a))
+            assert isinstance(tl, MemoryTimeline)
+
+
+def test_whole_graph_passes_leave_the_collector_as_they_found_it() -> None:
+    import gc
+
+    graph = capture(Chain(2), torch.randn(2, 8))
+    was = gc.isenabled()
+    try:
+        for enabled in (True, False):
+            (gc.enable if enabled else gc.disable)()
+            memory_timeline(graph)
+            assert gc.isenabled() is enabled
+            with pytest.raises(EdgewiseError):
+                memory_timeline(graph, long_lived_ops=0)
+            assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
 
 
 # --------------------------------------------------------------------------- reality

@@ -9,6 +9,11 @@ Conventions (edgewise default; see docs/conventions.md):
 - Views cost nothing. Data-movement ops cost no arithmetic but move bytes
   (`moved_bytes` = bytes read + bytes written).
 - An op with no formula is not zero: it goes to the uncounted ledger.
+
+A formula (and a convention's rule) reads only the op's target and category, its
+non-tensor arguments, and the shape, dtype and kind of its tensors: `signature` is that
+much of an op, and counts are computed once per distinct signature (a graph of 10^6 ops
+repeats a few hundred).
 """
 
 from __future__ import annotations
@@ -46,18 +51,55 @@ class Count:
 ZERO = Count()
 
 
-@dataclass(frozen=True, slots=True)
 class OpArgs:
-    """An op's arguments with tensor references resolved to tensor records."""
+    """An op's arguments with tensor references resolved to tensor records.
 
+    Read-only; `args`, `kwargs` and `outputs` are resolved when first read, so a formula
+    that needs none of them (a view, an op a convention does not count) costs nothing."""
+
+    __slots__ = ("_args", "_kwargs", "_outputs", "_tensors", "op")
     op: Op
-    args: tuple[Any, ...]
-    kwargs: dict[str, Any]
-    outputs: tuple[Tensor, ...]
+    _tensors: dict[int, Tensor]
+    _args: tuple[Any, ...] | None
+    _kwargs: dict[str, Any] | None
+    _outputs: tuple[Tensor, ...] | None
+
+    def __init__(self, op: Op, tensors: dict[int, Tensor]) -> None:
+        set_ = object.__setattr__
+        set_(self, "op", op)
+        set_(self, "_tensors", tensors)
+        set_(self, "_args", None)
+        set_(self, "_kwargs", None)
+        set_(self, "_outputs", None)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"OpArgs is read-only (cannot set {name})")
+
+    @property
+    def args(self) -> tuple[Any, ...]:
+        if self._args is None:
+            tensors = self._tensors
+            object.__setattr__(self, "_args", tuple([_resolved(v, tensors) for v in self.op.args]))
+        return self._args  # type: ignore[return-value]
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        if self._kwargs is None:
+            tensors, kwargs = self._tensors, self.op.kwargs
+            resolved = {k: _resolved(v, tensors) for k, v in kwargs.items()} if kwargs else {}
+            object.__setattr__(self, "_kwargs", resolved)
+        return self._kwargs  # type: ignore[return-value]
+
+    @property
+    def outputs(self) -> tuple[Tensor, ...]:
+        if self._outputs is None:
+            tensors = self._tensors
+            object.__setattr__(self, "_outputs", tuple([tensors[t] for t in self.op.outputs]))
+        return self._outputs  # type: ignore[return-value]
 
     def arg(self, index: int, name: str, default: Any = None) -> Any:
         """Positional argument `index`, or keyword `name`, or `default`."""
-        if index < len(self.args):
+        if index < len(self.op.args):
             return self.args[index]
         return self.kwargs.get(name, default)
 
@@ -78,20 +120,73 @@ def _flatten(value: Any) -> Iterator[Any]:
         yield value
 
 
-def resolve(op: Op, graph: Graph) -> OpArgs:
-    def res(v: Any) -> Any:
-        if isinstance(v, TensorRef):
-            return graph.tensors[v.id]
-        if isinstance(v, tuple | list):
-            return tuple(res(x) for x in v)
-        return v
+_SCALARS = frozenset((int, float, bool, str, type(None)))
 
-    return OpArgs(
-        op=op,
-        args=res(op.args),
-        kwargs={k: res(v) for k, v in op.kwargs.items()},
-        outputs=tuple(graph.tensors[t] for t in op.outputs),
-    )
+
+def _resolved(v: Any, tensors: dict[int, Tensor]) -> Any:
+    """A value with every `TensorRef` in it replaced by its tensor (sequences as tuples)."""
+    kind = type(v)
+    if kind in _SCALARS:  # most arguments: checked first, by exact type
+        return v
+    if kind is TensorRef:
+        return tensors[v.id]
+    if isinstance(v, tuple | list):
+        return tuple([_resolved(x, tensors) for x in v])
+    return v
+
+
+_TENSOR = object()  # marks a tensor in a signature
+
+
+def _sign(v: Any, tensors: dict[int, Tensor], out: list[Any]) -> None:
+    """Append what a formula can see of one argument (its type with its value, so that
+    1, 1.0 and True stay apart; a float by its exact hex form)."""
+    kind = type(v)
+    if kind is TensorRef:
+        t = tensors[v.id]
+        out += (_TENSOR, t.shape, t.dtype, t.kind)
+    elif kind is int or kind is bool or kind is str or v is None:
+        out += (kind, v)
+    elif kind is tuple or kind is list:
+        if all(type(x) is int for x in v):  # a shape, a stride: the integers as they are
+            out += (kind, tuple(v))
+        else:
+            out += (kind, len(v))
+            for x in v:
+                _sign(x, tensors, out)
+    elif kind is float:
+        out += (kind, v.hex())
+    else:  # anything else (a dict, an object): no signature, counted on its own
+        raise TypeError(kind)
+
+
+def signature(op: Op, tensors: dict[int, Tensor], context: str = "") -> tuple[Any, ...] | None:
+    """Everything a formula reads of `op` (see the module docstring), plus `context` (the
+    module type a convention may key on), as a hashable key; None when an argument is of
+    a type that has no key (such an op is counted on its own)."""
+    out: list[Any] = [op.target, op.category, context, len(op.args), len(op.kwargs),
+                      len(op.outputs)]  # fmt: skip
+    try:
+        for v in op.args:
+            if type(v) is TensorRef:  # the commonest argument, inline
+                t = tensors[v.id]
+                out += (_TENSOR, t.shape, t.dtype, t.kind)
+            else:
+                _sign(v, tensors, out)
+        for k, v in op.kwargs.items():
+            out.append(k)
+            _sign(v, tensors, out)
+    except TypeError:
+        return None
+    for tid in op.outputs:
+        t = tensors[tid]
+        out += (t.shape, t.dtype, t.kind)
+    return tuple(out)
+
+
+def resolve(op: Op, graph: Graph) -> OpArgs:
+    """The op's arguments as tensor records (see `OpArgs`: resolved as they are read)."""
+    return OpArgs(op, graph.tensors)
 
 
 Formula = Callable[[OpArgs], Count]

@@ -35,11 +35,11 @@ from typing import Literal
 
 import numpy as np
 
-from edgewise.analysis.lifetimes import storage_lifetimes
+from edgewise.analysis.lifetimes import StorageColumns, first_of_pairs, storage_columns
 from edgewise.analysis.stages import stage_position_of_ops
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
-from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind, rescaled_bytes
+from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind, gc_paused
 from edgewise.ir.vocab import AttentionMode
 
 Lifetimes = Literal["last-use", "eager"]
@@ -96,14 +96,6 @@ class MemoryTimeline:
         return int(self.live[self.peak_op]) if len(self.live) else 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Life:
-    storage_id: int
-    nbytes: int
-    first: int
-    last: int
-
-
 def scores_bytes(q_shape: tuple[int, ...], keys: int, itemsize: float) -> int:
     """A materialized attention's scores and their softmax: 2 x batch x heads x Nq x Nk."""
     *lead, nq, _d = q_shape
@@ -117,41 +109,53 @@ def flash_tile(sram_bytes: int, head_dim: int, itemsize: float) -> tuple[int, in
     return min(bc, head_dim), bc
 
 
-def _score_chains(graph: Graph) -> list[tuple[int, int, set[int]]]:
+def _score_chains(
+    graph: Graph, cols: StorageColumns | None = None
+) -> list[tuple[int, int, set[int]]]:
     """Explicit attention: (QK^T op, AV op, score storages) around each softmax whose
-    input comes from a matmul and whose output feeds one, through views/elementwise."""
-    chains = []
-    for op in graph.ops:
-        if op.name not in _SOFTMAX:
-            continue
-        storages = {graph.tensors[op.outputs[0]].storage_id}
-        numel = graph.tensors[op.outputs[0]].numel
+    input comes from a matmul and whose output feeds one, through views/elementwise.
+
+    Ops are found by index (`graph.op_at`), never by position in `graph.ops`, and each
+    walk visits a tensor at most once, so any op order (or a malformed, cyclic file)
+    terminates."""
+    chains: list[tuple[int, int, set[int]]] = []
+    softmaxes = [op for op in graph.ops if "softmax" in op.target and op.name in _SOFTMAX]
+    if not softmaxes:
+        return chains
+    readers = (cols if cols is not None else storage_columns(graph)).readers
+    op_at, tensors = graph.op_at, graph.tensors
+    for op in softmaxes:
+        storages = {tensors[op.outputs[0]].storage_id}
+        numel = tensors[op.outputs[0]].numel
         back, qk = op.inputs[0], None
-        while (p := graph.tensors[back].producer) is not None:
-            prod_op = graph.ops[p]
-            storages.add(graph.tensors[back].storage_id)
+        seen = {back}
+        while (p := tensors[back].producer) is not None and (prod_op := op_at.get(p)) is not None:
+            storages.add(tensors[back].storage_id)
             if prod_op.category is OpCategory.MATMUL:
                 qk = p
                 break
-            same = [t for t in prod_op.inputs if graph.tensors[t].numel == numel]
-            if prod_op.category not in _PASS_THROUGH or not same:
+            same = [t for t in prod_op.inputs if tensors[t].numel == numel]
+            if prod_op.category not in _PASS_THROUGH or not same or same[0] in seen:
                 break
             back = same[0]
+            seen.add(back)
         fwd, av = op.outputs[0], None
-        while len(readers := graph.consumers[fwd]) == 1:
-            nxt = graph.ops[readers[0]]
+        seen = {fwd}
+        while len(after := readers(fwd)) == 1 and (nxt := op_at.get(after[0])) is not None:
             if nxt.category is OpCategory.MATMUL:
                 av = nxt.index
                 break
-            if nxt.category not in _PASS_THROUGH or not nxt.outputs:
+            if nxt.category not in _PASS_THROUGH or not nxt.outputs or nxt.outputs[0] in seen:
                 break
             fwd = nxt.outputs[0]
-            storages.add(graph.tensors[fwd].storage_id)
+            seen.add(fwd)
+            storages.add(tensors[fwd].storage_id)
         if qk is not None and av is not None:
             chains.append((qk, av, storages))
     return chains
 
 
+@gc_paused()
 def memory_timeline(
     graph: Graph,
     lifetimes: Lifetimes = "last-use",
@@ -179,105 +183,105 @@ def memory_timeline(
 
     per_element = DTYPE_BYTES[target] if target else None
 
-    # --- storage lifetimes (the one liveness record) ----------------------------------
-    lives = storage_lifetimes(graph)
-    kind = {sid: life.kind for sid, life in lives.items()}
-    size = {
-        sid: rescaled_bytes(life.nbytes, life.dtype, per_element) for sid, life in lives.items()
-    }
-    first = {sid: life.first_op for sid, life in lives.items()}
-    last = {sid: life.last_use for sid, life in lives.items()}
-    released = {sid: life.released_after for sid, life in lives.items()}
+    # --- storage lifetimes (the one liveness record), as columns ------------------------
+    cols = storage_columns(graph)
+    size = cols.sizes(per_element, per_element)
+    first, last = cols.first_op, cols.last_use
+    eager = lifetimes == "eager"
 
     op_stage = np.array(stage_position_of_ops(graph), dtype=np.int64)
 
-    chains = _score_chains(graph)
+    chains = _score_chains(graph, cols)
     score_storages = set().union(*(c[2] for c in chains)) if chains else set()
+    is_score = np.zeros(len(cols), dtype=bool)
+    is_score[[cols.row_of[sid] for sid in score_storages]] = True
 
     series = {k: np.zeros(n + 1, dtype=np.int64) for k in ("act", "long", "attn", "inp")}
 
-    spans: dict[int, tuple[str, int, int, int]] = {}  # storage -> (series, start, end, bytes)
-
-    def add(key: str, start: int, end: int, nbytes: int, sid: int = -1) -> None:
+    def add(key: str, start: int, end: int, nbytes: int) -> None:
         series[key][start] += nbytes
         series[key][end + 1] -= nbytes
-        if sid >= 0:
-            spans[sid] = (key, start, end, nbytes)
 
-    long_rows: list[_Life] = []
-    for sid, nbytes in size.items():
-        k = kind[sid]
-        if k in (TensorKind.PARAMETER, TensorKind.BUFFER):
-            continue
-        if k in (TensorKind.INPUT, TensorKind.CONSTANT):
-            end = n - 1 if lifetimes == "eager" else last[sid]
-            if end >= 0:
-                add("inp", 0, end, nbytes)
-            continue
-        start = first[sid]
-        end = max(last[sid], released[sid]) if lifetimes == "eager" else last[sid]
-        end = max(end, start)
-        if sid in score_storages:
-            if attention != "fused":
-                add("attn", start, end, nbytes, sid)
-            continue
-        crosses = bool(op_stage[last[sid]] >= op_stage[start] + 2)
-        if last[sid] - start > long_lived_ops or crosses:
-            add("long", start, end, nbytes, sid)
-            long_rows.append(_Life(sid, nbytes, start, end))
-        else:
-            add("act", start, end, nbytes, sid)
+    def add_rows(key: str, rows: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        np.add.at(series[key], start[rows], size[rows])
+        np.add.at(series[key], end[rows] + 1, -size[rows])
+
+    # inputs and constants: from before the first op to their last use (eager: the end)
+    outside = cols.of_kind(TensorKind.INPUT, TensorKind.CONSTANT)
+    inp_end = np.full(len(cols), n - 1, dtype=np.int64) if eager else last
+    add_rows("inp", outside & (inp_end >= 0), np.zeros(len(cols), dtype=np.int64), inp_end)
+    # activations: from their writer to their last use (eager: or their release)
+    act = cols.of_kind(TensorKind.ACTIVATION)
+    end = np.maximum(np.maximum(last, cols.released_after) if eager else last, first)
+    scores = act & is_score
+    ordinary = act & ~is_score
+    safe_last, safe_first = np.where(ordinary, last, 0), np.where(ordinary, first, 0)
+    crosses = op_stage[safe_last] >= op_stage[safe_first] + 2 if n else np.zeros(0, dtype=bool)
+    long = ordinary & ((last - first > long_lived_ops) | crosses)
+    short = ordinary & ~long
+    if attention != "fused":
+        add_rows("attn", scores, first, end)
+    add_rows("long", long, first, end)
+    add_rows("act", short, first, end)
+    spanned = short | long | (scores if attention != "fused" else False)
+    key_of = np.where(long, 1, np.where(short, 0, 2))
 
     # --- a plan's gaps: spilled or dropped after `start`, back before `resume` ------------
     for sid, gap_start, resume in gaps:
-        if sid not in spans:
+        row = cols.row_of.get(sid)
+        if row is None or not spanned[row]:
             raise EdgewiseError(f"gap for storage {sid}: the graph has no such activation")
-        key, start, end, nbytes = spans[sid]
-        if not start <= gap_start < resume <= end:
+        key = ("act", "long", "attn")[int(key_of[row])]
+        start_, end_, nbytes = int(first[row]), int(end[row]), int(size[row])
+        if not start_ <= gap_start < resume <= end_:
             raise EdgewiseError(
                 f"gap ({gap_start}, {resume}) of storage {sid} is outside its life "
-                f"(ops {start} to {end})"
+                f"(ops {start_} to {end_})"
             )
         if resume - gap_start > 1:
             series[key][gap_start + 1] -= nbytes
             series[key][resume] += nbytes
 
     # --- attention scores that the captured kernels never materialized -------------------
-    for op in graph.ops:
-        if op.category is not OpCategory.ATTENTION or attention == "captured":
-            continue
-        q, k_ = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
-        itemsize = DTYPE_BYTES[target or q.dtype]
-        d = q.shape[-1]
-        if attention == "materialized":
-            add("attn", op.index, op.index, scores_bytes(q.shape, k_.shape[-2], itemsize))
-        else:
-            br, bc = flash_tile(tile_sram_bytes, d, itemsize)
-            add("attn", op.index, op.index, int((br * bc + 2 * br) * itemsize))
+    if attention != "captured":
+        for op in graph.ops:
+            if op.category is not OpCategory.ATTENTION:
+                continue
+            q, k_ = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
+            itemsize = DTYPE_BYTES[target or q.dtype]
+            d = q.shape[-1]
+            if attention == "materialized":
+                add("attn", op.index, op.index, scores_bytes(q.shape, k_.shape[-2], itemsize))
+            else:
+                br, bc = flash_tile(tile_sram_bytes, d, itemsize)
+                add("attn", op.index, op.index, int((br * bc + 2 * br) * itemsize))
     if attention == "fused":
+        # the dtype of the first tensor (in graph order) living in one of the chain's
+        # storages: rows are in order of first appearance and keep that tensor's dtype
         for qk, av, storages in chains:
-            t = next(t for t in graph.tensors.values() if t.storage_id in storages)
-            d = graph.tensors[graph.ops[qk].inputs[-1]].shape[-2]
-            br, bc = flash_tile(tile_sram_bytes, d, DTYPE_BYTES[target or t.dtype])
-            add("attn", qk, av, int((br * bc + 2 * br) * DTYPE_BYTES[target or t.dtype]))
+            dtype_ = cols.dtypes[min(cols.row_of[sid] for sid in storages)]
+            d = graph.tensors[graph.op_at[qk].inputs[-1]].shape[-2]
+            br, bc = flash_tile(tile_sram_bytes, d, DTYPE_BYTES[target or dtype_])
+            add("attn", qk, av, int((br * bc + 2 * br) * DTYPE_BYTES[target or dtype_]))
 
-    # --- per-op weights and working set ------------------------------------------------
-    weights = np.zeros(n, dtype=np.int64)
+    # --- per-op weights and working set: each distinct storage an op touches, once ------
+    touch_op = np.concatenate([cols.read_op, cols.write_op])
+    touch_row = np.concatenate([cols.read_storage, cols.write_storage])
+    once = first_of_pairs(touch_op, touch_row)
+    touch_op, touch_row = touch_op[once], touch_row[once]
     working = np.zeros(n, dtype=np.int64)
-    for op in graph.ops:
-        touched = {graph.tensors[t].storage_id for t in (*op.inputs, *op.outputs)}
-        working[op.index] = sum(size[s] for s in touched)
-        weights[op.index] = sum(
-            size[s] for s in touched if kind[s] in (TensorKind.PARAMETER, TensorKind.BUFFER)
-        )
+    weights = np.zeros(n, dtype=np.int64)
+    np.add.at(working, touch_op, size[touch_row])
+    heavy = cols.is_weight[touch_row]
+    np.add.at(weights, touch_op[heavy], size[touch_row[heavy]])
 
     cum = {k: np.cumsum(v)[:n] for k, v in series.items()}
     live = cum["act"] + cum["long"] + cum["attn"]
     peak_op = int(np.argmax(live)) if n else 0
     peak = int(live[peak_op]) if n else 0
     table = tuple(
-        _long_lived_row(graph, life, last[life.storage_id], op_stage, peak_op, peak)
-        for life in long_rows
+        _long_lived_row(graph, cols, row, int(size[row]), int(end[row]), op_stage, peak_op, peak)
+        for row in np.flatnonzero(long).tolist()
     )
     return MemoryTimeline(
         model=graph.model,
@@ -298,21 +302,27 @@ def memory_timeline(
 
 
 def _long_lived_row(
-    graph: Graph, life: _Life, last_use: int, op_stage: np.ndarray, peak_op: int, peak: int
+    graph: Graph,
+    cols: StorageColumns,
+    row: int,
+    nbytes: int,
+    end: int,
+    op_stage: np.ndarray,
+    peak_op: int,
+    peak: int,
 ) -> LongLivedTensor:
-    tensors = [t for t in graph.tensors.values() if t.storage_id == life.storage_id]
-    producer = graph.ops[life.first].scope
-    readers = sorted({i for t in tensors for i in graph.consumers[t.id]})
-    consumer_scopes = tuple(dict.fromkeys(graph.ops[i].scope for i in readers))
-    live_at_peak = life.first <= peak_op <= life.last
+    first, last_use = int(cols.first_op[row]), int(cols.last_use[row])
+    # the ops reading any tensor of the storage, ascending: the liveness record's uses
+    consumer_scopes = tuple(dict.fromkeys(graph.op_at[i].scope for i in cols.uses_of(row)))
+    live_at_peak = first <= peak_op <= end
     return LongLivedTensor(
-        storage_id=life.storage_id,
-        producer_scope=producer,
+        storage_id=int(cols.ids[row]),
+        producer_scope=graph.op_at[first].scope,
         consumer_scopes=consumer_scopes,
-        bytes=life.nbytes,
-        first_op=life.first,
-        last_op=life.last,
-        span_ops=life.last - life.first,
-        span_stages=int(op_stage[last_use] - op_stage[life.first]),
-        share_of_peak=life.nbytes / peak if live_at_peak and peak else 0.0,
+        bytes=nbytes,
+        first_op=first,
+        last_op=end,
+        span_ops=end - first,
+        span_stages=int(op_stage[last_use] - op_stage[first]),
+        share_of_peak=nbytes / peak if live_at_peak and peak else 0.0,
     )

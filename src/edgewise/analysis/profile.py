@@ -13,12 +13,14 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import numpy as np
 
 from edgewise.analysis.conventions import Convention, convention
-from edgewise.analysis.formulas import ZERO, Count, formula_for, resolve
+from edgewise.analysis.formulas import Count, formula_for, resolve, signature
 from edgewise.errors import EdgewiseError
-from edgewise.ir.graph import Graph, TensorKind
+from edgewise.ir.graph import Graph, TensorKind, gc_paused
 
 Grouping = Literal["op", "layer", "block"]
 
@@ -66,68 +68,127 @@ class Profile:
 
 def op_costs(graph: Graph, conv: Convention) -> tuple[OpCost, ...]:
     """Cost of every op in execution order under a convention."""
+    cols = op_cost_columns(graph, conv)
+    return tuple(map(OpCost, cols.counts, cols.params, cols.activation_bytes))
+
+
+@dataclass(frozen=True)
+class OpCostColumns:
+    """`op_costs` as columns, one entry per op in execution order, and each op's
+    `signature` (None: counted on its own) for callers that compute more from shapes."""
+
+    counts: list[Count]
+    params: list[int]
+    activation_bytes: list[int]
+    signatures: list[tuple[Any, ...] | None]
+
+
+@gc_paused()
+def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
+    """Every op's cost, each distinct signature counted once (see `formulas`)."""
+    tensors = graph.tensors
+    parameter_storage = {
+        tid: t.storage_id for tid, t in tensors.items() if t.kind is TensorKind.PARAMETER
+    }
     first_reader: dict[int, int] = {}  # parameter storage -> first op that reads it
-    seen_storage: set[int] = set()
-    for t in graph.tensors.values():
-        if t.kind is not TensorKind.ACTIVATION:
-            seen_storage.add(t.storage_id)
     for op in graph.ops:
         for tid in op.inputs:
-            t = graph.tensors[tid]
-            if t.kind is TensorKind.PARAMETER:
-                first_reader.setdefault(t.storage_id, op.index)
+            sid = parameter_storage.get(tid)
+            if sid is not None and sid not in first_reader:
+                first_reader[sid] = op.index
     params_at: Counter[int] = Counter()
     for t in graph.tensors_of_kind(TensorKind.PARAMETER):
         if t.storage_id in first_reader and t.name:  # one record per distinct storage
             params_at[first_reader[t.storage_id]] += t.numel
-    costs = []
+    seen_storage = {t.storage_id for t in tensors.values() if t.kind is not TensorKind.ACTIVATION}
+    rule, scopes = conv.rule, graph.scopes
+    known: dict[tuple[Any, ...], Count] = {}
+    counts: list[Count] = []
+    params: list[int] = []
+    written_bytes: list[int] = []
+    signatures: list[tuple[Any, ...] | None] = []
     for op in graph.ops:
         written = 0
         for tid in op.outputs:
-            t = graph.tensors[tid]
+            t = tensors[tid]
             if t.storage_id not in seen_storage:
                 seen_storage.add(t.storage_id)
                 written += t.storage_bytes
-        scope_type = graph.scopes.get(op.scope, "")
+        module_type = scopes.get(op.scope, "")
         try:
-            count = conv.rule(resolve(op, graph), scope_type)
+            key = signature(op, tensors, module_type)
+            count = known.get(key) if key is not None else None
+            if count is None:
+                count = rule(resolve(op, graph), module_type)
+                if key is not None:
+                    known[key] = count
         except (IndexError, KeyError, TypeError, AttributeError, ValueError) as e:
             raise EdgewiseError(
                 f"cannot count op {op.index} ({op.target}) in '{op.scope}': unexpected "
                 f"arguments ({type(e).__name__}: {e}); report it with the model"
             ) from e
-        costs.append(OpCost(count, params_at[op.index], written))
-    return tuple(costs)
+        counts.append(count)
+        params.append(params_at[op.index])
+        written_bytes.append(written)
+        signatures.append(key)
+    return OpCostColumns(counts, params, written_bytes, signatures)
 
 
 def uncounted_ops(graph: Graph) -> tuple[UncountedOp, ...]:
     """Ops no formula covers: shown in every report, never silently zero."""
+    has_formula: dict[str, bool] = {}  # by target: each distinct target looked up once
     hits: dict[str, list[int]] = {}
     for op in graph.ops:
-        if formula_for(op.name) is None:
+        known = has_formula.get(op.target)
+        if known is None:
+            known = has_formula[op.target] = formula_for(op.name) is not None
+        if not known:
             hits.setdefault(op.target, []).append(op.index)
+    op_at = graph.op_at
     return tuple(
         UncountedOp(
             target=target,
             occurrences=len(indices),
-            output_bytes=sum(
-                graph.tensors[t].nbytes for i in indices for t in graph.ops[i].outputs
-            ),
-            example_scope=graph.ops[indices[0]].scope,
+            output_bytes=sum(graph.tensors[t].nbytes for i in indices for t in op_at[i].outputs),
+            example_scope=op_at[indices[0]].scope,
         )
         for target, indices in hits.items()
     )
 
 
-def _row_key(graph: Graph, index: int, by: Grouping, depth: int) -> str:
-    op = graph.ops[index]
+def _row_keys(graph: Graph, by: Grouping, depth: int) -> list[str]:
+    """The row each op adds to: itself, its layer (scope) or its block."""
     if by == "op":
-        return f"{index}:{op.target}"
+        return [f"{op.index}:{op.target}" for op in graph.ops]
     if by == "layer":
-        return op.scope
-    return graph.block_of(op, depth)
+        return [op.scope for op in graph.ops]
+    block: dict[str, str] = {}  # by scope: each distinct scope cut once
+    for op in graph.ops:
+        if op.scope not in block:
+            block[op.scope] = graph.block_of(op, depth)
+    return [block[op.scope] for op in graph.ops]
 
 
+def _sums(columns: list[list[int]], group: np.ndarray, groups: int) -> list[list[int]]:
+    """Per group, the sum of each column, exactly as Python adds them: in int64 when every
+    value is an integer and no sum can overflow it, else value by value."""
+    out = []
+    for values in columns:
+        array = np.array(values).reshape(-1)  # int64 only if every value is an int
+        exact = array.dtype == np.int64 and float(np.abs(array).sum(dtype=np.float64)) < 2**62
+        if exact:
+            sums = np.zeros(groups, dtype=np.int64)
+            np.add.at(sums, group, array)
+            out.append(sums.tolist())
+        else:
+            total = [0] * groups
+            for g, v in zip(group.tolist(), values, strict=True):
+                total[g] += v
+            out.append(total)
+    return out
+
+
+@gc_paused()
 def profile(
     graph: Graph, by: Grouping = "layer", depth: int = 2, convention_name: str = "default"
 ) -> Profile:
@@ -137,37 +198,41 @@ def profile(
     if depth < 0:
         raise EdgewiseError(f"depth must be 0 or more (got {depth})")
     conv = convention(convention_name)
-    costs = op_costs(graph, conv)
-    groups: dict[str, list[int]] = {}
-    for op in graph.ops:
-        groups.setdefault(_row_key(graph, op.index, by, depth), []).append(op.index)
+    cost = op_cost_columns(graph, conv)
+    counts, params, written = cost.counts, cost.params, cost.activation_bytes
+    group_of: dict[str, int] = {}  # row name -> row number, in order of first execution
+    group = np.array(
+        [group_of.setdefault(key, len(group_of)) for key in _row_keys(graph, by, depth)],
+        dtype=np.int64,
+    ).reshape(-1)
+    first_position = np.unique(group, return_index=True)[1].tolist()  # row order
+    first_op = [graph.ops[p].index for p in first_position]  # each row's first op
+    columns = [[c.macs for c in counts], [c.vector_ops for c in counts],
+               [c.moved_bytes for c in counts], params, written]  # fmt: skip
+    sizes = np.bincount(group, minlength=len(first_op)).tolist()
+    macs, vector_ops, moved, param_sums, act_bytes = _sums(columns, group, len(first_op))
 
-    def row(name: str, indices: list[int], module_type: str) -> ProfileRow:
-        count = sum((costs[i].count for i in indices), ZERO)
-        return ProfileRow(
-            name=name,
-            module_type=module_type,
-            op_count=len(indices),
-            params=sum(costs[i].params for i in indices),
-            macs=count.macs,
-            vector_ops=count.vector_ops,
-            flops=count.flops(conv.flops_per_mac),
-            activation_bytes=sum(costs[i].activation_bytes for i in indices),
-            moved_bytes=count.moved_bytes,
-        )
+    fpm = conv.flops_per_mac
 
-    def module_type(name: str) -> str:
-        if by == "op":
-            return graph.scopes.get(graph.ops[int(name.split(":")[0])].scope, "").rsplit(".", 1)[-1]
-        return graph.scopes.get(name, "").rsplit(".", 1)[-1]
+    def row(name: str, values: tuple[int, ...], op_count: int, module_type: str) -> ProfileRow:
+        m, v, mv, p, a = values  # (name, module, ops, params, MACs, vector, FLOPs, act., moved)
+        return ProfileRow(name, module_type, op_count, p, m, v, fpm * m + v, a, mv)
 
-    rows = tuple(row(name, idx, module_type(name)) for name, idx in groups.items())
+    def module_type(name: str, g: int) -> str:
+        scope = graph.op_at[first_op[g]].scope if by == "op" else name
+        return graph.scopes.get(scope, "").rsplit(".", 1)[-1]
+
+    rows = tuple(
+        row(name, (macs[g], vector_ops[g], moved[g], param_sums[g], act_bytes[g]), sizes[g],
+            module_type(name, g))
+        for name, g in group_of.items()
+    )  # fmt: skip
     return Profile(
         model=graph.model,
         convention=conv.name,
         by=by,
         rows=rows,
-        totals=row("total", [op.index for op in graph.ops], ""),
+        totals=row("total", tuple(sum(c) for c in columns), len(graph.ops), ""),
         uncounted=uncounted_ops(graph),
         flops_per_mac=conv.flops_per_mac,
     )

@@ -24,24 +24,43 @@ class Stage:
     resolution: int | None  # dominant spatial size (H of NCHW, sqrt of token count)
 
 
-def _stage_name(graph: Graph, scope: str, depth: int) -> str:
-    parts = scope.split(".") if scope else []
-    out: list[str] = []
-    for part in parts:
-        out.append(part)
-        called = ".".join(out) in graph.scopes
-        if called and len([p for p in out if not p.isdigit()]) >= depth:
-            break
-    return ".".join(out)
+def _stage_names(graph: Graph, scopes: dict[str, None], depth: int) -> dict[str, str]:
+    """Stage of each scope: its shortest prefix that is a called module with at least
+    `depth` non-numeric parts (the whole scope if none is). Each prefix is looked at
+    once, however many scopes share it."""
+    found: dict[str, tuple[str | None, int]] = {}  # prefix -> (stage prefix, word parts)
+    out: dict[str, str] = {}
+    for scope in scopes:
+        chain: list[tuple[str, str]] = []  # (prefix, its last part), innermost first
+        prefix = scope
+        state: tuple[str | None, int] = (None, 0)
+        while True:
+            if (hit := found.get(prefix)) is not None:
+                state = hit
+                break
+            parent, dot, part = prefix.rpartition(".")
+            chain.append((prefix, part))
+            if not dot:
+                break
+            prefix = parent
+        for prefix, part in reversed(chain):
+            stage, words = state[0], state[1] + (not part.isdigit())
+            if stage is None and words >= depth and prefix in graph.scopes:
+                stage = prefix
+            state = found[prefix] = (stage, words)
+        out[scope] = scope if state[0] is None else state[0]
+    return out
 
 
 def stage_of_ops(graph: Graph) -> tuple[str, ...]:
     """Stage name of every op, in execution order."""
+    scopes = dict.fromkeys(op.scope for op in graph.ops)  # each distinct scope, named once
+    name_of: dict[str, str] = {}
     for depth in (1, 2, 3):
-        names = tuple(_stage_name(graph, op.scope, depth) for op in graph.ops)
-        if len(set(names) - {""}) >= 3:
-            return names
-    return names
+        name_of = _stage_names(graph, scopes, depth)
+        if len(set(name_of.values()) - {""}) >= 3:
+            break
+    return tuple([name_of[op.scope] for op in graph.ops])
 
 
 def stage_position_of_ops(graph: Graph) -> tuple[int, ...]:

@@ -9,7 +9,9 @@ cost) attach their results beside the graph; they never subclass or mutate it.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property
@@ -40,6 +42,20 @@ KNOWN_DTYPES: tuple[str, ...] = (
     "quint8", "uint1", "uint16", "uint2", "uint3", "uint32", "uint4", "uint5", "uint6",
     "uint64", "uint7",
 )  # fmt: skip
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector (usable as a decorator): a whole-graph pass makes
+    millions of acyclic records, and beside a large graph the collector would rescan the
+    heap again and again while they pile up. Restored as it was, whatever happens."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def rescaled_bytes(nbytes: int, dtype: str, bytes_per_element: float | None) -> int:

@@ -21,8 +21,14 @@ from edgewise.report.format import binary_bytes
 SERIES = ("activations", "long_lived", "attention_scores", "inputs", "weights", "working_set")
 
 
+def _columns(tl: MemoryTimeline) -> tuple[list[list[int]], list[int]]:
+    """Every series and the live bytes as Python ints, each converted once."""
+    return [getattr(tl, k).tolist() for k in SERIES], tl.live.tolist()
+
+
 def memory_to_dict(tl: MemoryTimeline, measured: MeasuredPeak | None = None) -> dict[str, Any]:
     peak = tl.peak_op
+    series, live = _columns(tl)
     data: dict[str, Any] = {
         "model": tl.model,
         "units": "bytes",
@@ -38,8 +44,8 @@ def memory_to_dict(tl: MemoryTimeline, measured: MeasuredPeak | None = None) -> 
                 "op": i,
                 "scope": tl.scopes[i],
                 "target": tl.targets[i],
-                **{k: int(getattr(tl, k)[i]) for k in SERIES},
-                "live": int(tl.live[i]),
+                **{k: values[i] for k, values in zip(SERIES, series, strict=True)},
+                "live": live[i],
             }
             for i in range(len(tl.scopes))
         ],
@@ -57,9 +63,9 @@ def memory_to_csv(tl: MemoryTimeline) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(["op", "scope", "target", *SERIES, "live"])
-    for i in range(len(tl.scopes)):
-        values = [int(getattr(tl, k)[i]) for k in SERIES]
-        writer.writerow([i, tl.scopes[i], tl.targets[i], *values, int(tl.live[i])])
+    series, live = _columns(tl)
+    for i, row in enumerate(zip(*series, strict=True)):
+        writer.writerow([i, tl.scopes[i], tl.targets[i], *row, live[i]])
     return out.getvalue()
 
 

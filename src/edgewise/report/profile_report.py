@@ -7,6 +7,7 @@ import io
 from dataclasses import asdict, fields
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -55,9 +56,13 @@ def _shown_rows(prof: Profile, limit: int) -> tuple[list[ProfileRow], int]:
     if limit <= 0 or len(prof.rows) <= limit:
         return list(prof.rows), 0
     t = prof.totals
-    weight = {id(r): r.flops / max(t.flops, 1) + r.params / max(t.params, 1) for r in prof.rows}
-    keep = {id(r) for r in sorted(prof.rows, key=lambda r: -weight[id(r)])[:limit]}
-    return [r for r in prof.rows if id(r) in keep], len(prof.rows) - limit
+    weight = [r.flops / max(t.flops, 1) + r.params / max(t.params, 1) for r in prof.rows]
+    heaviest = np.argsort(-np.array(weight, dtype=np.float64), kind="stable")[:limit]
+    keep = np.zeros(len(prof.rows), dtype=bool)
+    keep[heaviest] = True
+    return [r for r, kept in zip(prof.rows, keep.tolist(), strict=True) if kept], len(
+        prof.rows
+    ) - limit
 
 
 def render_profile(prof: Profile, console: Console, limit: int = 40) -> None:

@@ -92,11 +92,12 @@ def render_simulation(
     summary.add_row("ops tiled through DRAM (working set > SRAM)", str(t.tiled_ops))
     summary.add_row("MACs", si(t.macs))
     console.print(summary)
-    slow = sorted(rows, key=lambda r: -r.latency_s)[: limit or None]
+    ranked = sorted(range(len(rows)), key=lambda i: -rows[i].latency_s)[: limit or None]
+    slow = [rows[i] for i in sorted(ranked)]  # in execution order
     table = Table(title=f"slowest {len(slow)} of {len(rows)} layers (in execution order)")
     for col in ("layer", "latency", "share", "bound", "MAC util.", "DRAM", "energy", "tiled"):
         table.add_column(col, justify="left" if col in ("layer", "bound") else "right")
-    for r in sorted(slow, key=lambda r: rows.index(r)):
+    for r in slow:
         table.add_row(
             r.name or "<root>",
             _seconds(r.latency_s),

@@ -37,7 +37,7 @@ class Rates:
 
     peak_macs_per_s: Any
     vector_ops_per_s: Any
-    dram_bytes_per_s: Any# 0: no DRAM
+    dram_bytes_per_s: Any  # 0: no DRAM
     sram_bytes_per_s: Any
     mac_j: Any
     vector_j: Any

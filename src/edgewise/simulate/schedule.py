@@ -31,9 +31,11 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
 
 import numpy as np
 
+from edgewise.analysis.lifetimes import segments
 from edgewise.ir.vocab import Action
 from edgewise.simulate.workload import OpWorkload
 
@@ -101,52 +103,90 @@ def segment_stream_bytes(work: OpWorkload, segment: Sequence[int], capacity: int
 def gap_at(work: OpWorkload, storage_id: int, op: int) -> int | None:
     """The gap of a storage that is open just before `op` runs (start < op <= end), or
     None when the storage is not alive then."""
-    s = work.storage[storage_id]
-    ends = [int(work.gap_end[g]) for g in s.gaps]
-    k = bisect_left(ends, op)
-    if k < len(s.gaps) and work.gap_start[s.gaps[k]] < op:
-        return s.gaps[k]
+    gaps = work.storage[storage_id].gaps
+    if gaps and gaps[-1] - gaps[0] == len(gaps) - 1:  # consecutive, as op_workload makes them
+        k = int(np.searchsorted(work.gap_end[gaps[0] : gaps[-1] + 1], op, side="left"))
+    else:
+        k = bisect_left([int(work.gap_end[g]) for g in gaps], op)
+    if k < len(gaps) and work.gap_start[gaps[k]] < op:
+        return gaps[k]
     return None
+
+
+@dataclass(frozen=True)
+class _Events:
+    """Every storage event (its writer or first reader, then each use) as flat lists in op
+    order, storages in workload order within an op: which storage, the gap it closes (-1
+    for the first event) and whether it is the storage's last event."""
+
+    bounds: list[int]  # events of op i: positions bounds[i]:bounds[i + 1]
+    storage: list[int]
+    closes: list[int]
+    last: list[bool]
+    after: list[int]  # the op of the storage's next event (the op count after its last)
+
+
+def _events(work: OpWorkload) -> _Events:
+    """A storage's events are its first one, then the end of each of its gaps in order
+    (`op_workload` opens gap k at event k and closes it at event k + 1)."""
+    n, storages = work.n_ops, work.storages
+    first = np.array([s.events[0] if s.events else -1 for s in storages], dtype=np.int64)
+    count = np.array([len(s.gaps) for s in storages], dtype=np.int64).reshape(-1)
+    gaps = np.array([g for s in storages for g in s.gaps], dtype=np.int64).reshape(-1)
+    rank = np.arange(len(storages))
+    has = first.reshape(-1) >= 0
+    last_gap = np.zeros(len(gaps), dtype=bool)
+    last_gap[np.cumsum(count)[count > 0] - 1] = True
+    op = np.concatenate([first.reshape(-1)[has], work.gap_end[gaps]])
+    who = np.concatenate([rank[has], np.repeat(rank, count)])
+    closes = np.concatenate([np.full(int(has.sum()), -1, dtype=np.int64), gaps])
+    last = np.concatenate([(count == 0)[has], last_gap])
+    by_storage = np.lexsort((op, who))  # each storage's events in order
+    after = np.full(len(op), n, dtype=np.int64)
+    same = who[by_storage][1:] == who[by_storage][:-1]
+    after[by_storage[:-1][same]] = op[by_storage][1:][same]
+    order = np.lexsort((who, op))  # by op, then in workload order
+    op, who, closes, last, after = op[order], who[order], closes[order], last[order], after[order]
+    ids = np.array([s.id for s in storages], dtype=np.int64).reshape(-1)
+    return _Events(segments(np.bincount(op, minlength=n)[:n]).tolist(), ids[who].tolist(),
+                   closes.tolist(), last.tolist(), after.tolist())  # fmt: skip
 
 
 def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
     """The bytes `schedule` moves, by the rules in the module docstring."""
     n = work.n_ops
-    kept, tiled, cap = schedule.kept, schedule.tiled, schedule.capacity_bytes
-    refill = np.zeros(n, dtype=np.int64)
-    spill = np.zeros(n, dtype=np.int64)
-    stream = np.zeros(n, dtype=np.int64)
-    output = np.zeros(n, dtype=np.int64)
-    occ = np.zeros(n + 1, dtype=np.int64)  # difference array
+    kept, tiled, cap = schedule.kept.tolist(), schedule.tiled.tolist(), schedule.capacity_bytes
+    refill = [0] * n
+    spill = [0] * n
+    stream = [0] * n
+    output = [0] * n
+    occ = [0] * (n + 1)  # difference array
     problems: list[str] = []
     rebuilt = {r.gap: r for r in schedule.recompute}
-    reads = [set(r) for r in work.reads]
-    views = {i for i, r in enumerate(work.reads) if not r and not work.writes[i]}
+    reads, gap_end = work.reads, work.gap_end.tolist()
+    views = {i for i, r in enumerate(reads) if not r and not work.writes[i]}
     clean_at_end: dict[int, bool] = {}
     last_event: dict[int, int] = {}
     for s in work.storages:
-        events = s.events
+        events, gaps, sid = s.events, s.gaps, s.id
         b = s.nbytes
         clean = s.is_input
         for k, e in enumerate(events):
             before = k - 1
-            if before < 0:
-                on_chip = False
-            else:
-                on_chip = bool(kept[s.gaps[before]]) or s.gaps[before] in rebuilt
-            after = s.gaps[k] if k < len(s.gaps) else None
-            keep_after = after is not None and bool(kept[after])
-            reads_here = s.id in reads[e]
+            on_chip = before >= 0 and (kept[gaps[before]] or gaps[before] in rebuilt)
+            after = gaps[k] if k < len(gaps) else None
+            keep_after = after is not None and kept[after]
+            reads_here = sid in reads[e]
             if k == 0 and not s.is_input:  # written here
                 if tiled[e]:
                     stream[e] += b
                     clean = True
                     if keep_after:
-                        problems.append(f"op {e} is tiled but storage {s.id} it writes is kept")
+                        problems.append(f"op {e} is tiled but storage {sid} it writes is kept")
             elif not on_chip and (reads_here or keep_after):
                 refill[e] += b
                 if tiled[e] and reads_here and keep_after:
-                    problems.append(f"op {e} is tiled but storage {s.id} it streams is kept")
+                    problems.append(f"op {e} is tiled but storage {sid} it streams is kept")
             if e in views:
                 occ[e] += b * keep_after
                 occ[e + 1] -= b * keep_after
@@ -156,19 +196,19 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
             if after is not None:
                 if keep_after:
                     occ[e + 1] += b
-                    occ[int(work.gap_end[after])] -= b
+                    occ[gap_end[after]] -= b
                 elif after in rebuilt:
                     r = rebuilt[after]
                     occ[r.at] += b
-                    occ[int(work.gap_end[after])] -= b
+                    occ[gap_end[after]] -= b
                 elif not clean:
                     spill[e] += b
                     clean = True
         if s.is_output and events and not clean:
             output[events[-1]] += b
             clean = True
-        clean_at_end[s.id] = clean
-        last_event[s.id] = events[-1] if events else -1
+        clean_at_end[sid] = clean
+        last_event[sid] = events[-1] if events else -1
     for r in schedule.recompute:
         for u in r.sources:
             g = gap_at(work, u, r.at)
@@ -182,14 +222,15 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
                 spill[last_event[u]] += b
                 clean_at_end[u] = True
         stream[r.at] += segment_stream_bytes(work, r.segment, cap)
-    occupancy = np.cumsum(occ)[:n]
-    occupancy += np.where(tiled, 0, work.operand_bytes + work.scores_bytes)
-    stream += np.where(tiled, 2 * work.scores_bytes, 0)
+    tiled_ops = schedule.tiled
+    occupancy = np.cumsum(np.array(occ, dtype=np.int64))[:n]
+    occupancy += np.where(tiled_ops, 0, work.operand_bytes + work.scores_bytes)
+    streamed = np.array(stream, dtype=np.int64) + np.where(tiled_ops, 2 * work.scores_bytes, 0)
     return Traffic(
-        refill_bytes=refill,
-        spill_bytes=spill,
-        stream_bytes=stream,
-        output_bytes=output,
+        refill_bytes=np.array(refill, dtype=np.int64),
+        spill_bytes=np.array(spill, dtype=np.int64),
+        stream_bytes=streamed,
+        output_bytes=np.array(output, dtype=np.int64),
         occupancy_bytes=occupancy,
         overflow_bytes=np.maximum(occupancy - cap, 0),
         problems=tuple(problems),
@@ -200,12 +241,17 @@ def belady(work: OpWorkload, capacity_bytes: int, pins: Sequence[Pin] = ()) -> S
     """The default schedule: every storage stays on chip while the live set fits; when an
     op needs room, the resident storage whose next use is furthest away (Belady's rule)
     leaves. An op whose operands do not fit beside what must stay resident is tiled.
-    `pins` fix some gaps (a plan's keep / spill / recompute of long-lived storages)."""
+    `pins` fix some gaps (a plan's keep / spill / recompute of long-lived storages).
+
+    Residents are kept in a heap by (next use, latest first; then time they came on chip),
+    refreshed at each of their events, and the bytes of pinned residents are kept as a
+    running sum, so an op costs a few logarithms whatever the number of residents."""
     n = work.n_ops
     size = {s.id: s.nbytes for s in work.storages}
     storage = work.storage
-    kept = np.zeros(work.n_gaps, dtype=bool)
-    tiled = np.zeros(n, dtype=bool)
+    kept_at: list[int] = []
+    kept_value: list[bool] = []
+    tiled_at: list[int] = []
     pinned_keep: dict[int, tuple[int, int]] = {}  # storage -> (start, end) of a kept gap
     drops: dict[int, list[int]] = {}  # op -> storages leaving after it (spill / recompute)
     rebuilds: dict[int, list[Recompute]] = {}
@@ -221,83 +267,147 @@ def belady(work: OpWorkload, capacity_bytes: int, pins: Sequence[Pin] = ()) -> S
             rebuilds.setdefault(p.recompute.at, []).append(p.recompute)
             recompute.append(p.recompute)
     keep_gaps = {p.gap for p in pins if p.action == Action.KEEP}
-    event_gap: dict[tuple[int, int], int] = {}  # (storage, event op) -> gap closing there
-    for s in work.storages:
-        for g in s.gaps:
-            event_gap[s.id, int(work.gap_end[g])] = g
-    events_at: dict[int, list[int]] = {}
-    for s in work.storages:
-        for e in s.events:
-            events_at.setdefault(e, []).append(s.id)
-    ends = {s.id: s.events[-1] for s in work.storages}
+    pin_on: dict[int, list[int]] = {}  # op -> storages whose kept gap starts there
+    pin_off: dict[int, list[int]] = {}  # op -> storages whose kept gap ends there
+    for sid, (start, end) in pinned_keep.items():
+        pin_on.setdefault(start, []).append(sid)
+        pin_off.setdefault(end, []).append(sid)
+    events = _events(work)
+    bounds, event_storage, closes, is_last, after = (
+        events.bounds, events.storage, events.closes, events.last, events.after
+    )  # fmt: skip
+    scores = work.scores_bytes.tolist()
+    all_reads, all_writes = work.reads, work.writes
 
     resident: dict[int, int] = {}
     off_since: set[int] = set()  # left the chip since its last event
+    pinned_now: set[int] = set()  # storages inside their kept gap at this op
+    pinned_bytes = 0  # of the resident storages in pinned_now
     used = 0
+    # the heap holds (-next use, arrival, storage); an entry is current while the storage
+    # is resident with that arrival and that next use (older entries are skipped). A
+    # pinned storage's entries are dropped: its kept gap ends at one of its events, where
+    # a fresh entry is pushed
+    heap: list[tuple[int, int, int]] = []
+    arrival: dict[int, int] = {}
+    upcoming: dict[int, int] = {}
+    clock = 0
 
     def next_use(sid: int, after: int) -> int:
         ev = storage[sid].events
         k = bisect_right(ev, after)
         return ev[k] if k < len(ev) else n
 
-    def is_pinned(sid: int, op: int) -> bool:
-        gap = pinned_keep.get(sid)
-        return gap is not None and gap[0] <= op < gap[1]
+    def arrive(sid: int, nu: int) -> None:  # sid was just put into `resident`, next used at nu
+        nonlocal clock, pinned_bytes
+        clock += 1
+        arrival[sid] = clock
+        upcoming[sid] = nu
+        heappush(heap, (-nu, clock, sid))
+        if sid in pinned_now:
+            pinned_bytes += resident[sid]
+
+    def leave(sid: int) -> None:
+        nonlocal used, pinned_bytes
+        b = resident.pop(sid)
+        used -= b
+        if sid in pinned_now:
+            pinned_bytes -= b
 
     def evict(sid: int) -> None:
-        nonlocal used
-        used -= resident.pop(sid)
+        leave(sid)
         off_since.add(sid)
 
     def make_room(op: int, needed: set[int], room: int) -> None:
+        # evict, furthest next use first (ties: earliest arrival), skipping what the op
+        # needs and what a plan keeps, until the residents fit in `room`
         if used <= room:
             return
-        victims = sorted(
-            (s for s in resident if s not in needed and not is_pinned(s, op)),
-            key=lambda s: -next_use(s, op),
-        )
-        for sid in victims:
-            if used <= room:
-                break
+        skipped = []
+        while used > room and heap:
+            entry = heappop(heap)
+            negative_next, came, sid = entry
+            if sid not in resident or arrival[sid] != came or upcoming[sid] != -negative_next:
+                continue  # stale
+            if sid in pinned_now:
+                continue  # kept by the plan (re-entered when its kept gap ends)
+            if sid in needed:
+                skipped.append(entry)
+                continue
             evict(sid)
+        for entry in skipped:
+            heappush(heap, entry)
 
+    following: dict[int, int] = {}  # storage -> its next event after its latest one
     for i in range(n):
-        for sid in events_at.get(i, ()):  # a gap closes here: was it resident throughout?
-            closing = event_gap.get((sid, i))
-            if closing is not None:
-                kept[closing] = sid not in off_since
+        lo, hi = bounds[i], bounds[i + 1]
+        for j in range(lo, hi):  # a gap closes here: was it resident throughout?
+            sid = event_storage[j]
+            if closes[j] >= 0:
+                kept_at.append(closes[j])
+                kept_value.append(sid not in off_since)
             off_since.discard(sid)
+            following[sid] = nu = after[j]
+            if sid in resident:  # its next use moved on
+                upcoming[sid] = nu
+                heappush(heap, (-nu, arrival[sid], sid))
+        if pinned_keep:
+            for sid in pin_on.get(i, ()):
+                if sid not in pinned_now:
+                    pinned_now.add(sid)
+                    pinned_bytes += resident.get(sid, 0)
+            for sid in pin_off.get(i, ()):
+                if sid in pinned_now:
+                    pinned_now.discard(sid)
+                    pinned_bytes -= resident.get(sid, 0)
         extra = 0
-        for r in rebuilds.get(i, ()):
-            resident[r.storage_id] = size[r.storage_id]
-            used += size[r.storage_id]
-            off_since.discard(r.storage_id)
-            extra += sum(size[u] for u in r.sources if u not in resident)
-        reads, writes = work.reads[i], work.writes[i]
-        needed = set(reads) | set(writes)
-        working = sum(size[s] for s in needed) + int(work.scores_bytes[i])
-        pinned = sum(b for s, b in resident.items() if s not in needed and is_pinned(s, i))
+        if rebuilds:
+            for r in rebuilds.get(i, ()):
+                fresh = r.storage_id not in resident
+                resident[r.storage_id] = size[r.storage_id]
+                used += size[r.storage_id]
+                if fresh:  # rebuilt before op i, which need not be one of its events
+                    arrive(r.storage_id, next_use(r.storage_id, i))
+                off_since.discard(r.storage_id)
+                extra += sum(size[u] for u in r.sources if u not in resident)
+        reads, writes = all_reads[i], all_writes[i]  # each an event of op i
+        needed = {*reads, *writes}
+        working = sum([size[s] for s in needed]) + scores[i]
+        pinned = (  # resident pinned storages the op does not need
+            pinned_bytes - sum([resident[s] for s in needed if s in pinned_now and s in resident])
+            if pinned_now else 0
+        )  # fmt: skip
         if working + pinned + extra > capacity_bytes:
-            tiled[i] = True
+            tiled_at.append(i)
             make_room(i, {s for s in reads if s in resident}, capacity_bytes - extra)
         else:
             for sid in reads:
                 if sid not in resident:
                     resident[sid] = size[sid]
                     used += size[sid]
+                    arrive(sid, following[sid])
             for sid in writes:
+                fresh = sid not in resident
                 resident[sid] = size[sid]
                 used += size[sid]
-            make_room(i, needed, capacity_bytes - int(work.scores_bytes[i]) - extra)
-        for sid in drops.get(i, ()):
-            if sid in resident:
-                evict(sid)
-        for sid in events_at.get(i, ()):
-            if ends[sid] == i:
+                if fresh:
+                    arrive(sid, following[sid])
+            make_room(i, needed, capacity_bytes - scores[i] - extra)
+        if drops:
+            for sid in drops.get(i, ()):
                 if sid in resident:
-                    used -= resident.pop(sid)
+                    evict(sid)
+        for j in range(lo, hi):
+            sid = event_storage[j]
+            if is_last[j]:
+                if sid in resident:
+                    leave(sid)
             elif sid not in resident:
                 off_since.add(sid)
+    kept = np.zeros(work.n_gaps, dtype=bool)
+    kept[np.array(kept_at, dtype=np.int64)] = np.array(kept_value, dtype=bool)
+    tiled = np.zeros(n, dtype=bool)
+    tiled[np.array(tiled_at, dtype=np.int64)] = True
     for g in keep_gaps:
         kept[g] = True
     for r in recompute:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgewise.analysis.lifetimes import segments
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
+from edgewise.ir.graph import gc_paused
 from edgewise.simulate.cost import (
     BOUNDS,
     OpCost,
@@ -100,34 +102,46 @@ class LayerCost:
     tiled_ops: int
 
 
+@gc_paused()
 def group_costs(
     sim: Simulation, keys: tuple[str, ...], peak_macs_per_s: float
 ) -> tuple[LayerCost, ...]:
     """Sum per-op costs into rows keyed by `keys` (one per op), in order of first op."""
-    groups: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        groups.setdefault(key, []).append(i)
-    rows = []
-    for name, idx in groups.items():
-        ix = np.array(idx)
-        latency = float(sim.latency_s[ix].sum())
-        macs = int(sim.work.macs[ix].sum())
-        time_by_bound = np.bincount(sim.bound[ix], weights=sim.latency_s[ix], minlength=4)
-        rows.append(
-            LayerCost(
-                name=name,
-                op_count=len(idx),
-                latency_s=latency,
-                energy_j=float(sim.energy_j[ix].sum()),
-                dram_bytes=int(sim.dram_bytes[ix].sum()),
-                sram_bytes=int(sim.sram_bytes[ix].sum()),
-                macs=macs,
-                mac_utilization=macs / (peak_macs_per_s * latency) if latency else 0.0,
-                bound=BOUNDS[int(np.argmax(time_by_bound[:3]))] if latency else "none",
-                tiled_ops=int(sim.schedule.tiled[ix].sum()),
-            )
-        )
-    return tuple(rows)
+    group_of: dict[str, int] = {}
+    group = np.array([group_of.setdefault(key, len(group_of)) for key in keys], dtype=np.int64)
+    group = group.reshape(-1)
+    rows = len(group_of)
+    sizes = np.bincount(group, minlength=rows)
+    counts = sizes.tolist()
+    order = np.argsort(group, kind="stable")  # each group's ops together, in op order
+    bounds = segments(sizes)
+
+    def float_sums(values: np.ndarray) -> list[float]:
+        # exactly numpy's sum of each group's values: below 8 values it adds them in
+        # order from 0, as bincount does; longer groups are summed as numpy does (pairwise)
+        out = np.bincount(group, weights=values, minlength=rows)
+        grouped = values[order]
+        for g in np.flatnonzero(sizes >= 8).tolist():
+            out[g] = grouped[bounds[g] : bounds[g + 1]].sum()
+        return out.tolist()
+
+    def int_sums(values: np.ndarray) -> list[int]:
+        out = np.zeros(rows, dtype=np.int64)
+        np.add.at(out, group, values.astype(np.int64))
+        return out.tolist()
+
+    latency, energy = float_sums(sim.latency_s), float_sums(sim.energy_j)
+    dram, sram, macs = int_sums(sim.dram_bytes), int_sums(sim.sram_bytes), int_sums(sim.work.macs)
+    tiled = int_sums(sim.schedule.tiled)
+    by_bound = np.bincount(group * 4 + sim.bound, weights=sim.latency_s, minlength=4 * rows)
+    bound = np.argmax(by_bound.reshape(rows, 4)[:, :3], axis=1).tolist()
+    # positional: name, op count, latency, energy, DRAM, SRAM, MACs, utilization, bound, tiled
+    return tuple(
+        LayerCost(name, counts[g], latency[g], energy[g], dram[g], sram[g], macs[g],
+                  macs[g] / (peak_macs_per_s * latency[g]) if latency[g] else 0.0,
+                  BOUNDS[bound[g]] if latency[g] else "none", tiled[g])
+        for name, g in group_of.items()
+    )  # fmt: skip
 
 
 def weights_stay_resident(work: OpWorkload, spec: HardwareSpec) -> bool:
@@ -214,6 +228,7 @@ def demand(
     return Demand(mac_s, vector_s, macs, vector_ops, dram, sram, util, recomputed)
 
 
+@gc_paused()
 def simulate(
     work: OpWorkload,
     spec: HardwareSpec,

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
-from itertools import pairwise
 from math import prod
+from typing import Any
 
 import numpy as np
 
 from edgewise.analysis.conventions import convention
 from edgewise.analysis.formulas import OpArgs, resolve
-from edgewise.analysis.lifetimes import WEIGHT_KINDS, storage_lifetimes
+from edgewise.analysis.lifetimes import first_of_pairs, segments, storage_columns
 from edgewise.analysis.memory import scores_bytes
-from edgewise.analysis.profile import op_costs
+from edgewise.analysis.profile import op_cost_columns
 from edgewise.ir.categories import OpCategory
-from edgewise.ir.graph import Graph, TensorKind, rescaled_bytes
+from edgewise.ir.graph import Graph, TensorKind, gc_paused
 from edgewise.ir.vocab import PRECISION_BYTES, AttentionMode
 
 
@@ -124,86 +124,107 @@ def _product_dims(a: OpArgs) -> tuple[int, int]:
     return 0, 0
 
 
+@gc_paused()
 def op_workload(
     graph: Graph,
     weight_precision: str = "fp32",
     activation_precision: str = "fp32",
     attention: AttentionMode = AttentionMode.CAPTURED,
 ) -> OpWorkload:
-    """Per-op demands of `graph` with weights and activations at the given precisions."""
+    """Per-op demands of `graph` with weights and activations at the given precisions.
+
+    Each op reads the distinct storages of its inputs (in argument order) and creates the
+    activation storages its outputs first write; a view moves nothing. Computed on whole
+    columns (`storage_columns`): one pass, whatever the graph's size."""
     n = len(graph.ops)
     w_bytes, a_bytes = PRECISION_BYTES[weight_precision], PRECISION_BYTES[activation_precision]
-    lives = storage_lifetimes(graph)
-    costs = op_costs(graph, convention("default"))
-    macs = np.array([c.count.macs for c in costs], dtype=np.int64)
-    vector = np.array([c.count.vector_ops for c in costs], dtype=np.int64)
+    cols = storage_columns(graph)
+    cost = op_cost_columns(graph, convention("default"))
+    mac_list = [c.macs for c in cost.counts]
+    macs = np.array(mac_list, dtype=np.int64).reshape(-1)
+    vector = np.array([c.vector_ops for c in cost.counts], dtype=np.int64).reshape(-1)
     dims = np.zeros((n, 2), dtype=np.int64)
-    weight = np.zeros(n, dtype=np.int64)
-    read = np.zeros(n, dtype=np.int64)
-    write = np.zeros(n, dtype=np.int64)
-    operands = np.zeros(n, dtype=np.int64)
     scores = np.zeros(n, dtype=np.int64)
-    size = {
-        sid: rescaled_bytes(
-            life.nbytes, life.dtype, w_bytes if life.kind in WEIGHT_KINDS else a_bytes
-        )
-        for sid, life in lives.items()
-    }
-    placed = {  # activations, and inputs/constants that some op reads
-        sid for sid, life in lives.items() if life.kind not in WEIGHT_KINDS and life.first_op >= 0
-    }
-    reads: list[tuple[int, ...]] = []
-    writes: list[tuple[int, ...]] = []
-    for op in graph.ops:
-        if macs[op.index]:
-            dims[op.index] = _product_dims(resolve(op, graph))
-        read_ids = dict.fromkeys(graph.tensors[t].storage_id for t in op.inputs)
-        if op.category is OpCategory.VIEW:  # metadata only: no bytes move
-            reads.append(())
-            writes.append(())
-            continue
-        mine = tuple(s for s in read_ids if s in placed)
-        weight[op.index] = sum(size[s] for s in read_ids if lives[s].kind in WEIGHT_KINDS)
-        read[op.index] = sum(size[s] for s in mine)
-        created = tuple(
-            dict.fromkeys(
-                sid
-                for tid in op.outputs
-                if (sid := graph.tensors[tid].storage_id) in placed
-                and lives[sid].first_op == op.index
-                and lives[sid].kind is TensorKind.ACTIVATION
-            )
-        )
-        write[op.index] = sum(size[s] for s in created)
-        operands[op.index] = sum(size[s] for s in {*mine, *created})
-        reads.append(mine)
-        writes.append(created)
-        if op.category is OpCategory.ATTENTION and attention == AttentionMode.MATERIALIZED:
+    materialized = attention == AttentionMode.MATERIALIZED
+    known: dict[tuple[Any, ...], tuple[int, int]] = {}  # by signature: shapes decide dims
+    for op, key in zip(graph.ops, cost.signatures, strict=True):
+        if mac_list[op.index]:
+            kn = known.get(key) if key is not None else None
+            if kn is None:
+                kn = _product_dims(resolve(op, graph))
+                if key is not None:
+                    known[key] = kn
+            dims[op.index] = kn
+        if materialized and op.category is OpCategory.ATTENTION:
             q, k = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
             scores[op.index] = scores_bytes(q.shape, k.shape[-2], a_bytes)
+    size = cols.sizes(w_bytes, a_bytes)
+    is_weight = cols.is_weight
+    placed = ~is_weight & (cols.first_op >= 0)  # activations, and inputs/constants read
+    moves = np.array([op.category is not OpCategory.VIEW for op in graph.ops], dtype=bool)
+    moves = moves.reshape(-1)  # a view is metadata only: no bytes move
 
-    storages = []
-    gap_rows: list[tuple[int, int, int, int]] = []
-    for sid in sorted(placed, key=lambda s: (lives[s].first_op, s)):
-        life = lives[sid]
-        events = life.events
-        first_gap = len(gap_rows)
-        gap_rows += [(sid, a, b, size[sid]) for a, b in pairwise(events)]
-        storages.append(
-            Storage(
-                sid,
-                size[sid],
-                life.first_op,
-                life.uses,
-                life.is_output,
-                life.kind is not TensorKind.ACTIVATION,
-                tuple(range(first_gap, len(gap_rows))),
-                events,
-            )
-        )
-    gaps = np.array(gap_rows, dtype=np.int64).reshape(-1, 4)
-    inputs = sum(s for sid, s in size.items() if lives[sid].kind is TensorKind.INPUT)
-    weights_total = sum(s for sid, s in size.items() if lives[sid].kind in WEIGHT_KINDS)
+    # what each op reads: its inputs' distinct storages, in argument order
+    r_op, r_row = cols.read_op, cols.read_storage
+    distinct = first_of_pairs(r_op, r_row) & moves[r_op]
+    mine = distinct & placed[r_row]
+    # what it creates: activation storages its outputs write first
+    w_op, w_row = cols.write_op, cols.write_storage
+    activation = cols.of_kind(TensorKind.ACTIVATION)
+    created = (first_of_pairs(w_op, w_row) & moves[w_op] & placed[w_row]
+               & activation[w_row] & (cols.first_op[w_row] == w_op))  # fmt: skip
+
+    def per_op(ops: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        total = np.zeros(n, dtype=np.int64)
+        np.add.at(total, ops, size[rows])
+        return total
+
+    heavy = distinct & is_weight[r_row]
+    weight = per_op(r_op[heavy], r_row[heavy])
+    read = per_op(r_op[mine], r_row[mine])
+    write = per_op(w_op[created], w_row[created])
+    touched_op = np.concatenate([r_op[mine], w_op[created]])
+    touched_row = np.concatenate([r_row[mine], w_row[created]])
+    once = first_of_pairs(touched_op, touched_row)
+    operands = per_op(touched_op[once], touched_row[once])
+    reads = _per_op_tuples(n, r_op[mine], cols.ids[r_row[mine]])
+    writes = _per_op_tuples(n, w_op[created], cols.ids[w_row[created]])
+
+    # the storages the schedule places, by first event; their events and gaps
+    rows = np.flatnonzero(placed)
+    rows = rows[np.lexsort((cols.ids[rows], cols.first_op[rows]))]
+    rank = np.full(len(cols), -1, dtype=np.int64)
+    rank[rows] = np.arange(len(rows))
+    uses_per_row = np.diff(cols.use_start)
+    use_row = np.repeat(np.arange(len(cols)), uses_per_row)
+    event_rank = np.concatenate([rank[rows], rank[use_row]])
+    event_op = np.concatenate([cols.first_op[rows], cols.use_ops])
+    keep = (event_rank >= 0) & first_of_pairs(event_rank, event_op)
+    event_rank, event_op = event_rank[keep], event_op[keep]
+    order = np.lexsort((event_op, event_rank))
+    event_rank, event_op = event_rank[order], event_op[order]
+    event_bounds = segments(np.bincount(event_rank, minlength=len(rows)))
+    gap_counts = np.maximum(np.diff(event_bounds) - 1, 0)
+    gap_bounds = segments(gap_counts)
+    inner = np.ones(len(event_op), dtype=bool)  # an event that opens a gap: not a last one
+    inner[event_bounds[1:] - 1] = False  # (every placed storage has an event: its first)
+    gap_rank = event_rank[inner]
+    gap_start, gap_end = event_op[inner], event_op[np.flatnonzero(inner) + 1]
+
+    ids, events = cols.ids[rows].tolist(), event_op.tolist()
+    nbytes, first = size[rows].tolist(), cols.first_op[rows].tolist()
+    outputs = cols.is_output[rows].tolist()
+    bounds, uses = cols.use_start.tolist(), cols.use_ops.tolist()
+    e_bounds, g_bounds, kinds = event_bounds.tolist(), gap_bounds.tolist(), cols.kinds
+    # positional: id, bytes, first op, uses, output, input, gaps, events
+    storages = tuple(
+        Storage(sid, nbytes[k], first[k], tuple(uses[bounds[r] : bounds[r + 1]]), outputs[k],
+                kinds[r] is not TensorKind.ACTIVATION, tuple(range(g_bounds[k], g_bounds[k + 1])),
+                tuple(events[e_bounds[k] : e_bounds[k + 1]]))
+        for k, (sid, r) in enumerate(zip(ids, rows.tolist(), strict=True))
+    )  # fmt: skip
+    inputs = int(size[cols.of_kind(TensorKind.INPUT)].sum())
+    weights_total = int(size[is_weight].sum())
     return OpWorkload(
         model=graph.model,
         weight_precision=weight_precision,
@@ -221,17 +242,25 @@ def op_workload(
         act_write_bytes=write,
         scores_bytes=scores,
         operand_bytes=operands,
-        storages=tuple(storages),
-        reads=tuple(reads),
-        writes=tuple(writes),
-        gap_storage=gaps[:, 0].copy(),
-        gap_start=gaps[:, 1].copy(),
-        gap_end=gaps[:, 2].copy(),
-        gap_bytes=gaps[:, 3].copy(),
-        input_bytes=int(inputs),
-        output_bytes=int(sum(size[s] for s in placed if lives[s].is_output)),
-        total_weight_bytes=int(weights_total),
+        storages=storages,
+        reads=reads,
+        writes=writes,
+        gap_storage=cols.ids[rows][gap_rank],
+        gap_start=gap_start,
+        gap_end=gap_end,
+        gap_bytes=size[rows][gap_rank],
+        input_bytes=inputs,
+        output_bytes=int(size[rows][cols.is_output[rows]].sum()),
+        total_weight_bytes=weights_total,
     )
+
+
+def _per_op_tuples(n: int, ops: np.ndarray, ids: np.ndarray) -> tuple[tuple[int, ...], ...]:
+    """Per op index, the ids listed against it, in the order given."""
+    order = np.argsort(ops, kind="stable")
+    bounds = segments(np.bincount(ops, minlength=n)).tolist()
+    flat = ids[order].tolist()
+    return tuple([tuple(flat[bounds[i] : bounds[i + 1]]) for i in range(n)])
 
 
 def with_knobs(
