@@ -299,5 +299,21 @@ def main() -> None:
     sys.exit(code)
 
 
+def run() -> None:
+    """The `edgewise` executable: `main`, then an immediate exit. Freeing a million-op
+    graph object by object takes seconds the process does not need (files are written
+    and streams flushed first; in-process callers and tests use `main`)."""
+    import os
+
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    run()
