@@ -12,6 +12,7 @@ import typer
 from edgewise.cli.common import (
     BatchOpt,
     CfgOpt,
+    DepthOpt,
     FramesOpt,
     JsonOpt,
     ModelArg,
@@ -113,9 +114,7 @@ def validate(
         typer.Option("--repeat", help="measured runs (after a warm-up)", callback=bounded(1, 1000)),
     ] = 5,
     by: Annotated[str, typer.Option("--by", help="layer | block")] = "layer",
-    depth: Annotated[
-        int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
-    ] = 2,
+    depth: DepthOpt = 2,
     rows: Annotated[
         int,
         typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),

@@ -86,6 +86,9 @@ CfgOpt = Annotated[
 ]
 
 
+DepthOpt = Annotated[
+    int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
+]
 JsonOpt = Annotated[
     str | None,
     typer.Option("--json", help="write JSON to FILE ('-' for stdout)", callback=output_target),

@@ -16,6 +16,7 @@ from edgewise.cli.common import (
     BatchOpt,
     CfgOpt,
     CsvOpt,
+    DepthOpt,
     FramesOpt,
     JsonOpt,
     ModelArg,
@@ -121,9 +122,7 @@ def capture(
 def profile(
     model: ModelArg = None,
     by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
-    depth: Annotated[
-        int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
-    ] = 2,
+    depth: DepthOpt = 2,
     convention: Annotated[
         str, typer.Option("--convention", help="default | thop | fvcore | torch")
     ] = "default",
@@ -299,7 +298,7 @@ def main() -> None:
     sys.exit(code)
 
 
-def run() -> None:
+def entry_point() -> None:
     """The `edgewise` executable: `main`, then an immediate exit. Freeing a million-op
     graph object by object takes seconds the process does not need (files are written
     and streams flushed first; in-process callers and tests use `main`)."""
@@ -316,4 +315,4 @@ def run() -> None:
 
 
 if __name__ == "__main__":
-    run()
+    entry_point()

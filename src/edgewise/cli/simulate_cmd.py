@@ -11,6 +11,7 @@ from edgewise.cli.common import (
     BatchOpt,
     CfgOpt,
     CsvOpt,
+    DepthOpt,
     FramesOpt,
     HwOpt,
     JsonOpt,
@@ -43,9 +44,7 @@ def simulate(
         str, typer.Option("--attention", help="captured | materialized | fused")
     ] = "captured",
     by: Annotated[str, typer.Option("--by", help="op | layer | block")] = "layer",
-    depth: Annotated[
-        int, typer.Option("--depth", help="scope depth of a block", callback=bounded(0, 64))
-    ] = 2,
+    depth: DepthOpt = 2,
     rows: Annotated[
         int,
         typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),
