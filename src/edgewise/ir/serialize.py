@@ -1,6 +1,7 @@
 """Graph <-> JSON, with a versioned schema, so a captured graph can be saved, diffed and
-re-analyzed without the model. A graph file is untrusted input: it is parsed and checked
-against the schema in one strict pass (no bool for a number, bounded sizes), then checked
+re-analyzed without the model. A graph file is untrusted input: it is parsed strictly (no
+NaN, bounded nesting and numbers), checked against the schema below (no bool for a number,
+bounded sizes; a plain pass, with pydantic naming the problem when it fails), then checked
 for structure (ids resolve, ops in execution order, every input made before it is read).
 
 Schema `edgewise.graph` version 1:
@@ -17,7 +18,6 @@ finite (a mask's -inf) as {"float": "-inf"}, so the file stays strict JSON.
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 from pathlib import Path
@@ -30,7 +30,7 @@ from typing_extensions import TypedDict
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.files import MAX_DEPTH, read_bytes, schema_problem, write_atomic
-from edgewise.ir.graph import KNOWN_DTYPES, Graph, Op, Tensor, TensorKind, TensorRef
+from edgewise.ir.graph import KNOWN_DTYPES, Graph, Op, Tensor, TensorKind, TensorRef, gc_paused
 
 SCHEMA = "edgewise.graph"
 VERSION = 1
@@ -403,20 +403,14 @@ def save_graph(graph: Graph, path: Path) -> None:
 
 
 def load_graph(path: Path) -> Graph:
-    """Parse and check in one strict pass (pydantic's JSON reader bounds nesting and
-    numbers itself), then the structural checks. The cyclic garbage collector is paused
-    meanwhile: millions of fresh, acyclic records would make it rescan the heap."""
-    label = f"graph file '{path}'"
+    """Parse strictly (pydantic_core's reader bounds nesting and numbers itself), check
+    types, then structure; with the collector paused, as for every whole-graph pass."""
     raw = read_bytes(path, "graph file", MAX_FILE_BYTES)
-    paused = gc.isenabled()
-    gc.disable()
     try:
-        return _load(raw)
+        with gc_paused():
+            return _load(raw)
     except EdgewiseError as e:
-        raise EdgewiseError(f"{label}: {e}") from None
-    finally:
-        if paused:
-            gc.enable()
+        raise EdgewiseError(f"graph file '{path}': {e}") from None
 
 
 def _load(raw: bytes) -> Graph:
