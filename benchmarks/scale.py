@@ -335,7 +335,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600, help="per CLI command, seconds")
     opts = parser.parse_args()
     stages = {name: STAGES[name] for name in opts.stages}
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 140)  # whole tables when piped
     if not opts.cli_only:
         for table in library_table(opts.ops, stages):
             console.print(table)
