@@ -506,7 +506,7 @@ def test_counts_once_per_signature_equal_counts_per_op() -> None:
     """`op_cost_columns` counts each distinct signature once: every op still gets what its
     own formula says, under every convention; and values that compare equal but are not
     the same (1, 1.0, True; 0.0 and -0.0) never share a signature."""
-    from dataclasses import replace
+    from msgspec.structs import replace
 
     from edgewise.analysis.conventions import CONVENTIONS
     from edgewise.analysis.formulas import resolve, signature

@@ -165,7 +165,7 @@ def test_non_string_yaml_key(files: dict[str, Path], tmp_path: Path) -> None:
     ("mutate", "needle"),
     [
         (lambda d: [d], "a json list"),
-        (lambda d: {**d, "scopes": ["a"]}, "scopes: input should be a valid dictionary"),
+        (lambda d: {**d, "scopes": ["a"]}, "scopes: expected `object`, got `array`"),
         (lambda d: {**d, "ops": [{**d["ops"][0], "inputs": [99999]}, *d["ops"][1:]]},
          "tensor 99999 is not a tensor of the file"),
         (lambda d: {**d, "tensors": [{**d["tensors"][0], "shape": [2**63]}, *d["tensors"][1:]]},
@@ -173,7 +173,7 @@ def test_non_string_yaml_key(files: dict[str, Path], tmp_path: Path) -> None:
         (lambda d: {**d, "tensors": [{**d["tensors"][0], "dtype": "float33"}, *d["tensors"][1:]]},
          "tensors[0].dtype"),
         (lambda d: {**d, "tensors": [{**d["tensors"][0], "shape": [-1, 3]}, *d["tensors"][1:]]},
-         "greater than or equal to 0"),
+         "tensors[0].shape[0]: expected `int` >= 0"),
         (lambda d: {**d, "tensors": [{**d["tensors"][0], "shape": [10**10, 10**10, 10**10]},
                                      *d["tensors"][1:]]}, "at most 2^48"),
         (lambda d: {**d, "ops": []}, "no ops"),
