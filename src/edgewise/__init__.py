@@ -3,11 +3,24 @@
 The pipeline, stage by stage (each importable on its own):
     graph = edgewise.capture(model, *example_args)      # capture: ATen op graph, no weights
     prof = edgewise.profile(graph, by="layer")          # analysis: params, MACs, vector ops
+
+torch (about 2 s to import) is imported when `capture` is first called: reading a saved
+graph file, profiling or simulating it need none of it.
 """
 
+from typing import Any
+
+import edgewise.capture  # noqa: F401  (the subpackage first, so `capture` below names the function)
 from edgewise.analysis.profile import Profile, profile
-from edgewise.capture.torch_capture import capture
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph, Op, Tensor, TensorKind
 
 __all__ = ["EdgewiseError", "Graph", "Op", "Profile", "Tensor", "TensorKind", "capture", "profile"]
+
+
+def capture(model: Any, *args: Any, **kwargs: Any) -> Graph:
+    """Run `model(*args, **kwargs)` once on fake tensors and return its op graph (see
+    `edgewise.capture.torch_capture.capture`: `name=` and `meta=` are passed on)."""
+    from edgewise.capture.torch_capture import capture as run_capture
+
+    return run_capture(model, *args, **kwargs)

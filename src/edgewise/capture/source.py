@@ -13,22 +13,24 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from torch import nn
-
-from edgewise.capture.torch_capture import capture
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
 from edgewise.ir.serialize import load_graph
 
 if TYPE_CHECKING:
+    from torch import nn
+
     from edgewise.capture.zoo import Workload
 
-
-Built = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]
+# torch (about 2 s to import) is imported by the functions that build a model, not here:
+# reading a saved graph file needs none of it
+Built = tuple["nn.Module", tuple[Any, ...], dict[str, Any]]
 
 
 def build_module(spec: str) -> Built:
     """Call `package.module:factory`; it returns (model, args[, kwargs])."""
+    from torch import nn
+
     module_name, _, factory_name = spec.partition(":")
     if not module_name or not factory_name:
         raise EdgewiseError(f"--module expects 'package.module:factory' (got '{spec}')")
@@ -64,6 +66,8 @@ def build_module(spec: str) -> Built:
 
 
 def graph_from_module(spec: str) -> Graph:
+    from edgewise.capture.torch_capture import capture
+
     model, args, kwargs = build_module(spec)
     graph = capture(model, *args, name=spec, **kwargs)
     if not graph.ops:  # nothing to count, time or plan: every later stage would divide by 0
@@ -90,12 +94,14 @@ def graph_from_source(
     model: str | None, module: str | None = None, workload: Workload | None = None
 ) -> Graph:
     """Resolve MODEL (zoo name or graph file) or --module into a captured graph."""
-    from edgewise.capture.zoo import Workload, capture_zoo  # the zoo imports diffusers: lazily
+    if workload is not None:
+        from edgewise.capture.zoo import Workload  # the zoo imports torch and diffusers
 
+        workload = None if workload == Workload() else workload
     if module:
         if model:
             raise EdgewiseError("give either a MODEL or --module, not both")
-        if workload not in (None, Workload()):
+        if workload is not None:
             raise EdgewiseError(
                 "--batch/--resolution/--frames/--cfg apply to zoo models; for --module, "
                 "build the example inputs you want in the factory"
@@ -106,10 +112,12 @@ def graph_from_source(
             "no model given: name a zoo model (see `edgewise zoo`), a graph file, or --module"
         )
     if model.endswith(".json") or Path(model).is_file():
-        if workload not in (None, Workload()):
+        if workload is not None:
             raise EdgewiseError(
                 f"'{model}' is a saved graph: its workload was fixed at capture; "
                 "capture again with the workload options"
             )
         return load_graph(Path(model))
-    return capture_zoo(model, workload or Workload())
+    from edgewise.capture.zoo import DEFAULT_WORKLOAD, capture_zoo
+
+    return capture_zoo(model, workload or DEFAULT_WORKLOAD)

@@ -111,12 +111,15 @@ SetOpt = Annotated[
 
 def workload_for(
     batch: int | None, resolution: int | None, frames: int | None, cfg: bool
-) -> Workload:
-    """The workload the zoo options describe (the zoo entry checks it further)."""
-    from edgewise.capture.zoo import Workload
-
+) -> Workload | None:
+    """The workload the zoo options describe (the zoo entry checks it further); None when
+    no option is given, so that a graph file is read without importing the zoo (torch)."""
     if batch is not None and batch < 1:
         raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
+    if batch in (None, 1) and resolution is None and frames is None and not cfg:
+        return None
+    from edgewise.capture.zoo import Workload
+
     return Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
 
 

@@ -76,7 +76,6 @@ def sensitivity(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from edgewise.capture.source import model_from_source
-    from edgewise.capture.zoo import Workload
     from edgewise.execute.measure import materialize
     from edgewise.execute.sensitivity import (
         calibration_inputs,
@@ -87,7 +86,7 @@ def sensitivity(
 
     precisions = parse_bits(bits)
     workload = workload_for(batch, resolution, frames, cfg)
-    if module and workload != Workload():
+    if module and workload is not None:
         raise EdgewiseError(
             "--batch/--resolution/--frames/--cfg apply to zoo models; for --module, build the "
             "example inputs you want in the factory"

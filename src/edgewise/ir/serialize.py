@@ -86,13 +86,16 @@ def _encode(value: Any) -> Any:
 
 def _decode(value: Any, tensors: dict[int, Tensor]) -> Any:
     """Arguments back to values: lists to tuples, tensor references resolved, integers
-    bounded (msgspec's JSON floats are finite already). Scalars are passed inline, in a
-    comprehension: a million ops carry five million of them."""
+    bounded (msgspec's JSON floats are finite already). Scalars and tensor references are
+    handled inline, in a comprehension: a million ops carry five million of them."""
     kind = type(value)
     if kind is list or kind is tuple:
         plain, top = _PLAIN, _INT_LIMIT
         return tuple([
-            v if (t := type(v)) in plain or (t is int and -top <= v <= top) else _decode(v, tensors)
+            v if (t := type(v)) in plain or (t is int and -top <= v <= top)
+            else TensorRef(v["tensor"])
+            if t is dict and len(v) == 1 and type(v.get("tensor")) is int and v["tensor"] in tensors
+            else _decode(v, tensors)
             for v in value
         ])  # fmt: skip
     if kind is dict:

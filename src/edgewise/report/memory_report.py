@@ -6,17 +6,19 @@ import csv
 import io
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
 
 from edgewise.analysis.memory import MemoryTimeline
 from edgewise.analysis.stages import stage_of_ops, stages
-from edgewise.execute.measure import MeasuredPeak
 from edgewise.ir.graph import Graph
 from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes
+
+if TYPE_CHECKING:  # measuring needs torch; rendering a timeline does not
+    from edgewise.execute.measure import MeasuredPeak
 
 SERIES = ("activations", "long_lived", "attention_scores", "inputs", "weights", "working_set")
 
