@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 
 from edgewise.analysis.conventions import Convention, convention
-from edgewise.analysis.formulas import Count, formula_for, resolve, signature
+from edgewise.analysis.formulas import FACTORIES, VIEWS, ZERO, Count, formula_for, resolve, signature
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph, TensorKind, gc_paused
 
@@ -83,6 +83,11 @@ class OpCostColumns:
     signatures: list[tuple[Any, ...] | None]
 
 
+# ops that compute nothing under every convention (views, factories): counted without a
+# signature, as they are a third of a large graph's ops
+_FREE = frozenset((*VIEWS, *FACTORIES))
+
+
 @gc_paused()
 def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
     """Every op's cost, each distinct signature counted once (see `formulas`)."""
@@ -107,6 +112,7 @@ def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
     params: list[int] = []
     written_bytes: list[int] = []
     signatures: list[tuple[Any, ...] | None] = []
+    free_target: dict[str, bool] = {}
     for op in graph.ops:
         written = 0
         for tid in op.outputs:
@@ -114,19 +120,26 @@ def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
             if t.storage_id not in seen_storage:
                 seen_storage.add(t.storage_id)
                 written += t.storage_bytes
-        module_type = scopes.get(op.scope, "")
-        try:
-            key = signature(op, tensors, module_type)
-            count = known.get(key) if key is not None else None
-            if count is None:
-                count = rule(resolve(op, graph), module_type)
-                if key is not None:
-                    known[key] = count
-        except (IndexError, KeyError, TypeError, AttributeError, ValueError) as e:
-            raise EdgewiseError(
-                f"cannot count op {op.index} ({op.target}) in '{op.scope}': unexpected "
-                f"arguments ({type(e).__name__}: {e}); report it with the model"
-            ) from e
+        free = free_target.get(op.target)
+        if free is None:
+            free = free_target[op.target] = op.name in _FREE
+        key: tuple[Any, ...] | None = None
+        count = ZERO
+        if not free:
+            module_type = scopes.get(op.scope, "")
+            try:
+                key = signature(op, tensors, module_type)
+                found = known.get(key) if key is not None else None
+                if found is None:
+                    found = rule(resolve(op, graph), module_type)
+                    if key is not None:
+                        known[key] = found
+                count = found
+            except (IndexError, KeyError, TypeError, AttributeError, ValueError) as e:
+                raise EdgewiseError(
+                    f"cannot count op {op.index} ({op.target}) in '{op.scope}': unexpected "
+                    f"arguments ({type(e).__name__}: {e}); report it with the model"
+                ) from e
         counts.append(count)
         params.append(params_at[op.index])
         written_bytes.append(written)
