@@ -25,6 +25,7 @@ from edgewise.analysis.formulas import (
     Count,
     adaptive_window_elements,
     formula_for,
+    pool_window_elements,
     register,
     scaled_add_ops,
 )
@@ -351,6 +352,43 @@ def test_pooling() -> None:
     assert totals(nn.AdaptiveAvgPool2d(1), x).vector_ops == x.numel() + n * c
     # 8 -> 4 tiles exactly: as global pooling, per window
     assert totals(nn.AdaptiveAvgPool2d(4), x).vector_ops == x.numel() + n * c * 4 * 4
+
+
+def test_avg_pool_window_is_clipped_to_the_input() -> None:
+    """HF EfficientNet's pooler, AvgPool2d(1280, ceil_mode=True) on a 7x7 map: its one
+    window, clipped to the map, adds the 7 x 7 inputs of each channel (not 1280 x 1280),
+    then divides once per channel."""
+    x = torch.randn(1, 1280, 7, 7)
+    pool = nn.AvgPool2d(1280, ceil_mode=True)
+    assert out_shape(edgewise.capture(pool, x)) == (1, 1280, 1, 1)
+    assert totals(pool, x).vector_ops == 1280 * 7 * 7 + 1280 == 64_000
+    # padding holds nothing to add: windows [0,2) [1,4) [3,6) [5,8) of 8 read 11 per dim
+    n, c = 2, 3
+    x = torch.randn(n, c, 8, 8)
+    assert totals(nn.AvgPool2d(3, 2, padding=1), x).vector_ops == n * c * (11 * 11 + 4 * 4)
+
+
+def test_avg_pool_inside_the_input_counts_whole_windows() -> None:
+    """3x3 windows, stride 2, on 9x9: 4 x 4 outputs, each adding 9 inputs (as before)."""
+    n, c = 2, 3
+    x = torch.randn(n, c, 9, 9)
+    assert out_shape(edgewise.capture(nn.AvgPool2d(3, 2), x)) == (n, c, 4, 4)
+    assert totals(nn.AvgPool2d(3, 2), x).vector_ops == n * c * 4 * 4 * (3 * 3 + 1)
+
+
+@pytest.mark.parametrize(
+    ("size_in", "kernel", "stride", "padding", "ceil_mode"),
+    [(7, 1280, 1280, 0, True), (8, 3, 2, 1, False), (8, 3, 2, 1, True), (9, 3, 2, 0, True),
+     (10, 2, 2, 0, False), (5, 4, 3, 2, True)],
+)  # fmt: skip
+def test_pool_window_elements_match_torch(
+    size_in: int, kernel: int, stride: int, padding: int, ceil_mode: bool
+) -> None:
+    """Reference: average-pooling ones with divisor 1 sums the input elements each window
+    adds."""
+    ones = torch.ones(1, 1, 1, size_in)
+    sums = F.avg_pool2d(ones, (1, kernel), (1, stride), (0, padding), ceil_mode, divisor_override=1)
+    assert pool_window_elements(size_in, sums.shape[-1], kernel, stride, padding) == sums.sum()
 
 
 def test_adaptive_pool_overlapping_windows() -> None:

@@ -26,13 +26,14 @@ from edgewise.hardware import (
     load_spec,
     parse_precision,
 )
+from edgewise.hardware.spec import OPTIONAL_FIGURES
 
 runner = CliRunner()
 MiB = 2**20
 NUMERIC = [
     name
     for name, field in HardwareSpec.model_fields.items()
-    if field.annotation not in (str, bool) and name != "sources"
+    if field.annotation not in (str, bool) and name != "sources" and name not in OPTIONAL_FIGURES
 ]
 
 
@@ -128,7 +129,15 @@ def test_published_array_memory_and_bandwidth_figures() -> None:
     assert load_spec("edge-tpu").sram_bytes == 8 * MiB
 
 
-HOROWITZ_MAC_PJ = {"fp32": 4.6, "fp16": 1.5, "bf16": 1.5, "int8": 0.3, "int4": 0.1, "int2": 0.0425}
+HOROWITZ_MAC_PJ = {
+    "fp32": 4.6,
+    "fp16": 1.5,
+    "bf16": 1.5,
+    "int16": 0.9,
+    "int8": 0.3,
+    "int4": 0.1,
+    "int2": 0.0425,
+}  # int16: 0.2 x (16/8)^2 mult + 0.1 add
 
 
 @pytest.mark.parametrize("name", PRESETS)
@@ -170,7 +179,8 @@ def test_overrides_set_values_with_units_and_record_their_source() -> None:
         (["sram_bytes=-5"], "sram_bytes: must be > 0 and ≤ 1 TiB (got -5)"),
         (["clock_hz=null"], "clock_hz: missing (required: a number > 0 and ≤ 10 GHz)"),
         (["macs_per_cycle.int3=64"],
-         "macs_per_cycle.int3: unknown precision (allowed: fp32, fp16, bf16, int8, int4, int2)"),
+         "macs_per_cycle.int3: unknown precision (allowed: fp32, fp16, bf16, int16, int8, int4, "
+         "int2)"),
         (["clock_hz=fast"], "clock_hz: must be a number > 0 and ≤ 10 GHz (got 'fast')"),
         (["sram_bytes=1.5"], "sram_bytes: must be a whole number > 0 and ≤ 1 TiB (got 1.5)"),
         (["mac_array.rows=0"], "mac_array.rows: must be ≥ 1 and ≤ 65536 (got 0)"),
@@ -273,8 +283,9 @@ def test_json_schema_documents_every_field_with_bounds() -> None:
         ("int8", "int8", "int8", "int8"),
         ("w8a8", "int8", "int8", "int8"),
         ("W4A8 ", "int4", "int8", "int8"),
-        ("w4a16", "int4", "fp16", "fp16"),
-        ("w8a16", "int8", "fp16", "fp16"),
+        ("w4afp16", "int4", "fp16", "fp16"),
+        ("w8afp16", "int8", "fp16", "fp16"),
+        ("w8abf16", "int8", "bf16", "bf16"),
         ("int4", "int4", "int4", "int4"),
     ],
 )
@@ -282,6 +293,15 @@ def test_parse_precision_forms(text: str, weights: str, activations: str, comput
     orin = load_spec("jetson-orin-nano")  # fp32, fp16, bf16, int8, int4 MACs
     assert parse_precision(text, orin) == (weights, activations)
     assert compute_precision(weights, activations) == compute  # type: ignore[arg-type]
+
+
+def test_w8a16_is_qualcomms_int16_activations() -> None:
+    """Qualcomm's w8a16 (AI Hub, AIMET): int8 weights, int16 activations, int16 MACs."""
+    hexagon = load_spec("snapdragon-8gen3")
+    assert parse_precision("w8a16", hexagon) == ("int8", "int16")
+    assert compute_precision("int8", "int16") == "int16"
+    with pytest.raises(EdgewiseError, match="'jetson-orin-nano' has no int16 MACs"):
+        parse_precision("w8a16", load_spec("jetson-orin-nano"))
 
 
 def test_compute_precision_is_the_wider_operand() -> None:
@@ -294,12 +314,12 @@ def test_compute_precision_is_the_wider_operand() -> None:
 
 def test_unknown_and_unsupported_precisions_say_what_works() -> None:
     edge = load_spec("edge-tpu")
-    with pytest.raises(EdgewiseError, match=r"unknown precision 'w3a8' \(accepted: fp32.*w4a16"):
+    with pytest.raises(EdgewiseError, match=r"unknown precision 'w3a8' \(accepted: fp32.*w4afp16"):
         parse_precision("w3a8", edge)
     with pytest.raises(EdgewiseError) as info:
-        parse_precision("w4a16", edge)
+        parse_precision("w4afp16", edge)
     assert str(info.value) == (
-        "precision 'w4a16' computes in fp16 (the wider of int4 weights and fp16 activations), "
+        "precision 'w4afp16' computes in fp16 (the wider of int4 weights and fp16 activations), "
         "but 'edge-tpu' has no fp16 MACs (it has: int8); precisions it runs: int8, w8a8, w4a8, "
         "w2a8"
     )

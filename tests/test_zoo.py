@@ -59,6 +59,10 @@ def test_published_figures_are_well_formed() -> None:
     cited = {(name, f.quantity) for name, f in _FIGURES}
     assert {("sd15-unet", "params"), ("resnet50", "params"), ("resnet50", "macs"),
             ("vit-b16", "params"), ("vit-b16", "macs")} <= cited  # fmt: skip
+    # and so is every figure found for the models whose chip latencies are validated
+    torchvision = ("resnet18", "efficientnet-b0", "convnext-tiny", "swin-tiny", "googlenet")
+    assert {(n, q) for n in torchvision for q in ("params", "macs")} <= cited
+    assert {("deit-small", "params"), ("mobilevit-s", "params"), ("bert-base", "params")} <= cited
 
 
 def test_figure_matches_to_its_last_digit() -> None:
@@ -91,6 +95,42 @@ def test_vit_b16_at_384_is_torchvision_swag_vit() -> None:
     graph = capture_zoo("vit-b16", Workload(resolution=384))
     assert graph.parameter_count == 86_859_496
     assert abs(profile(graph).totals.macs - 55_484_000_000) < 10**6
+
+
+def test_efficientnet_pooler_adds_its_7x7_map_once() -> None:
+    """HF's pooler is AvgPool2d(1280, ceil_mode=True) on the 1280 x 7 x 7 head output: one
+    window clipped to the map, so 7 x 7 adds and one divide per channel."""
+    (pooler,) = [r for r in profile(_graph("efficientnet-b0")).rows if r.name.endswith("pooler")]
+    assert pooler.vector_ops == 1280 * 7 * 7 + 1280
+
+
+def test_bert_base_is_bertmodel_with_its_pooler() -> None:
+    """BERT's "110M" by hand: 30522 tokens + 512 positions + 2 segments of 768, embedding
+    norm; per layer Q, K, V, O, two norms, MLP 3072; the 768 x 768 pooler; no MLM head."""
+    d, ff = 768, 3072
+    layer = 4 * (d * d + d) + 2 * 2 * d + (d * ff + ff) + (ff * d + d)
+    by_hand = (30522 + 512 + 2) * d + 2 * d + 12 * layer + (d * d + d)
+    graph = _graph("bert-base")
+    assert graph.parameter_count == by_hand == 109_482_240
+    assert graph.inputs["input_ids"] == (1, 384)
+
+
+def test_whisper_tiny_encoder_by_hand() -> None:
+    """No figure is published for the encoder alone: two 3-wide convs (80 -> 384 -> 384),
+    1500 positions, 4 layers (K has no bias), final norm; d = 384, MLP 1536."""
+    d, ff = 384, 1536
+    layer = (4 * d * d + 3 * d) + 2 * 2 * d + (d * ff + ff) + (ff * d + d)
+    by_hand = (80 * 3 * d + d) + (d * 3 * d + d) + 1500 * d + 4 * layer + 2 * d
+    graph = _graph("whisper-tiny-encoder")
+    assert graph.parameter_count == by_hand == 8_208_384
+    assert graph.inputs["input_features"] == (1, 80, 3000)
+
+
+def test_resnet50_at_coral_resolution() -> None:
+    """Coral's ResNet-50 runs at 299 x 299: same parameters, a larger input."""
+    graph = capture_zoo("resnet50", Workload(resolution=299))
+    assert graph.inputs["pixel_values"] == (1, 3, 299, 299)
+    assert graph.parameter_count == _graph("resnet50").parameter_count
 
 
 def test_cfg_doubles_the_unet_batch() -> None:
@@ -139,6 +179,8 @@ def test_dit_blocks_share_one_conditioning_embedder() -> None:
         ("vit-b16", Workload(resolution=100), ("resolution", "multiple of 16")),
         ("clip-vit-l14", Workload(resolution=-14), ("resolution", "multiple of 14")),
         ("vivit-b", Workload(frames=31), ("frames", "multiple of 2")),
+        ("swin-tiny", Workload(resolution=192), ("resolution", "at least 193", "7x7 window")),
+        ("whisper-tiny-encoder", Workload(resolution=224), ("resolution", "batch")),
         ("sdxl-unet", Workload(batch=10**6), ("batch", "at most")),
     ],
 )

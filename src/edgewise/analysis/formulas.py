@@ -503,12 +503,39 @@ def _window_elements(kernel: int | tuple[int, ...], spatial_dims: int) -> int:
     return kernel**spatial_dims if isinstance(kernel, int) else prod(kernel)
 
 
+def _per_dim(value: int | list[int] | tuple[int, ...], dims: int) -> tuple[int, ...]:
+    """A pooling size per spatial dim: an int (or a one-element list) stands for all."""
+    if isinstance(value, int):
+        return (value,) * dims
+    return tuple(value) * dims if len(value) == 1 else tuple(value)
+
+
+def pool_window_elements(
+    in_size: int, out_size: int, kernel: int, stride: int, padding: int
+) -> int:
+    """Input elements inside the windows of a pool along one dim, summed over its outputs.
+
+    Output i spans [i*stride - padding, i*stride - padding + kernel), clipped to the input
+    [0, in_size): padding, and the part of a ceil_mode window past the edge, hold nothing
+    to add (count_include_pad changes only the divisor). AvgPool2d(1280, ceil_mode=True)
+    on a 7-wide map reads 7 elements, not 1280.
+    """
+    starts = (i * stride - padding for i in range(out_size))
+    return sum(max(0, min(s + kernel, in_size) - max(s, 0)) for s in starts)
+
+
 @register("avg_pool1d", "avg_pool2d", "avg_pool3d")
 def avg_pool(a: OpArgs) -> Count:
-    """Per output element: one add per window element and one divide (windows clipped
-    by ceil_mode are counted whole)."""
+    """One add per input element in each output's window (the window clipped to the
+    input) and one divide per output; a window inside the input adds kernel elements."""
     dims = int(a.op.name[-2])  # avg_pool2d -> 2
-    return Count(vector_ops=a.out.numel * (_window_elements(a.arg(1, "kernel_size"), dims) + 1))
+    x, out = a.args[0].shape, a.out.shape
+    kernel = _per_dim(a.arg(1, "kernel_size"), dims)
+    stride = _per_dim(a.arg(2, "stride") or kernel, dims)  # [] (the default) = kernel
+    padding = _per_dim(a.arg(3, "padding", 0), dims)
+    per_dim = zip(x[-dims:], out[-dims:], kernel, stride, padding, strict=True)
+    windows = prod(pool_window_elements(*sizes) for sizes in per_dim)
+    return Count(vector_ops=prod(x[:-dims]) * windows + a.out.numel)
 
 
 @register("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",

@@ -43,7 +43,13 @@ from edgewise.ir.graph import DTYPE_BYTES, Graph, TensorKind, gc_paused
 from edgewise.ir.vocab import AttentionMode
 
 Lifetimes = Literal["last-use", "eager"]
-DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+DTYPES = {
+    "fp32": "float32",
+    "fp16": "float16",
+    "bf16": "bfloat16",
+    "int16": "int16",
+    "int8": "int8",
+}
 _SOFTMAX = frozenset(("_softmax", "softmax", "_safe_softmax"))
 _PASS_THROUGH = frozenset((OpCategory.ELEMENTWISE, OpCategory.VIEW))
 

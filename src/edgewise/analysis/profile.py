@@ -18,7 +18,15 @@ from typing import Any, Literal
 import numpy as np
 
 from edgewise.analysis.conventions import Convention, convention
-from edgewise.analysis.formulas import FACTORIES, VIEWS, ZERO, Count, formula_for, resolve, signature
+from edgewise.analysis.formulas import (
+    FACTORIES,
+    VIEWS,
+    ZERO,
+    Count,
+    formula_for,
+    resolve,
+    signature,
+)
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph, TensorKind, gc_paused
 

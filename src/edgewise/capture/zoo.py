@@ -22,7 +22,13 @@ from torch import nn
 
 from edgewise.capture import zoo_configs as configs
 from edgewise.capture.torch_capture import capture
-from edgewise.capture.zoo_builtin import DigitsCNN, MobileNetV2, VaeDecoder, share_parameters
+from edgewise.capture.zoo_builtin import (
+    DigitsCNN,
+    GoogLeNet,
+    MobileNetV2,
+    VaeDecoder,
+    share_parameters,
+)
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
 
@@ -73,7 +79,8 @@ class ZooEntry:
     build: Callable[[Workload], Built]  # meta-device model and meta example inputs
     default_resolution: int | None = None
     resolution_step: int = 1  # resolution must be a multiple of this
-    resolution_why: str = ""  # the reason for the step, for the error message
+    min_resolution: int = 1  # and at least this
+    resolution_why: str = ""  # the reason for the step or minimum, for the error message
     default_frames: int | None = None
     frames_step: int = 1
 
@@ -101,6 +108,12 @@ class ZooEntry:
             _check_count(
                 "resolution", resolution, self.resolution_step, f" pixels for {self.name}{why}"
             )
+            assert resolution is not None, "_check_count passed it"
+            if resolution < self.min_resolution:
+                raise EdgewiseError(
+                    f"resolution must be at least {self.min_resolution} pixels for "
+                    f"{self.name}{why} (got {resolution})"
+                )
         frames = workload.frames
         if "frames" in self.options:
             frames = frames if frames is not None else self.default_frames
@@ -194,14 +207,26 @@ def _sd15_text_encoder(w: Workload) -> Built:
     return model, (), {"input_ids": _meta(w.batch, 77, dtype=torch.int64)}
 
 
-def _vit_b16(w: Workload) -> Built:
-    from transformers import ViTConfig, ViTForImageClassification
+def _image_classifier(
+    model_class: str, config: configs.Config, sized: bool = False
+) -> Callable[[Workload], Built]:
+    """transformers' `model_class` (a class name) built from `config`, on one image.
 
-    side = _side(w)
-    model = _on_meta(
-        ViTForImageClassification, ViTConfig(**{**configs.VIT_B16, "image_size": side})
-    )
-    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+    `sized`: the config's image_size is set to the workload's resolution, for models
+    whose parameters depend on it (a ViT's position table); the others take any size.
+    """
+
+    def build(w: Workload) -> Built:
+        import transformers
+
+        side = _side(w)
+        cls = getattr(transformers, model_class)
+        model = _on_meta(
+            cls, cls.config_class(**{**config, **({"image_size": side} if sized else {})})
+        )
+        return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+    return build
 
 
 def _clip_vision(w: Workload) -> Built:
@@ -223,18 +248,30 @@ def _vivit_b(w: Workload) -> Built:
     return model, (), {"pixel_values": _meta(w.batch, frames, 3, side, side)}
 
 
-def _resnet50(w: Workload) -> Built:
-    from transformers import ResNetConfig, ResNetForImageClassification
+def _builtin(cls: type[nn.Module]) -> Callable[[Workload], Built]:
+    """A zoo_builtin image classifier, on one image."""
 
-    side = _side(w)
-    model = _on_meta(ResNetForImageClassification, ResNetConfig(**configs.RESNET50))
-    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+    def build(w: Workload) -> Built:
+        side = _side(w)
+        return _on_meta(cls), (), {"pixel_values": _meta(w.batch, 3, side, side)}
+
+    return build
 
 
-def _mobilenetv2(w: Workload) -> Built:
-    side = _side(w)
-    model = _on_meta(MobileNetV2)
-    return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
+def _bert_base(w: Workload) -> Built:
+    from transformers import BertConfig, BertModel
+
+    model = _on_meta(BertModel, BertConfig(**configs.BERT_BASE))
+    return model, (), {"input_ids": _meta(w.batch, 384, dtype=torch.int64)}
+
+
+def _whisper_tiny_encoder(w: Workload) -> Built:
+    """The encoder alone: it takes exactly 30 s of audio, 3000 10-ms mel frames."""
+    from transformers import WhisperConfig
+    from transformers.models.whisper.modeling_whisper import WhisperEncoder
+
+    model = _on_meta(WhisperEncoder, WhisperConfig(**configs.WHISPER_TINY))
+    return model, (), {"input_features": _meta(w.batch, 80, 3000)}
 
 
 def _digits_cnn(w: Workload) -> Built:
@@ -284,6 +321,10 @@ _OPENCLIP = (
     "included"
 )
 _DIT = "Peebles & Xie 2022, DiT (arXiv:2212.09748), Table 4: DiT-XL/2 "
+_TIMM = (
+    "huggingface/pytorch-image-models results/results-imagenet.csv, {}: param_count {} "
+    "(millions, 2 decimals)"
+)
 
 
 def _params(value: int, source: str, precision: int = 1) -> PublishedFigure:
@@ -302,6 +343,11 @@ def _torchvision(
     """num_params exact; _ops given to 3 decimals of a GMAC."""
     source = _TORCHVISION.format(weights)
     return _params(params, source), _macs(macs, convention, source, "1x3x224x224", 10**6)
+
+
+def _timm_params(model: str, mparams: str, note: str = "") -> PublishedFigure:
+    """timm's param_count, in millions to 2 decimals: 0.01 M."""
+    return _params(round(float(mparams) * 1e6), _TIMM.format(model, mparams) + note, 10**4)
 
 
 def _openclip(model: str, image: str, mparams: str, gflops: str) -> tuple[PublishedFigure, ...]:
@@ -384,7 +430,7 @@ _ENTRIES = (
         options=_IMAGE_OPTIONS,
         published=_torchvision("ViT_B_16_Weights.IMAGENET1K_V1", 86_567_656, 17_564_000_000,
                                "default"),
-        build=_vit_b16,
+        build=_image_classifier("ViTForImageClassification", configs.VIT_B16, sized=True),
         default_resolution=224, resolution_step=16, resolution_why="16-pixel patches",
     ),
     ZooEntry(
@@ -422,12 +468,13 @@ _ENTRIES = (
     ZooEntry(
         name="resnet50",
         description="ResNet-50 v1.5 image classifier (transformers ResNetForImageClassification "
-        "with the microsoft/resnet-50 config: torchvision resnet50's architecture)",
+        "with the microsoft/resnet-50 config: torchvision resnet50's architecture); any "
+        "resolution, e.g. 299 for Coral's ResNet-50",
         inputs="image 1x3x224x224",
         options=_IMAGE_OPTIONS,
         published=_torchvision("ResNet50_Weights.IMAGENET1K_V1", 25_557_032, 4_089_000_000,
                                "thop"),
-        build=_resnet50,
+        build=_image_classifier("ResNetForImageClassification", configs.RESNET50),
         default_resolution=224,
     ),
     ZooEntry(
@@ -438,7 +485,115 @@ _ENTRIES = (
         options=_IMAGE_OPTIONS,
         published=_torchvision("MobileNet_V2_Weights.IMAGENET1K_V1", 3_504_872, 301_000_000,
                                "thop"),
-        build=_mobilenetv2,
+        build=_builtin(MobileNetV2),
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="resnet18",
+        description="ResNet-18 image classifier (transformers ResNetForImageClassification "
+        "with the microsoft/resnet-18 config: basic blocks, torchvision resnet18's "
+        "architecture)",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_torchvision("ResNet18_Weights.IMAGENET1K_V1", 11_689_512, 1_814_000_000,
+                               "default"),
+        build=_image_classifier("ResNetForImageClassification", configs.RESNET18),
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="efficientnet-b0",
+        description="EfficientNet-B0 image classifier (transformers "
+        "EfficientNetForImageClassification with the google/efficientnet-b0 config: "
+        "torchvision efficientnet_b0's parameters)",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        # default, not thop: thop hooks exact classes and misses HF's depthwise Conv2d subclass
+        published=_torchvision("EfficientNet_B0_Weights.IMAGENET1K_V1", 5_288_548, 386_000_000,
+                               "default"),
+        build=_image_classifier("EfficientNetForImageClassification", configs.EFFICIENTNET_B0),
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="convnext-tiny",
+        description="ConvNeXt-T image classifier (transformers ConvNextForImageClassification "
+        "with the facebook/convnext-tiny-224 config: torchvision convnext_tiny's architecture)",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_torchvision("ConvNeXt_Tiny_Weights.IMAGENET1K_V1", 28_589_128, 4_456_000_000,
+                               "default"),
+        build=_image_classifier("ConvNextForImageClassification", configs.CONVNEXT_TINY),
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="deit-small",
+        description="DeiT-S (ViT-S/16) image classifier without distillation token "
+        "(transformers ViTForImageClassification, the facebook/deit-small-patch16-224 "
+        "config); other resolutions get a position table of their size",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=(_timm_params("deit_small_patch16_224.fb_in1k", "22.05",
+                                "; Touvron et al. 2021, DeiT (arXiv:2012.12877), Table 1: 22M"),),
+        build=_image_classifier("ViTForImageClassification", configs.DEIT_SMALL, sized=True),
+        default_resolution=224, resolution_step=16, resolution_why="16-pixel patches",
+    ),
+    ZooEntry(
+        name="swin-tiny",
+        description="Swin-T image classifier (transformers SwinForImageClassification with "
+        "the microsoft/swin-tiny-patch4-window7-224 config: torchvision swin_t's "
+        "architecture); any resolution whose last stage fills a 7x7 window",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        # default: torchvision's counter counts the window attention matmuls, as default does
+        published=_torchvision("Swin_T_Weights.IMAGENET1K_V1", 28_288_354, 4_491_000_000,
+                               "default"),
+        build=_image_classifier("SwinForImageClassification", configs.SWIN_TINY),
+        default_resolution=224, min_resolution=193,
+        resolution_why="the last stage, 1/32 of the image rounded up, must fill a 7x7 window",
+    ),
+    ZooEntry(
+        name="mobilevit-s",
+        description="MobileViT-S image classifier (transformers MobileViTForImageClassification "
+        "with the apple/mobilevit-small config); trained at 256 pixels, run at 224 as "
+        "Qualcomm AI Hub does; any resolution",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=(_timm_params("mobilevit_s.cvnets_in1k", "5.58",
+                                "; Mehta & Rastegari 2021, MobileViT (arXiv:2110.02178): 5.6 M"),),
+        build=_image_classifier("MobileViTForImageClassification", configs.MOBILEVIT_S),
+        default_resolution=224,
+    ),
+    ZooEntry(
+        name="bert-base",
+        description="BERT-Base encoder (transformers BertModel with the bert-base-uncased "
+        "config: embeddings, 12 layers and the pooler, no MLM head) on Qualcomm AI Hub's "
+        "384-token input",
+        inputs="token ids 1x384",
+        options=frozenset({"batch"}),
+        published=(
+            _params(110_000_000, "Devlin et al. 2018, BERT (arXiv:1810.04805), section 3: "
+                    "BERT-Base total parameters 110M", precision=10**6),
+        ),
+        build=_bert_base,
+    ),
+    ZooEntry(
+        name="whisper-tiny-encoder",
+        description="Whisper tiny audio encoder (transformers WhisperEncoder with the "
+        "openai/whisper-tiny config) on 30 s of 80-bin log-mel frames; no figure is published "
+        "for the encoder alone (Radford et al. 2022, Whisper, Table 1: 39M is both halves)",
+        inputs="mel features 1x80x3000",
+        options=frozenset({"batch"}),
+        published=(),
+        build=_whisper_tiny_encoder,
+    ),
+    ZooEntry(
+        name="googlenet",
+        description="GoogLeNet (Inception v1) image classifier, inference form without the "
+        "auxiliary heads (torchvision googlenet's architecture, written out in zoo_builtin)",
+        inputs="image 1x3x224x224",
+        options=_IMAGE_OPTIONS,
+        published=_torchvision("GoogLeNet_Weights.IMAGENET1K_V1", 6_624_904, 1_498_000_000,
+                               "default"),
+        build=_builtin(GoogLeNet),
         default_resolution=224,
     ),
     ZooEntry(

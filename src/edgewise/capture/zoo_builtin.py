@@ -3,6 +3,9 @@
 - `MobileNetV2`: torchvision's `mobilenet_v2` (width 1.0, 1000 classes), written out so the
   zoo does not depend on torchvision; the transformers port differs (1001 classes, TF
   "same" padding). Module names follow torchvision's, so its state-dict keys load as is.
+- `GoogLeNet`: torchvision's `googlenet` (Inception v1) as its ImageNet weights load it,
+  for the same reason: no library besides torchvision ships it. Module names follow
+  torchvision's.
 - `VaeDecoder`: the decode path of an `AutoencoderKL` alone (post_quant_conv + decoder),
   so a captured graph holds the decoder's parameters only, not the unused encoder's.
 - `DigitsCNN`: the small CNN `edgewise digits` trains on scikit-learn's 8x8 digits (the
@@ -73,6 +76,85 @@ class MobileNetV2(nn.Module):
         x = self.features(pixel_values)
         x = nn.functional.adaptive_avg_pool2d(x, (1, 1))
         return self.classifier(torch.flatten(x, 1))
+
+
+class BasicConv2d(nn.Module):
+    """torchvision's GoogLeNet conv: conv (no bias), batch norm (eps 0.001), ReLU."""
+
+    def __init__(self, c_in: int, c_out: int, kernel: int, stride: int = 1, padding: int = 0):
+        super().__init__()
+        self.conv = nn.Conv2d(c_in, c_out, kernel, stride, padding, bias=False)
+        self.bn = nn.BatchNorm2d(c_out, eps=0.001)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(self.conv(x)), inplace=True)
+
+
+class Inception(nn.Module):
+    """Four branches concatenated: 1x1; 1x1 then 3x3; 1x1 then the "5x5", which is a 3x3
+    in torchvision (the known bug of pytorch/vision#906, kept by its weights); 3x3 max pool
+    then 1x1."""
+
+    def __init__(self, c_in: int, c1: int, c3_red: int, c3: int, c5_red: int, c5: int,
+                 pool_proj: int) -> None:  # fmt: skip
+        super().__init__()
+        self.branch1 = BasicConv2d(c_in, c1, 1)
+        self.branch2 = nn.Sequential(
+            BasicConv2d(c_in, c3_red, 1), BasicConv2d(c3_red, c3, 3, padding=1)
+        )
+        self.branch3 = nn.Sequential(
+            BasicConv2d(c_in, c5_red, 1), BasicConv2d(c5_red, c5, 3, padding=1)
+        )
+        self.branch4 = nn.Sequential(
+            nn.MaxPool2d(3, stride=1, padding=1, ceil_mode=True), BasicConv2d(c_in, pool_proj, 1)
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        branches = (self.branch1, self.branch2, self.branch3, self.branch4)
+        return torch.cat([branch(x) for branch in branches], 1)
+
+
+class GoogLeNet(nn.Module):
+    """torchvision.models.googlenet with its ImageNet weights: 6,624,904 parameters.
+
+    The auxiliary heads run only in training and the loaded model drops them, so they are
+    left out. So is `transform_input` (the weights' rescaling of normalized input to
+    [-1, 1], three multiply-adds per pixel): it is input preprocessing, not the network.
+    """
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.2) -> None:
+        super().__init__()
+        self.conv1 = BasicConv2d(3, 64, 7, stride=2, padding=3)
+        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.conv2 = BasicConv2d(64, 64, 1)
+        self.conv3 = BasicConv2d(64, 192, 3, padding=1)
+        self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        # channels: in, 1x1, 3x3 reduce, 3x3, "5x5" reduce, "5x5", pool projection
+        # (Szegedy et al. 2014, Table 1)
+        self.inception3a = Inception(192, 64, 96, 128, 16, 32, 32)
+        self.inception3b = Inception(256, 128, 128, 192, 32, 96, 64)
+        self.maxpool3 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        self.inception4a = Inception(480, 192, 96, 208, 16, 48, 64)
+        self.inception4b = Inception(512, 160, 112, 224, 24, 64, 64)
+        self.inception4c = Inception(512, 128, 128, 256, 24, 64, 64)
+        self.inception4d = Inception(512, 112, 144, 288, 32, 64, 64)
+        self.inception4e = Inception(528, 256, 160, 320, 32, 128, 128)
+        self.maxpool4 = nn.MaxPool2d(2, stride=2, ceil_mode=True)
+        self.inception5a = Inception(832, 256, 160, 320, 32, 128, 128)
+        self.inception5b = Inception(832, 384, 192, 384, 48, 128, 128)
+        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        self.dropout = nn.Dropout(dropout)
+        self.fc = nn.Linear(1024, num_classes)
+
+    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool1(self.conv1(pixel_values))
+        x = self.maxpool2(self.conv3(self.conv2(x)))
+        x = self.maxpool3(self.inception3b(self.inception3a(x)))
+        x = self.inception4c(self.inception4b(self.inception4a(x)))
+        x = self.maxpool4(self.inception4e(self.inception4d(x)))
+        x = self.inception5b(self.inception5a(x))
+        x = torch.flatten(self.avgpool(x), 1)
+        return self.fc(self.dropout(x))
 
 
 class VaeDecoder(nn.Module):

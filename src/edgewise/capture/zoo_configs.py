@@ -210,3 +210,142 @@ DIT_XL2_256: Config = {
     "sample_size": 32,
     "upcast_attention": False,
 }
+
+# microsoft/resnet-18 config.json: ResNet-18 (basic blocks), the architecture of
+# torchvision's resnet18
+RESNET18: Config = {
+    **RESNET50,
+    "hidden_sizes": [64, 128, 256, 512],
+    "depths": [2, 2, 2, 2],
+    "layer_type": "basic",
+}
+
+# google/efficientnet-b0 config.json (EfficientNetConfig's B7 defaults with the B0 entry of
+# transformers' convert_efficientnet_to_pytorch.py CONFIG_MAP: width and depth 1.0, 224 px,
+# head 1280, dropout 0.2): the architecture of keras' and torchvision's efficientnet_b0
+EFFICIENTNET_B0: Config = {
+    "num_channels": 3,
+    "image_size": 224,
+    "width_coefficient": 1.0,
+    "depth_coefficient": 1.0,
+    "depth_divisor": 8,
+    "kernel_sizes": [3, 3, 5, 3, 5, 5, 3],
+    "in_channels": [32, 16, 24, 40, 80, 112, 192],
+    "out_channels": [16, 24, 40, 80, 112, 192, 320],
+    "depthwise_padding": [],
+    "strides": [1, 2, 2, 2, 1, 2, 1],
+    "num_block_repeats": [1, 2, 2, 3, 3, 4, 1],
+    "expand_ratios": [1, 6, 6, 6, 6, 6, 6],
+    "squeeze_expansion_ratio": 0.25,
+    "hidden_act": "swish",
+    "hidden_dim": 1280,
+    "pooling_type": "mean",
+    "batch_norm_eps": 0.001,
+    "batch_norm_momentum": 0.99,
+    "dropout_rate": 0.2,
+    "drop_connect_rate": 0.2,
+    "num_labels": 1000,
+}
+
+# facebook/convnext-tiny-224 config.json: ConvNeXt-T, the architecture of torchvision's
+# convnext_tiny
+CONVNEXT_TINY: Config = {
+    "num_channels": 3,
+    "patch_size": 4,
+    "num_stages": 4,
+    "hidden_sizes": [96, 192, 384, 768],
+    "depths": [3, 3, 9, 3],
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-12,
+    "layer_scale_init_value": 1e-06,
+    "drop_path_rate": 0.0,
+    "image_size": 224,
+    "num_labels": 1000,
+}
+
+# facebook/deit-small-patch16-224 config.json: DeiT-S without the distillation token, a
+# ViTForImageClassification checkpoint (ViT-S/16: d = 384, 6 heads, MLP 1536)
+DEIT_SMALL: Config = {
+    **VIT_B16,
+    "hidden_size": 384,
+    "num_attention_heads": 6,
+    "intermediate_size": 1536,
+}
+
+# microsoft/swin-tiny-patch4-window7-224 config.json: Swin-T, the architecture of
+# torchvision's swin_t
+SWIN_TINY: Config = {
+    "image_size": 224,
+    "patch_size": 4,
+    "num_channels": 3,
+    "embed_dim": 96,
+    "depths": [2, 2, 6, 2],
+    "num_heads": [3, 6, 12, 24],
+    "window_size": 7,
+    "mlp_ratio": 4.0,
+    "qkv_bias": True,
+    "hidden_dropout_prob": 0.0,
+    "attention_probs_dropout_prob": 0.0,
+    "drop_path_rate": 0.1,
+    "hidden_act": "gelu",
+    "use_absolute_embeddings": False,
+    "layer_norm_eps": 1e-05,
+    "encoder_stride": 32,
+    "num_labels": 1000,
+}
+
+# apple/mobilevit-small config.json: MobileViT-S, the ml-cvnets mobilevit_s (image_size is
+# the 256 px it was trained at; the model takes other sizes, image_size builds nothing)
+MOBILEVIT_S: Config = {
+    "num_channels": 3,
+    "image_size": 256,
+    "patch_size": 2,
+    "hidden_sizes": [144, 192, 240],
+    "neck_hidden_sizes": [16, 32, 64, 96, 128, 160, 640],
+    "num_attention_heads": 4,
+    "mlp_ratio": 2.0,
+    "expand_ratio": 4.0,
+    "hidden_act": "silu",
+    "conv_kernel_size": 3,
+    "output_stride": 32,
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.0,
+    "classifier_dropout_prob": 0.1,
+    "layer_norm_eps": 1e-05,
+    "qkv_bias": True,
+    "num_labels": 1000,
+}
+
+# google-bert/bert-base-uncased config.json: BERT-Base, 12 layers, d = 768, 12 heads
+BERT_BASE: Config = {
+    "vocab_size": 30522,
+    "hidden_size": 768,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "intermediate_size": 3072,
+    "hidden_act": "gelu",
+    "hidden_dropout_prob": 0.1,
+    "attention_probs_dropout_prob": 0.1,
+    "max_position_embeddings": 512,
+    "type_vocab_size": 2,
+    "layer_norm_eps": 1e-12,
+    "pad_token_id": 0,
+}
+
+# openai/whisper-tiny config.json, its architecture keys (token ids left out): 4 encoder
+# and 4 decoder layers, d = 384, 6 heads, 80 mel bins, 1500 audio positions (30 s)
+WHISPER_TINY: Config = {
+    "vocab_size": 51865,
+    "num_mel_bins": 80,
+    "encoder_layers": 4,
+    "encoder_attention_heads": 6,
+    "encoder_ffn_dim": 1536,
+    "decoder_layers": 4,
+    "decoder_attention_heads": 6,
+    "decoder_ffn_dim": 1536,
+    "d_model": 384,
+    "activation_function": "gelu",
+    "max_source_positions": 1500,
+    "max_target_positions": 448,
+    "scale_embedding": False,
+}

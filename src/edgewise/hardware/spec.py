@@ -34,7 +34,7 @@ from edgewise.errors import EdgewiseError
 from edgewise.ir.files import parse_json, parse_yaml, read_text, shown
 from edgewise.ir.vocab import BITS as VOCAB_BITS
 
-Precision = Literal["fp32", "fp16", "bf16", "int8", "int4", "int2"]
+Precision = Literal["fp32", "fp16", "bf16", "int16", "int8", "int4", "int2"]
 PRECISIONS: tuple[Precision, ...] = get_args(Precision)
 BITS: dict[Precision, int] = VOCAB_BITS  # type: ignore[assignment]
 
@@ -47,10 +47,16 @@ PRESETS: tuple[str, ...] = (
     "ethos-n77",
     "jetson-orin-nano",
     "rk3588-npu",
+    "snapdragon-8gen3",
+    "snapdragon-8elite",
 )
 DEFAULT_PRESET = "generic-npu"
 MAX_FILE_BYTES = 1_000_000  # a spec is a page of YAML; anything bigger is a mistake or hostile
 
+# Figures a spec may leave out (their defaults change nothing); given, they need a source.
+OPTIONAL_FIGURES = frozenset(
+    ("op_overhead_s", "mac_efficiency", "depthwise_efficiency", "weight_compression")
+)
 # Bounds are typo guards at physical limits, not claims about any chip.
 MacsPerCycle = Annotated[int, Field(ge=1, le=10_000_000)]
 PjPerMac = Annotated[float, Field(gt=0, le=1000)]
@@ -110,6 +116,29 @@ class HardwareSpec(BaseModel):
     weights_resident: bool = Field(
         False, description="weights stay in SRAM when all of them fit beside the activations"
     )
+    # What the vendor's compiler and runtime do (docs/validation.md has the evidence for
+    # each); all optional, and a figure given needs a source like any other.
+    fuse_epilogues: bool = Field(
+        False,
+        description="elementwise and normalization ops that consume a conv/matmul result run "
+        "in its epilogue: no memory round trip, no dispatch of their own",
+    )
+    op_overhead_s: float = Field(
+        0.0, ge=0, le=1, description="fixed time per dispatched op (per fused group)"
+    )
+    mac_efficiency: float = Field(
+        1.0, gt=0, le=1, description="sustained fraction of peak MAC/s on a fully mapped product"
+    )
+    depthwise_efficiency: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="fraction of peak MAC/s a depthwise conv reaches (absent: mapped as any "
+        "conv, K = kernel area, N = 1)",
+    )
+    weight_compression: float = Field(
+        1.0, gt=0, le=1, description="stored bytes per weight byte (4-bit packing, compression)"
+    )
     sources: dict[str, Annotated[str, Field(max_length=4000)]] = Field(
         description="field name -> citation, derivation, or 'assumption: <why>'"
     )
@@ -126,7 +155,9 @@ class HardwareSpec(BaseModel):
             problems.append(
                 f"{', '.join(map(repr, unknown))} not a field (allowed: {', '.join(sourceable)})"
             )
-        numeric = [n for n in sourceable if fields[n].annotation is not bool]
+        numeric = [
+            n for n in sourceable if fields[n].annotation is not bool and n not in OPTIONAL_FIGURES
+        ]
         missing = [n for n in numeric if not str(sources.get(n, "")).strip()]
         if missing:
             problems.append(
@@ -139,7 +170,15 @@ class HardwareSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> HardwareSpec:
+        fields = type(self).model_fields
         problems = [
+            f"no source for {name} (set, so it needs a citation, a derivation, or "
+            "'assumption: <why>')"
+            for name in OPTIONAL_FIGURES
+            if getattr(self, name) != fields[name].default
+            and not self.sources.get(name, "").strip()
+        ]
+        problems += [
             f"energy_pj_per_mac.{p}: missing (every precision in macs_per_cycle needs an energy)"
             for p in self.macs_per_cycle
             if p not in self.energy_pj_per_mac
@@ -480,19 +519,23 @@ def _describe(error: ValidationError) -> list[str]:
 # --- precision ------------------------------------------------------------------------------
 
 _PLAIN: dict[str, tuple[Precision, Precision]] = {p: (p, p) for p in PRECISIONS}
-_WXAY = re.compile(r"w(2|4|8|16)a(2|4|8|16)")
-_BY_BITS: dict[str, Precision] = {"2": "int2", "4": "int4", "8": "int8", "16": "fp16"}
-_SUGGESTED = (*PRECISIONS, "w8a8", "w8a16", "w4a8", "w4a16", "w2a8", "w2a16")
+_WXAY = re.compile(r"w(2|4|8|16)a(2|4|8|16|fp16|bf16|fp32)")
+_BY_BITS: dict[str, Precision] = {
+    "2": "int2", "4": "int4", "8": "int8", "16": "int16", "fp16": "fp16", "bf16": "bf16",
+    "fp32": "fp32",
+}  # fmt: skip
+_SUGGESTED = (*PRECISIONS, "w8a8", "w8a16", "w4a8", "w4a16", "w2a8", "w8afp16", "w4afp16")
 ACCEPTED_PRECISIONS = (
-    "fp32, fp16, bf16, int8 (= w8a8), int4, int2, or wXaY: intX weights and intY "
-    "activations with X, Y in 2, 4, 8, 16 (16 = fp16), e.g. w8a8, w4a8, w4a16, w2a8"
+    "fp32, fp16, bf16, int16, int8 (= w8a8), int4, int2, or wXaY: intX weights and intY "
+    "activations with X, Y in 2, 4, 8, 16, e.g. w8a8, w4a8, w8a16 (Qualcomm's: int16 "
+    "activations); or wXafp16 / wXabf16 for float activations, e.g. w4afp16"
 )
 
 
 def compute_precision(weights: Precision, activations: Precision) -> Precision:
     """What the MAC array must run: the wider operand, since the narrower one is widened
-    before it is multiplied (w4a16 dequantizes int4 weights to fp16). Equal widths (fp16
-    against bf16) compute in the activations' format."""
+    before it is multiplied (w4afp16 dequantizes int4 weights to fp16, w8a16 widens int8
+    weights to int16). Equal widths (fp16 against bf16) compute in the activations' format."""
     return weights if BITS[weights] > BITS[activations] else activations
 
 

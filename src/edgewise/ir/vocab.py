@@ -35,12 +35,15 @@ class Precision(StrEnum):
     FP32 = "fp32"
     FP16 = "fp16"
     BF16 = "bf16"
+    INT16 = "int16"  # integer activations of Qualcomm's w8a16 (8-bit weights, 16-bit activations)
     INT8 = "int8"
     INT4 = "int4"
     INT2 = "int2"
 
 
-BITS: dict[str, int] = {"fp32": 32, "fp16": 16, "bf16": 16, "int8": 8, "int4": 4, "int2": 2}
+BITS: dict[str, int] = {
+    "fp32": 32, "fp16": 16, "bf16": 16, "int16": 16, "int8": 8, "int4": 4, "int2": 2
+}  # fmt: skip
 PRECISION_BYTES: dict[str, float] = {p: b / 8 for p, b in BITS.items()}
 WEIGHT_OPTIONS: tuple[Precision, ...] = (Precision.INT8, Precision.INT4, Precision.INT2)
 

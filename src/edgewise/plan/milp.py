@@ -42,7 +42,7 @@ from edgewise.ir.vocab import Action, Objective
 from edgewise.plan.knobs import default_knobs
 from edgewise.plan.problem import PlanProblem
 from edgewise.plan.result import Choice, Knobs, SolverResult
-from edgewise.simulate.cost import compute_seconds, latency_seconds
+from edgewise.simulate.cost import compute_seconds, latency_seconds, overhead_seconds
 from edgewise.simulate.schedule import Recompute, Schedule, gap_at, segment_stream_bytes
 from edgewise.simulate.simulator import weight_dram_bytes
 
@@ -475,7 +475,9 @@ def _scale(a: Expr, f: float) -> Expr:
 
 def _compute(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = problem.work
-    return compute_seconds(w.macs, w.vector_ops, w.reduce_dim, w.out_dim, problem.rates)
+    return compute_seconds(
+        w.macs, w.vector_ops, w.reduce_dim, w.out_dim, w.depthwise, problem.rates
+    )
 
 
 def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -510,6 +512,14 @@ def build(
     latency_constant = 0.0
     unit = UNIT[objective]
     e_dram, e_sram, static = rates.dram_j_per_byte, rates.sram_j_per_byte, rates.static_w
+    per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
+    # the runtime's per-op overhead: a constant no decision changes (recomputed segments'
+    # dispatches aside, which the simulator adds and the program leaves out)
+    overhead_us = float(overhead_seconds(problem.work.dispatched, problem.work.n_ops, rates).sum())
+    overhead_us *= US
+    if capacity is not None:
+        latency_constant += overhead_us
+        constant += overhead_us * per_us
     for i in range(problem.work.n_ops):
         dram = dict(b.dram[i]) if has_dram else {}
         d0 = dram0[i] + dram.pop(-1, 0.0) if has_dram else 0.0
@@ -530,7 +540,6 @@ def build(
                 _add(objective_terms, c, v * e_dram * unit)
             for c, v in sram.items():
                 _add(objective_terms, c, v * e_sram * unit)
-        per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
         if rates.overlap:  # a term that can never exceed the op's own compute never binds
             if has_dram and (d0 + sum(max(v, 0.0) for v in dram.values())) / bw <= c0:
                 dram = {}

@@ -32,6 +32,7 @@ from edgewise.plan.plan import (
 )
 from edgewise.plan.problem import PlanProblem, plan_problem
 from edgewise.plan.result import Choice, SolverResult
+from edgewise.simulate.compile import compiled
 from edgewise.simulate.simulator import Simulation, activation_capacity, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
 
@@ -84,7 +85,7 @@ def make_plan(
         raise EdgewiseError(
             "--floor, --sensitivity and --accuracy-budget need --allow ...,precision"
         )
-    work: OpWorkload = op_workload(graph, weights, activations)
+    work: OpWorkload = compiled(op_workload(graph, weights, activations), spec)
     keep_fit = simulate(work, spec, compute)
     problem = plan_problem(graph, work, keep_fit, spec, long_lived_ops)
     if "precision" in allow:
@@ -250,9 +251,9 @@ def _what_bounds(sim: Simulation) -> str:
     work = sim.work
     total = max(sim.totals.dram_bytes, 1)
     weights = work.total_weight_bytes if sim.weights_resident else int(work.weight_bytes.sum())
-    bound = {0: "compute", 1: "DRAM", 2: "SRAM"}
-    time_by = [float(sim.latency_s[sim.bound == k].sum()) for k in range(3)]
-    main = max(range(3), key=lambda k: time_by[k])
+    bound = {0: "compute", 1: "DRAM", 2: "SRAM", 3: "overhead"}
+    time_by = [float(sim.latency_s[sim.bound == k].sum()) for k in range(4)]
+    main = max(range(4), key=lambda k: time_by[k])
     share = time_by[main] / max(sim.totals.latency_s, 1e-30)
     return (
         f"nothing to plan: no long-lived tensor has a gap (see --long-lived) and no lever is "

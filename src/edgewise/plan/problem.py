@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from edgewise.analysis.memory import memory_timeline
+from edgewise.analysis.memory import DTYPES, memory_timeline
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph, TensorKind
 from edgewise.simulate.cost import Rates
@@ -155,7 +155,7 @@ def plan_problem(
     long_lived_ops: int = 100,
 ) -> PlanProblem:
     """Build the problem from a graph, its workload and a baseline simulation."""
-    dtype = {"fp32": "fp32", "fp16": "fp16", "bf16": "bf16"}.get(work.activation_precision, "int8")
+    dtype = work.activation_precision if work.activation_precision in DTYPES else "int8"
     tl = memory_timeline(graph, dtype=dtype, long_lived_ops=long_lived_ops)
     capacity, resident = activation_capacity(work, spec)
     storage = work.storage

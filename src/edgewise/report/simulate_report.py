@@ -18,7 +18,10 @@ from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
 from edgewise.simulate.simulator import LayerCost, Simulation
 
-BOUND_COLORS = {"compute": "#4C72B0", "dram": "#C44E52", "sram": "#DD8452", "none": "0.7"}
+BOUND_COLORS = {
+    "compute": "#4C72B0", "dram": "#C44E52", "sram": "#DD8452", "overhead": "#8172B3",
+    "none": "0.7",
+}  # fmt: skip
 
 
 def _seconds(value: float) -> str:

@@ -3,13 +3,16 @@
 Every hardware figure edgewise reports prices through `price`: the simulator, the
 many-spec sweep and the planner's MILP coefficients. Per op (numpy arrays over ops, and
 over specs when the rates are columns of shape (specs, 1)):
-- MAC time = MACs / (peak MAC/s at the compute precision x mapping utilization), the
+- MAC time = MACs / (peak MAC/s at the compute precision x utilization), the
   utilization being the fraction of the rows x cols array a K x N product fills after
-  padding: K/(ceil(K/rows) rows) x N/(ceil(N/cols) cols);
+  padding, K/(ceil(K/rows) rows) x N/(ceil(N/cols) cols), times the spec's sustained
+  `mac_efficiency`; a depthwise conv runs at `depthwise_efficiency` of peak instead,
+  when the spec gives one;
 - vector time = vector ops / (vector ops per cycle x clock); compute = MAC + vector time;
 - DRAM time = DRAM bytes / DRAM bandwidth; SRAM time = SRAM bytes / SRAM bandwidth;
-- latency = max(compute, DRAM, SRAM) when compute and DMA overlap, else
-  max(compute + DRAM, SRAM); the largest of the three terms is the op's bound;
+- overhead = `op_overhead_s` for an op dispatched as its own kernel (`compile`), else 0;
+- latency = max(compute, DRAM, SRAM) + overhead when compute and DMA overlap, else
+  max(compute + DRAM, SRAM) + overhead; the largest term is the op's bound;
 - energy = MACs x e_mac + vector ops x e_vector + SRAM bytes x e_sram + DRAM bytes x e_dram
   + static power x latency.
 What the DRAM and SRAM bytes are (weights streamed, spills, refills, tiled streams,
@@ -27,7 +30,7 @@ import numpy as np
 from edgewise.hardware.spec import HardwareSpec
 
 PJ = 1e-12
-BOUNDS = ("compute", "dram", "sram", "none")  # "none": the op costs nothing (a view)
+BOUNDS = ("compute", "dram", "sram", "overhead", "none")  # "none": costs nothing (a view)
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,9 @@ class Rates:
     overlap: Any
     rows: Any
     cols: Any
+    mac_efficiency: Any
+    depthwise_efficiency: Any  # 0: a depthwise conv is mapped like any other
+    op_overhead_s: Any
 
     @classmethod
     def of(cls, spec: HardwareSpec, precision: str) -> Rates:
@@ -63,6 +69,9 @@ class Rates:
             overlap=spec.overlap_compute_dma,
             rows=spec.mac_array.rows,
             cols=spec.mac_array.cols,
+            mac_efficiency=spec.mac_efficiency,
+            depthwise_efficiency=spec.depthwise_efficiency or 0.0,
+            op_overhead_s=spec.op_overhead_s,
         )
 
     @classmethod
@@ -93,10 +102,14 @@ def compute_seconds(
     vector_ops: np.ndarray,
     reduce_dim: np.ndarray,
     out_dim: np.ndarray,
+    depthwise: np.ndarray,
     rates: Rates,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(MAC seconds, vector seconds, mapping utilization) per op."""
-    util = np.where(macs > 0, mapping_utilization(reduce_dim, out_dim, rates.rows, rates.cols), 1.0)
+    """(MAC seconds, vector seconds, utilization) per op."""
+    mapped = mapping_utilization(reduce_dim, out_dim, rates.rows, rates.cols)
+    util = mapped * rates.mac_efficiency
+    util = np.where(depthwise & (rates.depthwise_efficiency > 0), rates.depthwise_efficiency, util)
+    util = np.where(macs > 0, util, 1.0)
     return macs / (rates.peak_macs_per_s * util), vector_ops / rates.vector_ops_per_s, util
 
 
@@ -111,12 +124,20 @@ def dram_seconds(dram_bytes: np.ndarray, rates: Rates) -> np.ndarray:
 def latency_seconds(
     compute_s: np.ndarray, dram_s: np.ndarray, sram_s: np.ndarray, overlap: np.ndarray | bool
 ) -> np.ndarray:
-    """max(compute, DRAM, SRAM) with compute/DMA overlap, else max(compute + DRAM, SRAM)."""
+    """max(compute, DRAM, SRAM) with compute/DMA overlap, else max(compute + DRAM, SRAM)
+    (the overhead is added on top, by `price`)."""
     return np.where(
         overlap,
         np.maximum(np.maximum(compute_s, dram_s), sram_s),
         np.maximum(compute_s + dram_s, sram_s),
     )
+
+
+def overhead_seconds(dispatched: np.ndarray | None, n_ops: int, rates: Rates) -> np.ndarray:
+    """Per op, the runtime's fixed cost of dispatching it (0 for views and fused ops)."""
+    if dispatched is None:
+        return np.zeros(n_ops)
+    return dispatched * np.asarray(rates.op_overhead_s, dtype=np.float64)
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,7 @@ class OpCost:
     vector_s: np.ndarray
     dram_s: np.ndarray
     sram_s: np.ndarray
+    overhead_s: np.ndarray
     latency_s: np.ndarray
     bound: np.ndarray  # index into BOUNDS
     mac_j: Any
@@ -147,20 +169,23 @@ def price(
     vector_ops: np.ndarray,
     dram_bytes: np.ndarray,
     sram_bytes: np.ndarray,
+    overhead_s: np.ndarray,
     rates: Rates,
 ) -> OpCost:
-    """Time and energy of ops that run `mac_s` + `vector_s` of compute and move the bytes."""
+    """Time and energy of ops that run `mac_s` + `vector_s` of compute, move the bytes
+    and pay `overhead_s` (`overhead_seconds`)."""
     dram_s = dram_seconds(dram_bytes, rates)
     sram_s = sram_bytes / rates.sram_bytes_per_s
     compute_s = mac_s + vector_s
-    latency = latency_seconds(compute_s, dram_s, sram_s, rates.overlap)
-    terms = np.stack(np.broadcast_arrays(compute_s, dram_s, sram_s))
-    bound = np.where(latency > 0, np.argmax(terms, axis=0), 3)
+    latency = latency_seconds(compute_s, dram_s, sram_s, rates.overlap) + overhead_s
+    terms = np.stack(np.broadcast_arrays(compute_s, dram_s, sram_s, overhead_s))
+    bound = np.where(latency > 0, np.argmax(terms, axis=0), 4)
     return OpCost(
         mac_s=mac_s,
         vector_s=vector_s,
         dram_s=dram_s,
         sram_s=sram_s,
+        overhead_s=np.broadcast_to(overhead_s, np.shape(latency)),
         latency_s=latency,
         bound=bound,
         mac_j=macs * rates.mac_j,

@@ -1,6 +1,7 @@
 """The simulator: a workload, a schedule and a spec in; per-op time, traffic and energy out.
 
-The pipeline is short and the same for every caller: weights resident or streamed ->
+The pipeline is short and the same for every caller: the workload as the spec's compiler
+runs it (`compile`: fusion, weight compression, dispatch) -> weights resident or streamed ->
 a schedule (the default Belady schedule, or a plan's) -> `schedule.traffic` (the bytes
 that schedule moves) -> per-op DRAM and SRAM bytes (streamed weights, recomputed
 segments' weights and compute landing on the op they run at) -> `cost.price`, the one
@@ -19,12 +20,14 @@ from edgewise.analysis.lifetimes import segments
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import gc_paused
+from edgewise.simulate.compile import compiled
 from edgewise.simulate.cost import (
     BOUNDS,
     OpCost,
     Rates,
     compute_seconds,
     mapping_utilization,
+    overhead_seconds,
     price,
 )
 from edgewise.simulate.schedule import Pin, Schedule, Traffic, belady, traffic
@@ -53,6 +56,8 @@ class Totals:
     dram_bytes: int
     sram_bytes: int
     macs: int
+    overhead_s: float  # of the latency: the runtime's fixed per-op cost
+    dispatched_ops: int  # ops run as kernels of their own (views and fused ops are not)
     mac_utilization: float  # MACs / (peak MAC/s x latency)
     floor_s: float
     floor_ratio: float  # latency / floor
@@ -77,6 +82,7 @@ class Simulation:
     vector_s: np.ndarray
     dram_s: np.ndarray
     sram_s: np.ndarray
+    overhead_s: np.ndarray
     latency_s: np.ndarray
     dram_bytes: np.ndarray
     sram_bytes: np.ndarray
@@ -133,8 +139,9 @@ def group_costs(
     latency, energy = float_sums(sim.latency_s), float_sums(sim.energy_j)
     dram, sram, macs = int_sums(sim.dram_bytes), int_sums(sim.sram_bytes), int_sums(sim.work.macs)
     tiled = int_sums(sim.schedule.tiled)
-    by_bound = np.bincount(group * 4 + sim.bound, weights=sim.latency_s, minlength=4 * rows)
-    bound = np.argmax(by_bound.reshape(rows, 4)[:, :3], axis=1).tolist()
+    kinds = len(BOUNDS)
+    by_bound = np.bincount(group * kinds + sim.bound, weights=sim.latency_s, minlength=kinds * rows)
+    bound = np.argmax(by_bound.reshape(rows, kinds)[:, : kinds - 1], axis=1).tolist()
     # positional: name, op count, latency, energy, DRAM, SRAM, MACs, utilization, bound, tiled
     return tuple(
         LayerCost(name, counts[g], latency[g], energy[g], dram[g], sram[g], macs[g],
@@ -184,6 +191,7 @@ class Demand:
     vector_ops: np.ndarray
     dram_bytes: np.ndarray
     sram_bytes: np.ndarray
+    overhead_s: np.ndarray
     utilization: np.ndarray
     recomputed_macs: int
 
@@ -198,10 +206,13 @@ def demand(
 ) -> Demand:
     """Per-op compute and bytes: the schedule's traffic, weights (streamed at every op that
     reads them, or loaded once before the first op when resident), and each recomputation's
-    segment landing on the op it runs before (its compute, weights and SRAM traffic)."""
+    segment landing on the op it runs before (its compute, weights, SRAM traffic and
+    dispatches)."""
     mac_s, vector_s, util = compute_seconds(
-        work.macs, work.vector_ops, work.reduce_dim, work.out_dim, rates
+        work.macs, work.vector_ops, work.reduce_dim, work.out_dim, work.depthwise, rates
     )
+    overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
+    base_overhead = overhead.copy()
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
     weight_reads = weight_dram_bytes(work, resident)
     sram = work.sram_bytes.astype(np.float64)
@@ -219,13 +230,14 @@ def demand(
         if not resident:
             weight_reads[at] += work.weight_bytes[seg].sum()
         sram[at] += base_sram[seg].sum()
+        overhead[at] += base_overhead[seg].sum()
         recomputed += int(work.macs[seg].sum())
     dram = moved.dram_bytes.astype(np.float64)
     if has_dram:
         dram += weight_reads
     else:  # an on-chip-only chip: inputs arrive over the host link, not DRAM
         dram[:] = 0
-    return Demand(mac_s, vector_s, macs, vector_ops, dram, sram, util, recomputed)
+    return Demand(mac_s, vector_s, macs, vector_ops, dram, sram, overhead, util, recomputed)
 
 
 @gc_paused()
@@ -241,6 +253,7 @@ def simulate(
     Without `schedule`, the default Belady schedule is used, with `pins` (a baseline's
     decisions on long-lived storages) respected; a plan passes its own schedule.
     """
+    work = compiled(work, spec)
     if precision not in spec.macs_per_cycle:
         raise EdgewiseError(
             f"'{spec.name}' has no {precision} MACs (it supports: {', '.join(spec.macs_per_cycle)})"
@@ -270,6 +283,7 @@ def simulate(
         need.vector_ops,
         need.dram_bytes,
         need.sram_bytes,
+        need.overhead_s,
         rates,
     )
     peak = rates.peak_macs_per_s
@@ -293,6 +307,8 @@ def simulate(
         dram_bytes=round(float(need.dram_bytes.sum())),
         sram_bytes=round(float(need.sram_bytes.sum())),
         macs=total_macs,
+        overhead_s=float(cost.overhead_s.sum()),
+        dispatched_ops=int(work.dispatched.sum()) if work.dispatched is not None else 0,
         mac_utilization=total_macs / (peak * total_latency) if total_latency else 0.0,
         floor_s=floor,
         floor_ratio=total_latency / floor if floor else float("inf"),
@@ -314,6 +330,7 @@ def simulate(
         vector_s=need.vector_s,
         dram_s=cost.dram_s,
         sram_s=cost.sram_s,
+        overhead_s=cost.overhead_s,
         latency_s=latency,
         dram_bytes=np.round(need.dram_bytes).astype(np.int64),
         sram_bytes=np.round(need.sram_bytes).astype(np.int64),

@@ -60,6 +60,7 @@ class OpWorkload:
     vector_ops: np.ndarray  # int64 per op
     reduce_dim: np.ndarray  # K of the op's products (0 when it has no MACs)
     out_dim: np.ndarray  # N of the op's products, mapped across the array's columns
+    depthwise: np.ndarray  # bool per op: a depthwise conv (one input channel per group)
     weight_bytes: np.ndarray  # weights (parameters and buffers) each op reads
     act_read_bytes: np.ndarray  # activation and input bytes each op reads
     act_write_bytes: np.ndarray  # activation bytes each op writes (new storages)
@@ -75,6 +76,9 @@ class OpWorkload:
     input_bytes: int  # model inputs: read once from DRAM
     output_bytes: int  # model outputs: written once to DRAM
     total_weight_bytes: int  # every distinct weight once (the compulsory weight traffic)
+    # what a vendor compiler made of it (`simulate.compile`): "" until compiled for a spec
+    compiled: str = ""
+    dispatched: np.ndarray | None = None  # bool per op: runs as its own kernel (pays overhead)
 
     @property
     def n_ops(self) -> int:
@@ -95,8 +99,10 @@ class OpWorkload:
         return self.act_read_bytes + self.act_write_bytes + self.weight_bytes + self.scores_bytes
 
 
-def _product_dims(a: OpArgs) -> tuple[int, int]:
-    """(K, N): the reduction length and output width of an op's products.
+def _product_dims(a: OpArgs) -> tuple[int, int, int]:
+    """(K, N, depthwise): the reduction length and output width of an op's products, and
+    1 for a depthwise conv (one input channel per group), which vendors run on a path of
+    its own (`depthwise_efficiency`).
 
     A weight-stationary array holds K along its rows and N along its columns:
     conv K = Cin/groups * prod(kernel), N = Cout/groups (each group is a separate
@@ -112,16 +118,16 @@ def _product_dims(a: OpArgs) -> tuple[int, int]:
         )
         groups = int(a.arg(8, "groups", 1) or 1)
         if transposed:
-            return w[0] // groups * prod(w[2:]), w[1]
-        return w[1] * prod(w[2:]), w[0] // groups
+            return w[0] // groups * prod(w[2:]), w[1], 0
+        return w[1] * prod(w[2:]), w[0] // groups, int(groups > 1 and w[1] == 1)
     if cat is OpCategory.ATTENTION:
         q, k = a.args[0].shape, a.args[1].shape
-        return q[-1], k[-2]
+        return q[-1], k[-2], 0
     if cat is OpCategory.MATMUL:
         mats = [t for t in a.tensors_in if len(t.shape) >= 2]
         if len(mats) >= 2:
-            return mats[-2].shape[-1], mats[-1].shape[-1]
-    return 0, 0
+            return mats[-2].shape[-1], mats[-1].shape[-1], 0
+    return 0, 0, 0
 
 
 @gc_paused()
@@ -143,10 +149,10 @@ def op_workload(
     mac_list = [c.macs for c in cost.counts]
     macs = np.array(mac_list, dtype=np.int64).reshape(-1)
     vector = np.array([c.vector_ops for c in cost.counts], dtype=np.int64).reshape(-1)
-    dims = np.zeros((n, 2), dtype=np.int64)
+    dims = np.zeros((n, 3), dtype=np.int64)
     scores = np.zeros(n, dtype=np.int64)
     materialized = attention == AttentionMode.MATERIALIZED
-    known: dict[tuple[Any, ...], tuple[int, int]] = {}  # by signature: shapes decide dims
+    known: dict[tuple[Any, ...], tuple[int, int, int]] = {}  # by signature: shapes decide dims
     for op, key in zip(graph.ops, cost.signatures, strict=True):
         if mac_list[op.index]:
             kn = known.get(key) if key is not None else None
@@ -237,6 +243,7 @@ def op_workload(
         vector_ops=vector,
         reduce_dim=dims[:, 0],
         out_dim=dims[:, 1],
+        depthwise=dims[:, 2].astype(bool),
         weight_bytes=weight,
         act_read_bytes=read,
         act_write_bytes=write,
