@@ -125,8 +125,22 @@ def validate(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    published: Annotated[
+        str | None,
+        typer.Option(
+            "--published",
+            metavar="FILE",
+            help="instead: compare with published real-chip latencies, a CSV with the columns "
+            "of edge_latency.csv, or 'default' for the table edgewise ships (--hw keeps one "
+            "preset)",
+        ),
+    ] = None,
 ) -> None:
-    """Run MODEL on this CPU (random fp32 weights) and compare every layer with the simulator."""
+    """Run MODEL on this CPU (random fp32 weights) and compare every layer with the simulator;
+    or, with --published, compare the presets with vendors' published latencies."""
+    if published is not None:
+        _validate_published(published, model, module, None if hw == "host" else hw, json_out)
+        return
     from edgewise.capture.source import model_from_source
     from edgewise.execute.measure import available_memory_bytes, materialize
     from edgewise.execute.validate import compare, measure_scopes
@@ -169,6 +183,27 @@ def validate(
         write_output(json_out, to_json(validation_to_dict(check)))
     if json_out != "-":
         _render_validation(check, rows)
+
+
+def _validate_published(
+    table: str, model: str | None, module: str | None, hw: str | None, json_out: str | None
+) -> None:
+    from edgewise.execute.published import DEVICES, compare, read_published
+    from edgewise.report.published_report import published_to_dict, render_published
+
+    if model or module:
+        raise EdgewiseError("--published compares the table's own models: give no MODEL")
+    presets = sorted({p for p, _ in DEVICES.values()})
+    if hw is not None and hw not in presets:
+        raise EdgewiseError(
+            f"--hw {hw}: no published rows for it (presets with rows: {', '.join(presets)})"
+        )
+    rows = read_published(table)
+    comparisons = compare(rows, None if hw is None else [hw])
+    if json_out:
+        write_output(json_out, to_json(published_to_dict(comparisons)))
+    if json_out != "-":
+        render_published(comparisons, console)
 
 
 def validation_to_dict(v: Validation) -> dict[str, object]:

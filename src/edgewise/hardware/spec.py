@@ -118,6 +118,11 @@ class HardwareSpec(BaseModel):
     )
     # What the vendor's compiler and runtime do (docs/validation.md has the evidence for
     # each); all optional, and a figure given needs a source like any other.
+    weights_preloaded: bool = Field(
+        False,
+        description="resident weights are loaded with the model, not at every inference "
+        "(steady-state figures, as Coral and Hailo publish them)",
+    )
     fuse_epilogues: bool = Field(
         False,
         description="elementwise and normalization ops that consume a conv/matmul result run "

@@ -398,7 +398,8 @@ class _Builder:
                 for op, wb in zip(layer.ops, layer.weight_bytes, strict=True):
                     delta = float(np.round(wb * ratio)) - wb  # whole bytes, as the workload
                     _add(self.sram[op], col, delta)
-                    _add(self.dram[0 if p.weights_resident else op], col, delta)
+                    if not p.weights_preloaded:
+                        _add(self.dram[0 if p.weights_resident else op], col, delta)
         if p.accuracy_budget is not None and p.layers:
             terms = {
                 m.names["Q", l_, o]: e
@@ -485,7 +486,7 @@ def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     model's own MAC + vector energy."""
     w, rates = problem.work, problem.rates
     mac_s, vector_s, _ = _compute(problem)
-    dram = weight_dram_bytes(w, problem.weights_resident)
+    dram = weight_dram_bytes(w, problem.weights_resident, problem.weights_preloaded)
     sram = w.sram_bytes.astype(np.float64)
     energy = float(w.macs.sum()) * rates.mac_j + float(w.vector_ops.sum()) * rates.vector_j
     return mac_s + vector_s, dram, sram, energy
@@ -513,8 +514,8 @@ def build(
     unit = UNIT[objective]
     e_dram, e_sram, static = rates.dram_j_per_byte, rates.sram_j_per_byte, rates.static_w
     per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
-    # the runtime's per-op overhead: a constant no decision changes (recomputed segments'
-    # dispatches aside, which the simulator adds and the program leaves out)
+    # the runtime's per-op overhead: a constant no decision changes (a recomputed segment
+    # runs as one kernel with the op it runs before)
     overhead_us = float(overhead_seconds(problem.work.dispatched, problem.work.n_ops, rates).sum())
     overhead_us *= US
     if capacity is not None:

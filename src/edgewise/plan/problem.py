@@ -85,6 +85,7 @@ class PlanProblem:
     rates: Rates
     capacity_bytes: int  # SRAM for activations
     weights_resident: bool
+    weights_preloaded: bool  # resident and loaded with the model: no weight DRAM bytes
     tensors: tuple[LongLived, ...]
     slack_s: np.ndarray  # per op, baseline idle compute (max(DRAM, SRAM time) - compute)
     layers: tuple[WeightLayer, ...] = ()  # precision decisions (empty unless allowed)
@@ -207,6 +208,7 @@ def plan_problem(
         rates=Rates.of(spec, baseline.precision),
         capacity_bytes=capacity,
         weights_resident=resident,
+        weights_preloaded=resident and spec.weights_preloaded,
         tensors=tuple(tensors),
         slack_s=slack,
     )

@@ -93,7 +93,8 @@ def _same_compiler(
         dram = np.stack([moved[int(c)].dram_bytes for c in capacity[part]]).astype(np.float64)
         streamed = ~resident[part]
         dram[streamed] += work.weight_bytes
-        dram[~streamed, 0] += work.total_weight_bytes
+        loaded = ~streamed & ~np.array([s.weights_preloaded for s in specs[part]], dtype=bool)
+        dram[loaded, 0] += work.total_weight_bytes
         overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
         cost = price(mac_s, vector_s, work.macs, work.vector_ops, dram, sram, overhead, rates)
         latency[part] = cost.latency_s.sum(axis=1)

@@ -170,12 +170,13 @@ def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool
     return int(capacity), resident
 
 
-def weight_dram_bytes(work: OpWorkload, resident: bool) -> np.ndarray:
+def weight_dram_bytes(work: OpWorkload, resident: bool, preloaded: bool = False) -> np.ndarray:
     """Per op, the DRAM bytes of weights: streamed at every op that reads them, or all of
-    them loaded once before the first op when they stay resident."""
+    them loaded once before the first op when they stay resident (none at all when they
+    were loaded with the model: `weights_preloaded`)."""
     if resident:
         out = np.zeros(work.n_ops)
-        if work.n_ops:
+        if work.n_ops and not preloaded:
             out[0] = work.total_weight_bytes
         return out
     return work.weight_bytes.astype(np.float64)
@@ -203,18 +204,18 @@ def demand(
     moved: Traffic,
     resident: bool,
     has_dram: bool,
+    preloaded: bool = False,
 ) -> Demand:
     """Per-op compute and bytes: the schedule's traffic, weights (streamed at every op that
     reads them, or loaded once before the first op when resident), and each recomputation's
-    segment landing on the op it runs before (its compute, weights, SRAM traffic and
-    dispatches)."""
+    segment landing on the op it runs before (its compute, weights and SRAM traffic; it
+    runs as one kernel there, dispatched with that op)."""
     mac_s, vector_s, util = compute_seconds(
         work.macs, work.vector_ops, work.reduce_dim, work.out_dim, work.depthwise, rates
     )
     overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
-    base_overhead = overhead.copy()
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
-    weight_reads = weight_dram_bytes(work, resident)
+    weight_reads = weight_dram_bytes(work, resident, preloaded)
     sram = work.sram_bytes.astype(np.float64)
     recomputed = 0
     base_mac_s, base_vector_s, base_sram = mac_s, vector_s, sram.copy()
@@ -230,7 +231,6 @@ def demand(
         if not resident:
             weight_reads[at] += work.weight_bytes[seg].sum()
         sram[at] += base_sram[seg].sum()
-        overhead[at] += base_overhead[seg].sum()
         recomputed += int(work.macs[seg].sum())
     dram = moved.dram_bytes.astype(np.float64)
     if has_dram:
@@ -275,7 +275,7 @@ def simulate(
             f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
             "no DRAM to spill to"
         )
-    need = demand(work, rates, schedule, moved, resident, has_dram)
+    need = demand(work, rates, schedule, moved, resident, has_dram, spec.weights_preloaded)
     cost: OpCost = price(
         need.mac_s,
         need.vector_s,
