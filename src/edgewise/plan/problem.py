@@ -26,6 +26,7 @@ import numpy as np
 from edgewise.analysis.memory import DTYPES, memory_timeline
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph, TensorKind
+from edgewise.simulate.compile import compiled
 from edgewise.simulate.cost import Rates
 from edgewise.simulate.simulator import Simulation, activation_capacity
 from edgewise.simulate.workload import OpWorkload
@@ -155,7 +156,9 @@ def plan_problem(
     spec: HardwareSpec,
     long_lived_ops: int = 100,
 ) -> PlanProblem:
-    """Build the problem from a graph, its workload and a baseline simulation."""
+    """Build the problem from a graph, its workload (compiled for `spec` here if it is not
+    yet: the program must cost what the simulator costs) and a baseline simulation."""
+    work = compiled(work, spec)
     dtype = work.activation_precision if work.activation_precision in DTYPES else "int8"
     tl = memory_timeline(graph, dtype=dtype, long_lived_ops=long_lived_ops)
     capacity, resident = activation_capacity(work, spec)

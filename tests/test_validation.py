@@ -1,0 +1,175 @@
+"""The vendor-compiler physics by hand (fusion, per-op overhead, efficiencies, preloaded
+weights), and `validate --published` arithmetic checked row by row."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from edgewise import capture
+from edgewise.execute.published import (
+    agreement,
+    compare,
+    predict,
+    read_published,
+    spearman,
+)
+from edgewise.hardware.spec import load_spec
+from edgewise.simulate.compile import compiled, fusion_groups
+from edgewise.simulate.simulator import simulate
+from edgewise.simulate.workload import op_workload
+from tests.test_hostile import refused
+from tests.test_simulate import tiny
+
+
+def _conv_bn_relu():  # type: ignore[no-untyped-def]
+    model = nn.Sequential(nn.Conv2d(8, 8, 1, bias=False), nn.BatchNorm2d(8), nn.ReLU()).eval()
+    return capture(model, torch.randn(1, 8, 16, 16))
+
+
+def test_fused_conv_norm_act_costs_one_round_trip() -> None:
+    """conv -> batch norm -> ReLU: fused, the two intermediates (2048 B each at int8) are
+    never written or read, and one kernel is dispatched instead of three."""
+    graph = _conv_bn_relu()
+    work = op_workload(graph, "int8", "int8")
+    plain = simulate(work, tiny("op_overhead_s=1e-6"), "int8")
+    fused = simulate(work, tiny("op_overhead_s=1e-6", "fuse_epilogues=true"), "int8")
+    tensor = 8 * 16 * 16  # bytes of one activation at int8
+    # unfused: conv writes, norm reads and writes, ReLU reads: 4 intermediate transfers
+    assert plain.totals.sram_bytes - fused.totals.sram_bytes == 4 * tensor
+    assert plain.totals.dispatched_ops == 3 and fused.totals.dispatched_ops == 1
+    assert plain.totals.overhead_s == pytest.approx(3e-6)
+    assert fused.totals.overhead_s == pytest.approx(1e-6)
+    leader, internal = fusion_groups(work)
+    assert len(internal) == 2 and len(set(leader.tolist())) == len(leader) - 2
+
+
+def test_an_output_or_a_shared_result_is_never_fused() -> None:
+    """A conv result that two ops read must be written: nothing fuses into it."""
+
+    class Fork(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            y = self.conv(x)
+            return torch.relu(y) + torch.sigmoid(y)
+
+    work = op_workload(capture(Fork(), torch.randn(1, 4, 8, 8)), "int8", "int8")
+    leader, internal = fusion_groups(work)
+    assert internal == ()  # relu and sigmoid both read y; the add reads two results
+
+
+def test_op_overhead_adds_exactly_its_time() -> None:
+    work = op_workload(capture(nn.Linear(64, 64, bias=False), torch.randn(64, 64)), "int8", "int8")
+    base = simulate(work, tiny(), "int8")
+    slow = simulate(work, tiny("op_overhead_s=3e-6"), "int8")
+    n = slow.totals.dispatched_ops
+    assert n >= 1
+    assert slow.totals.latency_s == pytest.approx(base.totals.latency_s + n * 3e-6, rel=1e-12)
+
+
+def test_mac_and_depthwise_efficiency_by_hand() -> None:
+    dw = capture(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), torch.randn(1, 8, 16, 16))
+    work = op_workload(dw, "int8", "int8")
+    macs = 8 * 16 * 16 * 9
+    assert bool(work.depthwise.any())
+    sim = simulate(work, tiny("depthwise_efficiency=0.25", "vector_ops_per_cycle=1e6"), "int8")
+    assert float(sim.mac_s.sum()) == pytest.approx(macs / (64e9 * 0.25))
+    dense = capture(nn.Linear(64, 64, bias=False), torch.randn(64, 64))
+    work = op_workload(dense, "int8", "int8")
+    full = simulate(work, tiny(), "int8")
+    half = simulate(work, tiny("mac_efficiency=0.5"), "int8")
+    assert float(half.mac_s.sum()) == pytest.approx(2 * float(full.mac_s.sum()))
+
+
+def test_preloaded_weights_cross_no_link_and_compression_shrinks_them() -> None:
+    work = op_workload(capture(nn.Linear(64, 64, bias=False), torch.randn(64, 64)), "int8", "int8")
+    resident = simulate(work, tiny("weights_resident=true"), "int8")
+    preloaded = simulate(work, tiny("weights_resident=true", "weights_preloaded=true"), "int8")
+    assert resident.totals.dram_bytes - preloaded.totals.dram_bytes == 64 * 64
+    squeezed = compiled(work, tiny("weight_compression=0.5"))
+    assert squeezed.total_weight_bytes == 64 * 64 // 2
+    assert compiled(squeezed, tiny("weight_compression=0.5")) is squeezed  # once per spec
+
+
+# --- published latencies ----------------------------------------------------------------
+
+HEADER = "source_table,model,component,device,precision,latency_ms\n"
+
+
+def test_published_arithmetic_on_two_rows_by_hand(tmp_path: Path) -> None:
+    table = tmp_path / "two.csv"
+    table.write_text(
+        HEADER + 'rknn-model-zoo,mobilenetv2-12,,"RK3588 NPU, single core",INT8,2.0\n'
+        'rknn-model-zoo,resnet50-v2-7,,"RK3588 NPU, single core",INT8,10.0\n'
+    )
+    rows = read_published(str(table))
+    assert [r.latency_s for r in rows] == [0.002, 0.010]
+    out = compare(rows)
+    from edgewise.capture.zoo import capture_zoo
+
+    spec = load_spec("rk3588-npu", ["macs_per_cycle={fp16: 512, bf16: 512, int8: 1024, int4: "
+                                    "2048}", "mac_array.cols=32", "sram_bytes=384KiB"])  # fmt: skip
+    a = predict(capture_zoo("mobilenetv2"), spec, "int8")
+    b = predict(capture_zoo("resnet50"), spec, "int8")
+    assert [c.predicted_s for c in out] == [a, b]
+    r1, r2 = a / 0.002, b / 0.010
+    (agree,) = agreement(out, "preset")
+    assert agree.rows == 2
+    assert agree.median_error == pytest.approx((abs(r1 - 1) + abs(r2 - 1)) / 2)
+    assert agree.worst_ratio == pytest.approx(max(r1, 1 / r1, r2, 1 / r2))
+    assert math.isnan(agree.spearman)  # undefined below 3 rows
+
+
+def test_spearman_by_hand() -> None:
+    assert spearman([1, 2, 3, 4], [10, 20, 30, 40]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [3, 2, 1]) == pytest.approx(-1.0)
+    # ties share their mean rank: ranks (1.5, 1.5, 3) against (1, 2, 3): r = sqrt(3)/2
+    assert spearman([5, 5, 7], [1, 2, 3]) == pytest.approx(math.sqrt(3) / 2)
+
+
+def test_shipped_table_every_row_is_mapped_or_says_why() -> None:
+    from edgewise.execute.published import target_of
+
+    rows = read_published("default")
+    assert len(rows) == 52
+    reasons = [target_of(r)[0].skipped for r in rows]
+    assert sum(1 for r in reasons if r) == 2  # the Whisper decoder step, on two phones
+    assert all("decoder" in r for r in reasons if r)
+
+
+def test_validate_published_cli_json(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from edgewise.cli.main import app
+
+    out = tmp_path / "v.json"
+    result = CliRunner().invoke(
+        app, ["validate", "--published", "default", "--hw", "rk3588-npu", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert [r["model"] for r in data["rows"]] == ["mobilenetv2-12", "resnet50-v2-7"]
+    assert data["by_preset"][0]["group"] == "rk3588-npu"
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("model,latency_ms\nx,1\n", "no column source_table"),
+        (HEADER + "coral-edgetpu,MobileNet v2,,Coral Dev Board (Edge TPU),int8,-3\n",
+         "line 2: latency_ms '-3' is not a positive number"),
+        (HEADER, "no rows"),
+    ],
+)  # fmt: skip
+def test_bad_published_tables_are_refused(tmp_path: Path, text: str, needle: str) -> None:
+    table = tmp_path / "t.csv"
+    table.write_text(text)
+    refused("validate", "--published", str(table), needle=needle)
