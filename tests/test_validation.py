@@ -62,7 +62,7 @@ def test_an_output_or_a_shared_result_is_never_fused() -> None:
             return torch.relu(y) + torch.sigmoid(y)
 
     work = op_workload(capture(Fork(), torch.randn(1, 4, 8, 8)), "int8", "int8")
-    leader, internal = fusion_groups(work)
+    _, internal = fusion_groups(work)
     assert internal == ()  # relu and sigmoid both read y; the add reads two results
 
 
