@@ -166,9 +166,6 @@ def target_of(row: PublishedRow) -> tuple[Target, str, tuple[str, ...], str]:
     return target, device[0], device[1], precision
 
 
-Predict = Callable[[Graph, HardwareSpec, str], float]
-
-
 def predict(graph: Graph, spec: HardwareSpec, precision: str) -> float:
     """Simulated seconds of one forward of `graph` on `spec` at `precision`."""
     from edgewise.simulate.simulator import simulate
