@@ -54,8 +54,9 @@ FREE: dict[str, tuple[tuple[str, float, float], ...]] = {
     ),
     "hailo-8": (
         ("mac_efficiency", 0.05, 1.0),
-        ("op_overhead_s", 1e-8, 5e-5),
-        ("vector_ops_per_cycle", 1, 4096),
+        ("depthwise_efficiency", 0.001, 1.0),
+        ("vector_ops_per_cycle", 0.5, 4096),
+        ("activation_matmul_efficiency", 0.0005, 1.0),
     ),
     "rk3588-npu": (
         ("mac_efficiency", 0.05, 1.0),

@@ -89,6 +89,46 @@ def test_mac_and_depthwise_efficiency_by_hand() -> None:
     assert float(half.mac_s.sum()) == pytest.approx(2 * float(full.mac_s.sum()))
 
 
+def test_an_epilogue_takes_no_vector_time() -> None:
+    work = op_workload(_conv_bn_relu(), "int8", "int8")
+    plain = simulate(work, tiny(), "int8")
+    fused = simulate(work, tiny("fuse_epilogues=true"), "int8")
+    assert float(plain.vector_s.sum()) > 0 and float(fused.vector_s.sum()) == 0
+    assert fused.totals.vector_energy_j == plain.totals.vector_energy_j  # the work is done
+
+
+def test_activation_matmul_efficiency_slows_only_products_of_activations() -> None:
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(64, 64, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            q = self.proj(x)
+            return torch.bmm(q, q.transpose(1, 2))  # 1 x 64 x 64 scores: no weights
+
+    work = op_workload(capture(Attention(), torch.randn(1, 64, 64)), "int8", "int8")
+    base = simulate(work, tiny(), "int8")
+    slow = simulate(work, tiny("activation_matmul_efficiency=0.25"), "int8")
+    weighted = work.weight_bytes > 0
+    assert slow.mac_s[weighted].sum() == base.mac_s[weighted].sum()  # the Linear: unchanged
+    assert slow.mac_s[~weighted].sum() == pytest.approx(4 * base.mac_s[~weighted].sum())
+
+
+def test_a_pipelined_frame_costs_its_busiest_resource() -> None:
+    """Pipelined: max(sum compute, sum DRAM, sum SRAM) over the model, each op its time on
+    that resource; no overhead per frame."""
+    work = op_workload(_conv_bn_relu(), "int8", "int8")
+    spec = tiny("pipelined=true", "op_overhead_s=1e-3", "dram_bandwidth_bytes_per_s=1e8")
+    sim = simulate(work, spec, "int8")
+    plain = simulate(work, tiny("op_overhead_s=1e-3", "dram_bandwidth_bytes_per_s=1e8"), "int8")
+    sums = [float((plain.mac_s + plain.vector_s).sum()), float(plain.dram_s.sum()),
+            float(plain.sram_s.sum())]  # fmt: skip
+    assert sim.totals.latency_s == pytest.approx(max(sums))
+    assert sim.totals.overhead_s == 0
+    assert float(sim.latency_s.sum()) == pytest.approx(sim.totals.latency_s)
+
+
 def test_preloaded_weights_cross_no_link_and_compression_shrinks_them() -> None:
     work = op_workload(capture(nn.Linear(64, 64, bias=False), torch.randn(64, 64)), "int8", "int8")
     resident = simulate(work, tiny("weights_resident=true"), "int8")

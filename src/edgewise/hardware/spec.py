@@ -55,7 +55,13 @@ MAX_FILE_BYTES = 1_000_000  # a spec is a page of YAML; anything bigger is a mis
 
 # Figures a spec may leave out (their defaults change nothing); given, they need a source.
 OPTIONAL_FIGURES = frozenset(
-    ("op_overhead_s", "mac_efficiency", "depthwise_efficiency", "weight_compression")
+    (
+        "op_overhead_s",
+        "mac_efficiency",
+        "depthwise_efficiency",
+        "activation_matmul_efficiency",
+        "weight_compression",
+    )
 )
 # Bounds are typo guards at physical limits, not claims about any chip.
 MacsPerCycle = Annotated[int, Field(ge=1, le=10_000_000)]
@@ -123,6 +129,12 @@ class HardwareSpec(BaseModel):
         description="resident weights are loaded with the model, not at every inference "
         "(steady-state figures, as Coral and Hailo publish them)",
     )
+    pipelined: bool = Field(
+        False,
+        description="a dataflow chip: every layer has its own share of the array and frames "
+        "stream through, so a frame costs its busiest resource over the whole model "
+        "(throughput), not the sum of its ops' latencies",
+    )
     fuse_epilogues: bool = Field(
         False,
         description="elementwise and normalization ops that consume a conv/matmul result run "
@@ -140,6 +152,13 @@ class HardwareSpec(BaseModel):
         le=1,
         description="fraction of peak MAC/s a depthwise conv reaches (absent: mapped as any "
         "conv, K = kernel area, N = 1)",
+    )
+    activation_matmul_efficiency: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="fraction of peak MAC/s a product of two activations reaches (attention's "
+        "QK^T and AV: no weights to hold stationary; absent: mapped as any product)",
     )
     weight_compression: float = Field(
         1.0, gt=0, le=1, description="stored bytes per weight byte (4-bit packing, compression)"

@@ -476,9 +476,7 @@ def _scale(a: Expr, f: float) -> Expr:
 
 def _compute(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     w = problem.work
-    return compute_seconds(
-        w.macs, w.vector_ops, w.reduce_dim, w.out_dim, w.depthwise, problem.rates
-    )
+    return compute_seconds(w, problem.rates)
 
 
 def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:

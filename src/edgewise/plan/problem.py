@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from edgewise.analysis.memory import DTYPES, memory_timeline
+from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph, TensorKind
 from edgewise.simulate.compile import compiled
@@ -158,6 +159,12 @@ def plan_problem(
 ) -> PlanProblem:
     """Build the problem from a graph, its workload (compiled for `spec` here if it is not
     yet: the program must cost what the simulator costs) and a baseline simulation."""
+    if spec.pipelined:
+        raise EdgewiseError(
+            f"'{spec.name}' is pipelined (a frame costs its busiest resource over the whole "
+            "model), which the planner's per-op model does not describe: plan for it with "
+            "--set pipelined=false, or simulate it"
+        )
     work = compiled(work, spec)
     dtype = work.activation_precision if work.activation_precision in DTYPES else "int8"
     tl = memory_timeline(graph, dtype=dtype, long_lived_ops=long_lived_ops)

@@ -87,9 +87,7 @@ def _same_compiler(
     for start in range(0, len(specs), CHUNK):
         part = slice(start, min(start + CHUNK, len(specs)))
         rates = Rates.stacked(specs[part], precision)
-        mac_s, vector_s, _ = compute_seconds(
-            work.macs, work.vector_ops, work.reduce_dim, work.out_dim, work.depthwise, rates
-        )
+        mac_s, vector_s, _ = compute_seconds(work, rates)
         dram = np.stack([moved[int(c)].dram_bytes for c in capacity[part]]).astype(np.float64)
         streamed = ~resident[part]
         dram[streamed] += work.weight_bytes
@@ -102,7 +100,9 @@ def _same_compiler(
         dram_total[part] = dram.sum(axis=1)
         peak[part] = np.broadcast_to(rates.peak_macs_per_s, (part.stop - part.start, 1))[:, 0]
     macs = float(work.macs.sum())
-    compulsory = work.total_weight_bytes + work.input_bytes + work.output_bytes
+    preloaded = resident & np.array([s.weights_preloaded for s in specs], dtype=bool)
+    compulsory = np.where(preloaded, 0, work.total_weight_bytes) + work.input_bytes
+    compulsory = compulsory + work.output_bytes
     bandwidth = np.array([s.dram_bandwidth_bytes_per_s for s in specs])
     floor = np.maximum(macs / peak, compulsory / bandwidth)
     return latency, energy, dram_total, peak, floor, len(moved)

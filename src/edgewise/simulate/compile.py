@@ -9,9 +9,10 @@ compiled workload again for the same spec changes nothing):
   or attention op (or of an op already fused into one), a result that nothing else reads
   (views aside) and that is not a model output, runs in that op's epilogue. The
   intermediate is never written to memory: its storage holds 0 bytes (no SRAM traffic,
-  no spill, no tile stream) and the fused op is not dispatched on its own. Its vector
-  work still counts. (A batch norm after a conv is an epilogue too: vendors fold it into
-  the weights, which costs less still; edgewise keeps its vector ops.)
+  no spill, no tile stream), the fused op is not dispatched on its own, and it takes no
+  vector time (the epilogue's hardware runs it as results stream out of the array; its
+  vector ops still count, with their energy). A batch norm after a conv is an epilogue
+  too: vendors fold it into the weights.
 - **Weight compression** (`weight_compression`): stored weight bytes per byte at the
   weight precision (Hailo's compiler stores part of the weights in 4 bits).
 - **Dispatch**: which ops run as a kernel of their own, each paying the runtime's fixed
@@ -23,6 +24,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import numpy as np
+from msgspec import structs
 
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.categories import OpCategory
@@ -85,7 +87,7 @@ def compiled(work: OpWorkload, spec: HardwareSpec) -> OpWorkload:
             act_read[reader[sid]] -= s.nbytes
             operands[reader[sid]] -= s.nbytes
             gap_bytes[list(s.gaps)] = 0
-        storages = tuple(replace(s, nbytes=0) if s.id in zeroed else s for s in storages)
+        storages = tuple(structs.replace(s, nbytes=0) if s.id in zeroed else s for s in storages)
     weights = work.weight_bytes
     if spec.weight_compression != 1:
         weights = np.round(weights * spec.weight_compression).astype(np.int64)
@@ -103,4 +105,5 @@ def compiled(work: OpWorkload, spec: HardwareSpec) -> OpWorkload:
         total_weight_bytes=round(work.total_weight_bytes * spec.weight_compression),
         compiled=key,
         dispatched=works & ~views & (leader == np.arange(work.n_ops)),
+        epilogue=leader != np.arange(work.n_ops),
     )

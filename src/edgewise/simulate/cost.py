@@ -6,13 +6,20 @@ over specs when the rates are columns of shape (specs, 1)):
 - MAC time = MACs / (peak MAC/s at the compute precision x utilization), the
   utilization being the fraction of the rows x cols array a K x N product fills after
   padding, K/(ceil(K/rows) rows) x N/(ceil(N/cols) cols), times the spec's sustained
-  `mac_efficiency`; a depthwise conv runs at `depthwise_efficiency` of peak instead,
-  when the spec gives one;
-- vector time = vector ops / (vector ops per cycle x clock); compute = MAC + vector time;
+  `mac_efficiency`; a depthwise conv runs at `depthwise_efficiency` of peak instead, and a
+  product of two activations (no weights: attention's QK^T and AV) at its mapping times
+  `activation_matmul_efficiency`, when the spec gives them;
+- vector time = vector ops / (vector ops per cycle x clock), 0 for an op fused into an
+  epilogue (`compile`); compute = MAC + vector time;
 - DRAM time = DRAM bytes / DRAM bandwidth; SRAM time = SRAM bytes / SRAM bandwidth;
 - overhead = `op_overhead_s` for an op dispatched as its own kernel (`compile`), else 0;
 - latency = max(compute, DRAM, SRAM) + overhead when compute and DMA overlap, else
   max(compute + DRAM, SRAM) + overhead; the largest term is the op's bound;
+- a `pipelined` spec (a dataflow chip streaming frames through layers that each hold a
+  share of the array) costs a frame at steady state: the busiest resource over the whole
+  model, max(sum compute, sum DRAM, sum SRAM); each op's latency is its time on that
+  resource (so the ops still add up to the frame) and the per-op overhead, a latency
+  through the pipeline rather than a cost per frame, is not counted;
 - energy = MACs x e_mac + vector ops x e_vector + SRAM bytes x e_sram + DRAM bytes x e_dram
   + static power x latency.
 What the DRAM and SRAM bytes are (weights streamed, spills, refills, tiled streams,
@@ -28,6 +35,7 @@ from typing import Any
 import numpy as np
 
 from edgewise.hardware.spec import HardwareSpec
+from edgewise.simulate.workload import OpWorkload
 
 PJ = 1e-12
 BOUNDS = ("compute", "dram", "sram", "overhead", "none")  # "none": costs nothing (a view)
@@ -52,7 +60,9 @@ class Rates:
     cols: Any
     mac_efficiency: Any
     depthwise_efficiency: Any  # 0: a depthwise conv is mapped like any other
+    activation_matmul_efficiency: Any  # 0: a product of two activations is mapped as any
     op_overhead_s: Any
+    pipelined: Any
 
     @classmethod
     def of(cls, spec: HardwareSpec, precision: str) -> Rates:
@@ -71,7 +81,9 @@ class Rates:
             cols=spec.mac_array.cols,
             mac_efficiency=spec.mac_efficiency,
             depthwise_efficiency=spec.depthwise_efficiency or 0.0,
+            activation_matmul_efficiency=spec.activation_matmul_efficiency or 0.0,
             op_overhead_s=spec.op_overhead_s,
+            pipelined=spec.pipelined,
         )
 
     @classmethod
@@ -83,8 +95,9 @@ class Rates:
             return np.array([getattr(r, name) for r in each], dtype=dtype)[:, None]
 
         return cls(
-            **{f: col(f) for f in cls.__dataclass_fields__ if f != "overlap"},
+            **{f: col(f) for f in cls.__dataclass_fields__ if f not in ("overlap", "pipelined")},
             overlap=col("overlap", bool),
+            pipelined=col("pipelined", bool),
         )
 
 
@@ -97,20 +110,22 @@ def mapping_utilization(
     return (k / (np.ceil(k / rows) * rows)) * (n / (np.ceil(n / cols) * cols))
 
 
-def compute_seconds(
-    macs: np.ndarray,
-    vector_ops: np.ndarray,
-    reduce_dim: np.ndarray,
-    out_dim: np.ndarray,
-    depthwise: np.ndarray,
-    rates: Rates,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(MAC seconds, vector seconds, utilization) per op."""
-    mapped = mapping_utilization(reduce_dim, out_dim, rates.rows, rates.cols)
+def compute_seconds(work: OpWorkload, rates: Rates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(MAC seconds, vector seconds, utilization) per op. An op fused into an epilogue
+    (`compile`) takes no vector time: the epilogue's own hardware runs it as the array's
+    results stream out (its vector ops still count, and cost energy)."""
+    macs = work.macs
+    mapped = mapping_utilization(work.reduce_dim, work.out_dim, rates.rows, rates.cols)
     util = mapped * rates.mac_efficiency
-    util = np.where(depthwise & (rates.depthwise_efficiency > 0), rates.depthwise_efficiency, util)
+    dw = work.depthwise & (rates.depthwise_efficiency > 0)
+    util = np.where(dw, rates.depthwise_efficiency, util)
+    dynamic = (macs > 0) & (work.weight_bytes == 0) & (rates.activation_matmul_efficiency > 0)
+    util = np.where(dynamic, mapped * rates.activation_matmul_efficiency, util)
     util = np.where(macs > 0, util, 1.0)
-    return macs / (rates.peak_macs_per_s * util), vector_ops / rates.vector_ops_per_s, util
+    vector_s = work.vector_ops / rates.vector_ops_per_s
+    if work.epilogue is not None:
+        vector_s = np.where(work.epilogue, 0.0, vector_s)
+    return macs / (rates.peak_macs_per_s * util), vector_s, util
 
 
 def dram_seconds(dram_bytes: np.ndarray, rates: Rates) -> np.ndarray:
@@ -180,12 +195,18 @@ def price(
     latency = latency_seconds(compute_s, dram_s, sram_s, rates.overlap) + overhead_s
     terms = np.stack(np.broadcast_arrays(compute_s, dram_s, sram_s, overhead_s))
     bound = np.where(latency > 0, np.argmax(terms, axis=0), 4)
+    if np.any(rates.pipelined):
+        overhead_s = np.where(rates.pipelined, 0.0, overhead_s)
+        busiest = np.argmax(terms[:3].sum(axis=-1, keepdims=True), axis=0)  # per spec
+        on_it = np.take_along_axis(terms[:3], busiest[None], axis=0)[0]
+        latency = np.where(rates.pipelined, on_it, latency)
+        bound = np.where(rates.pipelined, np.where(on_it > 0, busiest, 4), bound)
     return OpCost(
         mac_s=mac_s,
         vector_s=vector_s,
         dram_s=dram_s,
         sram_s=sram_s,
-        overhead_s=np.broadcast_to(overhead_s, np.shape(latency)),
+        overhead_s=np.broadcast_to(overhead_s, np.shape(latency)).copy(),
         latency_s=latency,
         bound=bound,
         mac_j=macs * rates.mac_j,

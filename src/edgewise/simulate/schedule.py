@@ -371,28 +371,31 @@ def belady(work: OpWorkload, capacity_bytes: int, pins: Sequence[Pin] = ()) -> S
                 off_since.discard(r.storage_id)
                 extra += sum(size[u] for u in r.sources if u not in resident)
         reads, writes = all_reads[i], all_writes[i]  # each an event of op i
-        needed = {*reads, *writes}
-        working = sum([size[s] for s in needed]) + scores[i]
-        pinned = (  # resident pinned storages the op does not need
-            pinned_bytes - sum([resident[s] for s in needed if s in pinned_now and s in resident])
-            if pinned_now else 0
-        )  # fmt: skip
-        if working + pinned + extra > capacity_bytes:
-            tiled_at.append(i)
-            make_room(i, {s for s in reads if s in resident}, capacity_bytes - extra)
-        else:
-            for sid in reads:
-                if sid not in resident:
+        moves = reads or writes or scores[i] or extra or used > capacity_bytes
+        if moves or (pinned_now and pinned_bytes > capacity_bytes):  # else a view: nothing to do
+            needed = {*reads, *writes}
+            working = sum([size[s] for s in needed]) + scores[i]
+            pinned = (  # resident pinned storages the op does not need
+                pinned_bytes
+                - sum([resident[s] for s in needed if s in pinned_now and s in resident])
+                if pinned_now else 0
+            )  # fmt: skip
+            if working + pinned + extra > capacity_bytes:
+                tiled_at.append(i)
+                make_room(i, {s for s in reads if s in resident}, capacity_bytes - extra)
+            else:
+                for sid in reads:
+                    if sid not in resident:
+                        resident[sid] = size[sid]
+                        used += size[sid]
+                        arrive(sid, following[sid])
+                for sid in writes:
+                    fresh = sid not in resident
                     resident[sid] = size[sid]
                     used += size[sid]
-                    arrive(sid, following[sid])
-            for sid in writes:
-                fresh = sid not in resident
-                resident[sid] = size[sid]
-                used += size[sid]
-                if fresh:
-                    arrive(sid, following[sid])
-            make_room(i, needed, capacity_bytes - scores[i] - extra)
+                    if fresh:
+                        arrive(sid, following[sid])
+                make_room(i, needed, capacity_bytes - scores[i] - extra)
         if drops:
             for sid in drops.get(i, ()):
                 if sid in resident:

@@ -6,7 +6,8 @@ a schedule (the default Belady schedule, or a plan's) -> `schedule.traffic` (the
 that schedule moves) -> per-op DRAM and SRAM bytes (streamed weights, recomputed
 segments' weights and compute landing on the op they run at) -> `cost.price`, the one
 cost function. The physical floor is max(total MACs / peak MAC/s, compulsory DRAM bytes
-/ DRAM BW), the compulsory bytes being every weight once plus the inputs and outputs.
+/ DRAM BW), the compulsory bytes being every weight once (none when they were loaded with
+the model) plus the inputs and outputs.
 """
 
 from __future__ import annotations
@@ -157,10 +158,17 @@ def weights_stay_resident(work: OpWorkload, spec: HardwareSpec) -> bool:
     return wants and work.total_weight_bytes < spec.sram_bytes
 
 
+# a pipelined (dataflow) chip passes activations between layers through line buffers: no
+# tensor is held whole, so none is spilled (the SRAM schedule has room for everything)
+STREAMED_ACTIVATIONS = 2**62
+
+
 def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool]:
     """(SRAM bytes left for activations, weights resident?), or a one-line error."""
     resident = weights_stay_resident(work, spec)
     capacity = spec.sram_bytes - (work.total_weight_bytes if resident else 0)
+    if spec.pipelined and capacity > 0:
+        return STREAMED_ACTIVATIONS, resident
     if capacity <= 0 or (spec.dram_bytes == 0 and not resident):
         raise EdgewiseError(
             f"the weights ({work.total_weight_bytes / 2**20:.1f} MiB) do not fit in "
@@ -210,9 +218,7 @@ def demand(
     reads them, or loaded once before the first op when resident), and each recomputation's
     segment landing on the op it runs before (its compute, weights and SRAM traffic; it
     runs as one kernel there, dispatched with that op)."""
-    mac_s, vector_s, util = compute_seconds(
-        work.macs, work.vector_ops, work.reduce_dim, work.out_dim, work.depthwise, rates
-    )
+    mac_s, vector_s, util = compute_seconds(work, rates)
     overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
     weight_reads = weight_dram_bytes(work, resident, preloaded)
@@ -291,7 +297,8 @@ def simulate(
     energy = cost.energy_j
     total_latency = float(latency.sum())
     total_macs = int(need.macs.sum())
-    compulsory = work.total_weight_bytes + work.input_bytes + work.output_bytes
+    weights = 0 if resident and spec.weights_preloaded else work.total_weight_bytes
+    compulsory = weights + work.input_bytes + work.output_bytes
     floor = max(  # the model's own MACs: recomputation is not compulsory work
         (total_macs - need.recomputed_macs) / peak,
         compulsory / spec.dram_bandwidth_bytes_per_s if has_dram else 0.0,

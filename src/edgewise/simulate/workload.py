@@ -15,6 +15,7 @@ from math import prod
 from typing import Any
 
 import numpy as np
+from msgspec import Struct
 
 from edgewise.analysis.conventions import convention
 from edgewise.analysis.formulas import OpArgs, resolve
@@ -26,9 +27,9 @@ from edgewise.ir.graph import Graph, TensorKind, gc_paused
 from edgewise.ir.vocab import PRECISION_BYTES, AttentionMode
 
 
-@dataclass(frozen=True, slots=True)
-class Storage:
-    """An activation storage (or model input) the SRAM schedule must place."""
+class Storage(Struct, frozen=True, gc=False):
+    """An activation storage (or model input) the SRAM schedule must place (a Struct, as
+    `Tensor` is: a large graph has a million of them, made in one pass)."""
 
     id: int
     nbytes: int  # at the activation precision
@@ -79,6 +80,7 @@ class OpWorkload:
     # what a vendor compiler made of it (`simulate.compile`): "" until compiled for a spec
     compiled: str = ""
     dispatched: np.ndarray | None = None  # bool per op: runs as its own kernel (pays overhead)
+    epilogue: np.ndarray | None = None  # bool per op: fused into the epilogue of another
 
     @property
     def n_ops(self) -> int:
