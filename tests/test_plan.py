@@ -82,7 +82,9 @@ def test_milp_figure_is_the_simulators_and_beats_every_enumerated_plan(
     assert checked >= min(len(combos), 10)
 
 
-@pytest.mark.parametrize("model", ["tiny-unet", "sd15-256", "tiny-unet-compiled"])
+@pytest.mark.parametrize(
+    "model", ["tiny-unet", "sd15-256", "tiny-unet-compiled", "tiny-unet-cached"]
+)
 @pytest.mark.parametrize("overlap", [True, False])
 def test_planner_figure_equals_simulator_on_random_plans(model: str, overlap: bool) -> None:
     """100 random plans: the MILP's model of each (decisions fixed, the rest an LP) equals
@@ -94,6 +96,9 @@ def test_planner_figure_equals_simulator_on_random_plans(model: str, overlap: bo
         m, args = tiny_unet()
         graph = capture(m, *args)
         sets = ["sram_bytes=96KiB"]
+        if model.endswith("cached"):
+            sets = ["sram_bytes=160KiB", "weights_resident=true", "weights_cached=true",
+                    "weights_preloaded=true"]  # fmt: skip
         if model.endswith("compiled"):
             sets += ["fuse_epilogues=true", "op_overhead_s=2e-6", "mac_efficiency=0.7",
                      "depthwise_efficiency=0.1", "weight_compression=0.75"]  # fmt: skip

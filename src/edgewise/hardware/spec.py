@@ -124,6 +124,11 @@ class HardwareSpec(BaseModel):
     )
     # What the vendor's compiler and runtime do (docs/validation.md has the evidence for
     # each); all optional, and a figure given needs a source like any other.
+    weights_cached: bool = Field(
+        False,
+        description="with weights_resident: SRAM keeps as many weights as fit beside the "
+        "largest op's working set (a parameter cache), the rest stream at every use",
+    )
     weights_preloaded: bool = Field(
         False,
         description="resident weights are loaded with the model, not at every inference "

@@ -335,7 +335,7 @@ class _Builder:
         for k, t in enumerate(p.tensors):
             seg = np.array(t.segment, dtype=np.int64)
             seg_compute = float(mac_s[seg].sum() + vector_s[seg].sum()) if len(seg) else 0.0
-            seg_weights = 0.0 if p.weights_resident else float(w.weight_bytes[seg].sum())
+            seg_weights = p.streamed_share * float(w.weight_bytes[seg].sum())
             seg_stream = float(segment_stream_bytes(w, t.segment, int(cap)))
             seg_sram = float(sram_per_op[seg].sum()) if len(seg) else 0.0
             seg_energy = (
@@ -398,8 +398,11 @@ class _Builder:
                 for op, wb in zip(layer.ops, layer.weight_bytes, strict=True):
                     delta = float(np.round(wb * ratio)) - wb  # whole bytes, as the workload
                     _add(self.sram[op], col, delta)
-                    if not p.weights_preloaded:
-                        _add(self.dram[0 if p.weights_resident else op], col, delta)
+                    # as `weight_dram_bytes`: the streamed share at the op, the rest at op 0
+                    if p.streamed_share:
+                        _add(self.dram[op], col, delta * p.streamed_share)
+                    if not p.weights_preloaded and p.streamed_share < 1:
+                        _add(self.dram[0], col, delta * (1 - p.streamed_share))
         if p.accuracy_budget is not None and p.layers:
             terms = {
                 m.names["Q", l_, o]: e
@@ -484,7 +487,7 @@ def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     model's own MAC + vector energy."""
     w, rates = problem.work, problem.rates
     mac_s, vector_s, _ = _compute(problem)
-    dram = weight_dram_bytes(w, problem.weights_resident, problem.weights_preloaded)
+    dram = weight_dram_bytes(w, problem.streamed_share, problem.weights_preloaded)
     sram = w.sram_bytes.astype(np.float64)
     energy = float(w.macs.sum()) * rates.mac_j + float(w.vector_ops.sum()) * rates.vector_j
     return mac_s + vector_s, dram, sram, energy

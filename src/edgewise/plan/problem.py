@@ -29,7 +29,7 @@ from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph, TensorKind
 from edgewise.simulate.compile import compiled
 from edgewise.simulate.cost import Rates
-from edgewise.simulate.simulator import Simulation, activation_capacity
+from edgewise.simulate.simulator import Simulation, activation_capacity, streamed_share
 from edgewise.simulate.workload import OpWorkload
 
 MAX_PLACES = 16  # candidate recompute positions per tensor: the gap's end and the most idle ops
@@ -87,7 +87,8 @@ class PlanProblem:
     rates: Rates
     capacity_bytes: int  # SRAM for activations
     weights_resident: bool
-    weights_preloaded: bool  # resident and loaded with the model: no weight DRAM bytes
+    weights_preloaded: bool  # the resident weights were loaded with the model: no DRAM bytes
+    streamed_share: float  # of the weights, the share that streams at every use (0: resident)
     tensors: tuple[LongLived, ...]
     slack_s: np.ndarray  # per op, baseline idle compute (max(DRAM, SRAM time) - compute)
     layers: tuple[WeightLayer, ...] = ()  # precision decisions (empty unless allowed)
@@ -218,7 +219,8 @@ def plan_problem(
         rates=Rates.of(spec, baseline.precision),
         capacity_bytes=capacity,
         weights_resident=resident,
-        weights_preloaded=resident and spec.weights_preloaded,
+        weights_preloaded=spec.weights_preloaded,
+        streamed_share=streamed_share(work, spec),
         tensors=tuple(tensors),
         slack_s=slack,
     )

@@ -18,7 +18,7 @@ from edgewise.hardware.spec import HardwareSpec
 from edgewise.simulate.compile import compile_key, compiled
 from edgewise.simulate.cost import Rates, compute_seconds, overhead_seconds, price
 from edgewise.simulate.schedule import Traffic, belady, traffic
-from edgewise.simulate.simulator import activation_capacity
+from edgewise.simulate.simulator import activation_capacity, streamed_share
 from edgewise.simulate.workload import OpWorkload
 
 CHUNK = 512  # specs per block of (specs x ops) arrays: bounds memory, keeps numpy busy
@@ -73,9 +73,9 @@ def _same_compiler(
     work: OpWorkload, specs: Sequence[HardwareSpec], precision: str
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, int]:
     """(latency, energy, DRAM bytes, peak MAC/s, floor, schedules) of specs sharing `work`."""
-    placed = [activation_capacity(work, s) for s in specs]
-    capacity = np.array([c for c, _ in placed])
-    resident = np.array([r for _, r in placed])
+    capacity = np.array([activation_capacity(work, s)[0] for s in specs])
+    share = np.array([streamed_share(work, s) for s in specs])
+    preloaded = np.array([s.weights_preloaded for s in specs], dtype=bool)
     moved: dict[int, Traffic] = {
         int(c): traffic(work, belady(work, int(c))) for c in np.unique(capacity)
     }
@@ -89,10 +89,9 @@ def _same_compiler(
         rates = Rates.stacked(specs[part], precision)
         mac_s, vector_s, _ = compute_seconds(work, rates)
         dram = np.stack([moved[int(c)].dram_bytes for c in capacity[part]]).astype(np.float64)
-        streamed = ~resident[part]
-        dram[streamed] += work.weight_bytes
-        loaded = ~streamed & ~np.array([s.weights_preloaded for s in specs[part]], dtype=bool)
-        dram[loaded, 0] += work.total_weight_bytes
+        # as `simulator.weight_dram_bytes`, spec by spec
+        dram += work.weight_bytes * share[part, None]
+        dram[:, 0] += np.where(preloaded[part], 0.0, work.total_weight_bytes * (1 - share[part]))
         overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
         cost = price(mac_s, vector_s, work.macs, work.vector_ops, dram, sram, overhead, rates)
         latency[part] = cost.latency_s.sum(axis=1)
@@ -100,9 +99,8 @@ def _same_compiler(
         dram_total[part] = dram.sum(axis=1)
         peak[part] = np.broadcast_to(rates.peak_macs_per_s, (part.stop - part.start, 1))[:, 0]
     macs = float(work.macs.sum())
-    preloaded = resident & np.array([s.weights_preloaded for s in specs], dtype=bool)
-    compulsory = np.where(preloaded, 0, work.total_weight_bytes) + work.input_bytes
-    compulsory = compulsory + work.output_bytes
+    weights = work.total_weight_bytes * np.where(preloaded, share, 1.0)
+    compulsory = weights + work.input_bytes + work.output_bytes
     bandwidth = np.array([s.dram_bandwidth_bytes_per_s for s in specs])
     floor = np.maximum(macs / peak, compulsory / bandwidth)
     return latency, energy, dram_total, peak, floor, len(moved)

@@ -153,9 +153,35 @@ def group_costs(
 
 
 def weights_stay_resident(work: OpWorkload, spec: HardwareSpec) -> bool:
-    """Resident when the spec keeps weights on chip (or has no DRAM) and all of them fit."""
-    wants = spec.weights_resident or spec.dram_bytes == 0
-    return wants and work.total_weight_bytes < spec.sram_bytes
+    """Resident when the spec keeps weights on chip (or has no DRAM) and all of them fit
+    (with `weights_cached`: beside the largest op's working set too)."""
+    if work.total_weight_bytes == 0:
+        return _wants_resident(spec)
+    return resident_weight_bytes(work, spec) == work.total_weight_bytes
+
+
+def _wants_resident(spec: HardwareSpec) -> bool:
+    return spec.weights_resident or spec.dram_bytes == 0
+
+
+def resident_weight_bytes(work: OpWorkload, spec: HardwareSpec) -> int:
+    """Weight bytes kept in SRAM: all of them when the spec keeps weights on chip (or has no
+    DRAM) and they fit, else none; with `weights_cached` (a parameter cache), as many as fit
+    beside the largest op's working set (none held back on a pipelined chip), the rest
+    streaming from DRAM at every use."""
+    total = work.total_weight_bytes
+    if not _wants_resident(spec):
+        return 0
+    if not spec.weights_cached or spec.dram_bytes == 0:
+        return total if total < spec.sram_bytes else 0
+    working = 0 if spec.pipelined else int((work.operand_bytes + work.scores_bytes).max(initial=0))
+    return max(0, min(total, spec.sram_bytes - working))
+
+
+def streamed_share(work: OpWorkload, spec: HardwareSpec) -> float:
+    """The share of the weights that streams from DRAM at every use (0: all resident)."""
+    total = work.total_weight_bytes
+    return 1.0 - resident_weight_bytes(work, spec) / total if total else 0.0
 
 
 # a pipelined (dataflow) chip passes activations between layers through line buffers: no
@@ -166,10 +192,10 @@ STREAMED_ACTIVATIONS = 2**62
 def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool]:
     """(SRAM bytes left for activations, weights resident?), or a one-line error."""
     resident = weights_stay_resident(work, spec)
-    capacity = spec.sram_bytes - (work.total_weight_bytes if resident else 0)
+    capacity = spec.sram_bytes - resident_weight_bytes(work, spec)
     if spec.pipelined and capacity > 0:
         return STREAMED_ACTIVATIONS, resident
-    if capacity <= 0 or (spec.dram_bytes == 0 and not resident):
+    if capacity <= 0 or (spec.dram_bytes == 0 and not resident and work.total_weight_bytes):
         raise EdgewiseError(
             f"the weights ({work.total_weight_bytes / 2**20:.1f} MiB) do not fit in "
             f"'{spec.name}' SRAM ({spec.sram_bytes / 2**20:.1f} MiB)"
@@ -178,16 +204,14 @@ def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool
     return int(capacity), resident
 
 
-def weight_dram_bytes(work: OpWorkload, resident: bool, preloaded: bool = False) -> np.ndarray:
-    """Per op, the DRAM bytes of weights: streamed at every op that reads them, or all of
-    them loaded once before the first op when they stay resident (none at all when they
-    were loaded with the model: `weights_preloaded`)."""
-    if resident:
-        out = np.zeros(work.n_ops)
-        if work.n_ops and not preloaded:
-            out[0] = work.total_weight_bytes
-        return out
-    return work.weight_bytes.astype(np.float64)
+def weight_dram_bytes(work: OpWorkload, share: float, preloaded: bool = False) -> np.ndarray:
+    """Per op, the DRAM bytes of weights: the streamed `share` (`streamed_share`) at every op
+    that reads them, the resident rest loaded once before the first op (not at all when
+    they were loaded with the model: `weights_preloaded`)."""
+    out = work.weight_bytes * float(share)
+    if work.n_ops and not preloaded and share < 1:
+        out[0] += work.total_weight_bytes * (1.0 - share)
+    return out
 
 
 @dataclass(frozen=True)
@@ -210,18 +234,18 @@ def demand(
     rates: Rates,
     schedule: Schedule,
     moved: Traffic,
-    resident: bool,
+    share: float,
     has_dram: bool,
     preloaded: bool = False,
 ) -> Demand:
     """Per-op compute and bytes: the schedule's traffic, weights (streamed at every op that
-    reads them, or loaded once before the first op when resident), and each recomputation's
+    reads them, the resident rest loaded once before the first op), and each recomputation's
     segment landing on the op it runs before (its compute, weights and SRAM traffic; it
     runs as one kernel there, dispatched with that op)."""
     mac_s, vector_s, util = compute_seconds(work, rates)
     overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
-    weight_reads = weight_dram_bytes(work, resident, preloaded)
+    weight_reads = weight_dram_bytes(work, share, preloaded)
     sram = work.sram_bytes.astype(np.float64)
     recomputed = 0
     base_mac_s, base_vector_s, base_sram = mac_s, vector_s, sram.copy()
@@ -234,8 +258,8 @@ def demand(
         vector_s[at] += base_vector_s[seg].sum()
         macs[at] += work.macs[seg].sum()
         vector_ops[at] += work.vector_ops[seg].sum()
-        if not resident:
-            weight_reads[at] += work.weight_bytes[seg].sum()
+        if share:
+            weight_reads[at] += share * work.weight_bytes[seg].sum()
         sram[at] += base_sram[seg].sum()
         recomputed += int(work.macs[seg].sum())
     dram = moved.dram_bytes.astype(np.float64)
@@ -267,6 +291,7 @@ def simulate(
     rates = Rates.of(spec, precision)
     has_dram = spec.dram_bytes > 0
     capacity, resident = activation_capacity(work, spec)
+    share = streamed_share(work, spec)
     if schedule is None:
         schedule = belady(work, capacity, pins)
     elif schedule.capacity_bytes > capacity:
@@ -281,7 +306,7 @@ def simulate(
             f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
             "no DRAM to spill to"
         )
-    need = demand(work, rates, schedule, moved, resident, has_dram, spec.weights_preloaded)
+    need = demand(work, rates, schedule, moved, share, has_dram, spec.weights_preloaded)
     cost: OpCost = price(
         need.mac_s,
         need.vector_s,
@@ -297,7 +322,7 @@ def simulate(
     energy = cost.energy_j
     total_latency = float(latency.sum())
     total_macs = int(need.macs.sum())
-    weights = 0 if resident and spec.weights_preloaded else work.total_weight_bytes
+    weights = work.total_weight_bytes * (share if spec.weights_preloaded else 1.0)
     compulsory = weights + work.input_bytes + work.output_bytes
     floor = max(  # the model's own MACs: recomputation is not compulsory work
         (total_macs - need.recomputed_macs) / peak,
@@ -320,7 +345,7 @@ def simulate(
         floor_s=floor,
         floor_ratio=total_latency / floor if floor else float("inf"),
         peak_sram_bytes=int(moved.occupancy_bytes.max(initial=0))
-        + (work.total_weight_bytes if resident else 0),
+        + resident_weight_bytes(work, spec),
         spilled_bytes=int(moved.spill_bytes.sum()),
         tiled_ops=int(schedule.tiled.sum()),
         recomputed_macs=need.recomputed_macs,
