@@ -6,7 +6,8 @@ The free figures (each preset's `sources` say "fitted") are the ones no vendor p
 the sustained MAC efficiency, the per-op dispatch overhead, the depthwise rate, the vector
 rate, the sustained DRAM bandwidth, the weight compression. They are fitted per preset,
 never per model: least squares on log(predicted / published) over all of the preset's
-rows (scipy's bounded trust-region solver, from the preset's current figures), through
+rows (scipy's bounded trust-region solver, from the geometric mean of each figure's
+bounds, so that a rerun gives the same figures), through
 `edgewise.execute.published.predict`, the function `edgewise validate --published` uses.
 `--write` puts the fitted figures into the preset files (src/edgewise/hardware/presets),
 rounded to 3 significant digits; rerun `edgewise validate --published default` after.
@@ -97,7 +98,7 @@ def fit(preset: str, cases: list[tuple[object, str, tuple[str, ...], float]]) ->
     lo = np.log([a for _, a, _ in free])
     hi = np.log([b for _, _, b in free])
     specs = {o: load_spec(preset, o) for _, _, o, _ in cases}
-    start = np.clip(np.log([_current(next(iter(specs.values())), n) for n in names]), lo, hi)
+    start = (lo + hi) / 2  # the geometric mean of the bounds: the same start on every run
 
     def residuals(x: np.ndarray) -> np.ndarray:
         out = []
