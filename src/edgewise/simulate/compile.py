@@ -38,9 +38,9 @@ def compile_key(spec: HardwareSpec) -> str:
     return f"fuse={'yes' if spec.fuse_epilogues else 'no'},weights={spec.weight_compression:g}"
 
 
-def fusion_groups(work: OpWorkload) -> tuple[np.ndarray, tuple[int, ...]]:
+def fusion_groups(work: OpWorkload) -> tuple[np.ndarray, tuple[tuple[int, int, int], ...]]:
     """(per op the op whose epilogue it runs in, itself when not fused; the storages that
-    stay inside a fused group)."""
+    stay inside a fused group, as (storage, the op that writes it, the op that reads it))."""
     n, cats, storage = work.n_ops, work.categories, work.storage
     leader = np.arange(n)
     writer = {sid: op for op, made in enumerate(work.writes) for sid in made}
@@ -60,7 +60,7 @@ def fusion_groups(work: OpWorkload) -> tuple[np.ndarray, tuple[int, ...]]:
             best, best_sid = p, sid
         if best >= 0:
             leader[i] = leader[best]
-            internal.append(best_sid)
+            internal.append((best_sid, best, i))
     return leader, tuple(internal)
 
 
@@ -77,16 +77,13 @@ def compiled(work: OpWorkload, spec: HardwareSpec) -> OpWorkload:
     leader = np.arange(work.n_ops)
     if spec.fuse_epilogues:
         leader, internal = fusion_groups(work)
-        writer = {sid: op for op, made in enumerate(work.writes) for sid in made}
-        reader = {sid: i for i in range(work.n_ops) if leader[i] != i for sid in work.reads[i]}
-        zeroed = set(internal)
-        for sid in internal:
+        for sid, writer, reader in internal:
             s = work.storage[sid]
-            act_write[writer[sid]] -= s.nbytes
-            operands[writer[sid]] -= s.nbytes
-            act_read[reader[sid]] -= s.nbytes
-            operands[reader[sid]] -= s.nbytes
+            act_write[writer] -= s.nbytes
+            act_read[reader] -= s.nbytes
+            operands[[writer, reader]] -= s.nbytes
             gap_bytes[list(s.gaps)] = 0
+        zeroed = {sid for sid, _, _ in internal}
         storages = tuple(structs.replace(s, nbytes=0) if s.id in zeroed else s for s in storages)
     weights = work.weight_bytes
     if spec.weight_compression != 1:
