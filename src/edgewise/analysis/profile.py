@@ -97,37 +97,15 @@ _FREE = frozenset((*VIEWS, *FACTORIES))
 
 
 @gc_paused()
-def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
-    """Every op's cost, each distinct signature counted once (see `formulas`)."""
-    tensors = graph.tensors
-    parameter_storage = {
-        tid: t.storage_id for tid, t in tensors.items() if t.kind is TensorKind.PARAMETER
-    }
-    first_reader: dict[int, int] = {}  # parameter storage -> first op that reads it
-    for op in graph.ops:
-        for tid in op.inputs:
-            sid = parameter_storage.get(tid)
-            if sid is not None and sid not in first_reader:
-                first_reader[sid] = op.index
-    params_at: Counter[int] = Counter()
-    for t in graph.tensors_of_kind(TensorKind.PARAMETER):
-        if t.storage_id in first_reader and t.name:  # one record per distinct storage
-            params_at[first_reader[t.storage_id]] += t.numel
-    seen_storage = {t.storage_id for t in tensors.values() if t.kind is not TensorKind.ACTIVATION}
-    rule, scopes = conv.rule, graph.scopes
+def op_counts(graph: Graph, conv: Convention) -> tuple[list[Count], list[tuple[Any, ...] | None]]:
+    """Every op's count, each distinct signature counted once (see `formulas`), and the
+    signatures (None: counted on its own). What the simulator's workload needs."""
+    tensors, rule, scopes = graph.tensors, conv.rule, graph.scopes
     known: dict[tuple[Any, ...], Count] = {}
     counts: list[Count] = []
-    params: list[int] = []
-    written_bytes: list[int] = []
     signatures: list[tuple[Any, ...] | None] = []
     free_target: dict[str, bool] = {}
     for op in graph.ops:
-        written = 0
-        for tid in op.outputs:
-            t = tensors[tid]
-            if t.storage_id not in seen_storage:
-                seen_storage.add(t.storage_id)
-                written += t.storage_bytes
         free = free_target.get(op.target)
         if free is None:
             free = free_target[op.target] = op.name in _FREE
@@ -149,9 +127,41 @@ def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
                     f"arguments ({type(e).__name__}: {e}); report it with the model"
                 ) from e
         counts.append(count)
+        signatures.append(key)
+    return counts, signatures
+
+
+@gc_paused()
+def op_cost_columns(graph: Graph, conv: Convention) -> OpCostColumns:
+    """Every op's cost: its count (`op_counts`), the parameters it is the first to read,
+    and the bytes of the new storages it writes."""
+    counts, signatures = op_counts(graph, conv)
+    tensors = graph.tensors
+    parameter_storage = {
+        tid: t.storage_id for tid, t in tensors.items() if t.kind is TensorKind.PARAMETER
+    }
+    first_reader: dict[int, int] = {}  # parameter storage -> first op that reads it
+    for op in graph.ops:
+        for tid in op.inputs:
+            sid = parameter_storage.get(tid)
+            if sid is not None and sid not in first_reader:
+                first_reader[sid] = op.index
+    params_at: Counter[int] = Counter()
+    for t in graph.tensors_of_kind(TensorKind.PARAMETER):
+        if t.storage_id in first_reader and t.name:  # one record per distinct storage
+            params_at[first_reader[t.storage_id]] += t.numel
+    seen_storage = {t.storage_id for t in tensors.values() if t.kind is not TensorKind.ACTIVATION}
+    params: list[int] = []
+    written_bytes: list[int] = []
+    for op in graph.ops:
+        written = 0
+        for tid in op.outputs:
+            t = tensors[tid]
+            if t.storage_id not in seen_storage:
+                seen_storage.add(t.storage_id)
+                written += t.storage_bytes
         params.append(params_at[op.index])
         written_bytes.append(written)
-        signatures.append(key)
     return OpCostColumns(counts, params, written_bytes, signatures)
 
 

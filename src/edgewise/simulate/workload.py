@@ -21,7 +21,7 @@ from edgewise.analysis.conventions import convention
 from edgewise.analysis.formulas import OpArgs, resolve
 from edgewise.analysis.lifetimes import first_of_pairs, segments, storage_columns
 from edgewise.analysis.memory import scores_bytes
-from edgewise.analysis.profile import op_cost_columns
+from edgewise.analysis.profile import op_counts
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.graph import Graph, TensorKind, gc_paused
 from edgewise.ir.vocab import PRECISION_BYTES, AttentionMode
@@ -147,15 +147,15 @@ def op_workload(
     n = len(graph.ops)
     w_bytes, a_bytes = PRECISION_BYTES[weight_precision], PRECISION_BYTES[activation_precision]
     cols = storage_columns(graph)
-    cost = op_cost_columns(graph, convention("default"))
-    mac_list = [c.macs for c in cost.counts]
+    counts, signatures = op_counts(graph, convention("default"))
+    mac_list = [c.macs for c in counts]
     macs = np.array(mac_list, dtype=np.int64).reshape(-1)
-    vector = np.array([c.vector_ops for c in cost.counts], dtype=np.int64).reshape(-1)
+    vector = np.array([c.vector_ops for c in counts], dtype=np.int64).reshape(-1)
     dims = np.zeros((n, 3), dtype=np.int64)
     scores = np.zeros(n, dtype=np.int64)
     materialized = attention == AttentionMode.MATERIALIZED
     known: dict[tuple[Any, ...], tuple[int, int, int]] = {}  # by signature: shapes decide dims
-    for op, key in zip(graph.ops, cost.signatures, strict=True):
+    for op, key in zip(graph.ops, signatures, strict=True):
         if mac_list[op.index]:
             kn = known.get(key) if key is not None else None
             if kn is None:
