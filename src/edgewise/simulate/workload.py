@@ -219,18 +219,21 @@ def op_workload(
     gap_rank = event_rank[inner]
     gap_start, gap_end = event_op[inner], event_op[np.flatnonzero(inner) + 1]
 
-    ids, events = cols.ids[rows].tolist(), event_op.tolist()
+    # tuples, so that each storage's slices are tuples already (a million storages)
+    ids, events = cols.ids[rows].tolist(), tuple(event_op.tolist())
     nbytes, first = size[rows].tolist(), cols.first_op[rows].tolist()
     outputs = cols.is_output[rows].tolist()
-    bounds, uses = cols.use_start.tolist(), cols.use_ops.tolist()
+    bounds, uses = cols.use_start.tolist(), tuple(cols.use_ops.tolist())
+    gap_ids = tuple(range(int(gap_bounds[-1]) if len(gap_bounds) else 0))
     e_bounds, g_bounds, kinds = event_bounds.tolist(), gap_bounds.tolist(), cols.kinds
+    activation = TensorKind.ACTIVATION
     # positional: id, bytes, first op, uses, output, input, gaps, events
-    storages = tuple(
-        Storage(sid, nbytes[k], first[k], tuple(uses[bounds[r] : bounds[r + 1]]), outputs[k],
-                kinds[r] is not TensorKind.ACTIVATION, tuple(range(g_bounds[k], g_bounds[k + 1])),
-                tuple(events[e_bounds[k] : e_bounds[k + 1]]))
+    storages = tuple([
+        Storage(sid, nbytes[k], first[k], uses[bounds[r] : bounds[r + 1]], outputs[k],
+                kinds[r] is not activation, gap_ids[g_bounds[k] : g_bounds[k + 1]],
+                events[e_bounds[k] : e_bounds[k + 1]])
         for k, (sid, r) in enumerate(zip(ids, rows.tolist(), strict=True))
-    )  # fmt: skip
+    ])  # fmt: skip
     inputs = int(size[cols.of_kind(TensorKind.INPUT)].sum())
     weights_total = int(size[is_weight].sum())
     return OpWorkload(
@@ -268,8 +271,8 @@ def _per_op_tuples(n: int, ops: np.ndarray, ids: np.ndarray) -> tuple[tuple[int,
     """Per op index, the ids listed against it, in the order given."""
     order = np.argsort(ops, kind="stable")
     bounds = segments(np.bincount(ops, minlength=n)).tolist()
-    flat = ids[order].tolist()
-    return tuple([tuple(flat[bounds[i] : bounds[i + 1]]) for i in range(n)])
+    flat = tuple(ids[order].tolist())  # a tuple: its slices are the tuples returned
+    return tuple([flat[bounds[i] : bounds[i + 1]] for i in range(n)])
 
 
 def with_knobs(
