@@ -226,11 +226,11 @@ def op_workload(
     bounds, uses = cols.use_start.tolist(), tuple(cols.use_ops.tolist())
     gap_ids = tuple(range(int(gap_bounds[-1]) if len(gap_bounds) else 0))
     e_bounds, g_bounds, kinds = event_bounds.tolist(), gap_bounds.tolist(), cols.kinds
-    activation = TensorKind.ACTIVATION
+    act_kind = TensorKind.ACTIVATION
     # positional: id, bytes, first op, uses, output, input, gaps, events
     storages = tuple([
         Storage(sid, nbytes[k], first[k], uses[bounds[r] : bounds[r + 1]], outputs[k],
-                kinds[r] is not activation, gap_ids[g_bounds[k] : g_bounds[k + 1]],
+                kinds[r] is not act_kind, gap_ids[g_bounds[k] : g_bounds[k + 1]],
                 events[e_bounds[k] : e_bounds[k + 1]])
         for k, (sid, r) in enumerate(zip(ids, rows.tolist(), strict=True))
     ])  # fmt: skip
