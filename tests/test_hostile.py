@@ -363,3 +363,37 @@ def test_strict_json_writer_names_what_it_nulled() -> None:
 
     data = _strict(strict_json({"a": math.inf, "b": [1.0, math.nan]}))
     assert data == {"a": None, "b": [1.0, None], "non_finite": ["a: inf", "b[1]: nan"]}
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [(), ("--accuracy-budget", "1")],
+    ids=["nothing", "budget-without-sensitivity"],
+)
+def test_precision_is_refused_without_sensitivity_or_floors(
+    files: dict[str, Path], extra: tuple[str, ...]
+) -> None:
+    """Without a measured error and a budget, or floors, nothing bounds the error: int2."""
+    refused("plan", str(files["graph"]), "--allow", "keep,spill,precision", *extra,
+            needle="--allow precision needs --sensitivity FILE with --accuracy-budget")  # fmt: skip
+
+
+def test_a_quantizing_plan_is_shown_and_recorded_wherever_it_is_used(
+    files: dict[str, Path], tmp_path: Path
+) -> None:
+    """plan prints the precision decisions; simulate --plan titles the run with them and
+    records the plan in its JSON."""
+    plan = tmp_path / "q.json"
+    code, out, err = cli("plan", str(files["graph"]), "--allow", "keep,spill,precision",
+                         "--objective", "dram", "--sensitivity", str(files["sensitivity"]),
+                         "--accuracy-budget", "0", "-o", str(plan))  # fmt: skip
+    assert code == 0, err
+    assert "weight precision decisions" in out and "sensitivity error spent: 0" in out
+    code, out, err = cli("simulate", str(files["graph"]), "--plan", str(plan))
+    assert code == 0, err
+    assert "plan:" in out and "1 layers int4" in out
+    code, out, err = cli("simulate", str(files["graph"]), "--plan", str(plan), "--json", "-")
+    assert code == 0, err
+    recorded = json.loads(out)["plan"]
+    assert recorded["file"] == str(plan) and recorded["weights"] == {"int4": 1}
+    assert recorded["objective"] == "dram"

@@ -93,8 +93,12 @@ def run(
     )
     result = run_plan(graph, real_model, args, kwargs, plan, device, repeat, int8_kernels)
     if json_out:
-        write_output(json_out, to_json(plan_run_to_dict(result)))
+        data = plan_run_to_dict(result)
+        data["plan"] = None if plan is None else {"file": str(plan_file), **plan.summary()}
+        write_output(json_out, to_json(data))
     if json_out != "-":
+        if plan is not None:
+            console.print(f"plan {plan_file}: {plan.described()}")
         render_run(result, console)
 
 

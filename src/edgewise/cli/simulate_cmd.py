@@ -89,6 +89,8 @@ def simulate(
     work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)
     schedule: Schedule | None = None
+    plan_record: dict[str, object] | None = None
+    plan_line = ""
     if plan_file is not None:
         from edgewise.plan.plan import PlanPrecision, check_plan_for, load_plan
 
@@ -99,6 +101,8 @@ def simulate(
             raise EdgewiseError(f"plan '{plan_file}': {e}") from None
         work = loaded.workload(work, graph)
         schedule = loaded.sram_schedule(work)
+        plan_record = {"file": str(plan_file), **loaded.summary()}
+        plan_line = f"{plan_file}: {loaded.described()}"
     sim = run_simulation(work, spec, mac_precision, schedule=schedule)
     if not sim.totals.feasible:
         over = int(sim.traffic.overflow_bytes.max())
@@ -119,7 +123,7 @@ def simulate(
     )
     grouped = group_costs(sim, keys, spec.peak_macs_per_s(mac_precision))
     if json_out:
-        write_output(json_out, to_json(simulation_to_dict(sim, grouped)))
+        write_output(json_out, to_json(simulation_to_dict(sim, grouped, plan_record)))
     if csv_out:
         write_output(csv_out, simulation_to_csv(grouped))
     if plot is not None:
@@ -133,7 +137,7 @@ def simulate(
         plot_simulation(graph, sim, layer_rows, plot, spec.peak_macs_per_s(mac_precision),
                         spec.dram_bandwidth_bytes_per_s)  # fmt: skip
     if "-" not in (json_out, csv_out):
-        render_simulation(sim, grouped, console, rows)
+        render_simulation(sim, grouped, console, rows, plan_line)
         if plot is not None:
             console.print(f"charts written to {plot}")
 

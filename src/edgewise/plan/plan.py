@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -106,6 +107,32 @@ class Plan:
     weights: dict[str, str] = field(default_factory=dict)  # layer scope -> weight precision
     attention: tuple[PlannedAttention, ...] = ()
     note: Text = ""  # e.g. why a baseline was returned instead of the solver's plan
+
+    def summary(self) -> dict[str, Any]:
+        """What the plan decides, counted: tensors by action, layers by weight precision,
+        attention ops by mode (shown by `plan`, `simulate --plan` and `run --plan`)."""
+        actions = Counter(t.action for t in self.tensors)
+        return {
+            "model": self.model,
+            "hardware": self.hardware,
+            "objective": self.objective,
+            "tensors": {a: actions.get(a, 0) for a in ("keep", "spill", "recompute")},
+            "weights": dict(sorted(Counter(self.weights.values()).items())),
+            "attention": dict(sorted(Counter(a.mode for a in self.attention).items())),
+            "tiled_ops": len(self.schedule.tiled_ops),
+        }
+
+    def described(self) -> str:
+        """`summary` in one line, e.g. "3 keep, 1 spill; weights: 12 layers int4; ..."."""
+        s = self.summary()
+        tensors = ", ".join(f"{n} {a}" for a, n in s["tensors"].items() if n) or "no tensors"
+        weights = ", ".join(f"{n} layers {p}" for p, n in s["weights"].items())
+        attention = ", ".join(f"{n} {m}" for m, n in s["attention"].items())
+        return (
+            f"{tensors}; weights: {weights or f'all {self.precision.weights}'}"
+            + (f"; attention: {attention}" if attention else "")
+            + f"; {s['tiled_ops']} ops tiled"
+        )
 
     def workload(self, work: OpWorkload, graph: Graph) -> OpWorkload:
         """`work` with this plan's weight precisions and attention modes applied."""

@@ -85,6 +85,12 @@ def make_plan(
         raise EdgewiseError(
             "--floor, --sensitivity and --accuracy-budget need --allow ...,precision"
         )
+    if "precision" in allow and not floors and (sensitivity is None or accuracy_budget is None):
+        raise EdgewiseError(
+            "--allow precision needs --sensitivity FILE with --accuracy-budget B (measure the "
+            "file with `edgewise sensitivity`), or --floor LAYER=BITS: without them nothing "
+            "bounds the error and every layer would go to int2"
+        )
     work: OpWorkload = compiled(op_workload(graph, weights, activations), spec)
     keep_fit = simulate(work, spec, compute)
     problem = plan_problem(graph, work, keep_fit, spec, long_lived_ops)

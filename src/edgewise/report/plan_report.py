@@ -3,6 +3,7 @@ SRAM occupancy timeline before (keep-fit) and after (plan)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -123,11 +124,46 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
             p.recompute_at_scope or "",
         )
     console.print(decisions)
+    _render_knobs(outcome, console)
     sched = outcome.plan.schedule
     console.print(
         f"around them: {len(sched.off_gaps)} of the {sched.gap_count} gaps wait in DRAM, "
         f"{len(sched.tiled_ops)} ops are tiled (the plan file holds the whole schedule)"
     )
+
+
+def _render_knobs(outcome: PlanOutcome, console: Console) -> None:
+    """The precision and attention decisions: layers per weight precision (a few named),
+    the sensitivity error they spend against the budget, attention ops per mode."""
+    plan, problem = outcome.plan, outcome.problem
+    assert plan is not None
+    if problem.layers:
+        by_precision: dict[str, list[str]] = {}
+        spent = 0.0
+        for layer in problem.layers:
+            chosen = plan.weights.get(layer.name, layer.options[0])
+            by_precision.setdefault(chosen, []).append(layer.name)
+            if chosen in layer.options:
+                spent += layer.errors[layer.options.index(chosen)]
+        table = Table(title="weight precision decisions (layers with weights)")
+        for col in ("precision", "layers", "for example"):
+            table.add_column(col, justify="right" if col == "layers" else "left")
+        for precision, names in sorted(by_precision.items()):
+            table.add_row(precision, str(len(names)), ", ".join(names[:3])
+                          + (", ..." if len(names) > 3 else ""))  # fmt: skip
+        console.print(table)
+        budget = problem.accuracy_budget
+        console.print(
+            f"sensitivity error spent: {spent:.4g}"
+            + (f" of a budget of {budget:.4g}" if budget is not None else " (floors only)")
+        )
+    if problem.attention:
+        modes = Counter(a.mode for a in plan.attention)
+        console.print(
+            "attention: " + ", ".join(f"{n} {m}" for m, n in sorted(modes.items()))
+            if modes
+            else f"attention: all {len(problem.attention)} ops as captured"
+        )
 
 
 def plot_outcome(outcome: PlanOutcome, path: Path) -> None:

@@ -31,9 +31,13 @@ def _seconds(value: float) -> str:
     return f"{value * 1e9:.3g} ns"
 
 
-def simulation_to_dict(sim: Simulation, rows: tuple[LayerCost, ...]) -> dict[str, Any]:
+def simulation_to_dict(
+    sim: Simulation, rows: tuple[LayerCost, ...], plan: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`plan`: the plan simulated (its file and `Plan.summary`), recorded with the run."""
     t = sim.totals
     return {
+        "plan": plan,
         "model": sim.work.model,
         "hardware": sim.spec_name,
         "precision": {
@@ -66,12 +70,19 @@ def simulation_to_csv(rows: tuple[LayerCost, ...]) -> str:
 
 
 def render_simulation(
-    sim: Simulation, rows: tuple[LayerCost, ...], console: Console, limit: int
+    sim: Simulation,
+    rows: tuple[LayerCost, ...],
+    console: Console,
+    limit: int,
+    plan: str = "",
 ) -> None:
+    """`plan`: the plan's decisions in one line (`Plan.described`), shown in the title, so a
+    plan's layers at other weight precisions are never hidden behind the base precision."""
     t = sim.totals
     summary = Table(
         title=f"{sim.work.model} on {sim.spec_name} ({sim.work.weight_precision} weights, "
         f"{sim.work.activation_precision} activations, {sim.precision} MACs)"
+        + (f"\nplan: {plan}" if plan else "")
     )
     summary.add_column("total")
     summary.add_column("value", justify="right")
