@@ -229,3 +229,21 @@ def test_bad_published_tables_are_refused(tmp_path: Path, text: str, needle: str
     table = tmp_path / "t.csv"
     table.write_text(text)
     refused("validate", "--published", str(table), needle=needle)
+
+
+def test_what_bounds_adds_up_and_names_a_lever() -> None:
+    """DRAM bytes by kind add up to the DRAM total, latency by bound to the latency."""
+    from edgewise.report.simulate_report import what_bounds
+    from tests.models import tiny_unet
+
+    model, args = tiny_unet()
+    work = op_workload(capture(model, *args), "int8", "int8")
+    sim = simulate(work, load_spec("generic-npu", ["sram_bytes=64KiB"]), "int8")
+    t = sim.totals
+    kinds = (t.dram_weight_bytes, t.dram_refill_bytes, t.spilled_bytes, t.dram_stream_bytes,
+             t.dram_output_bytes)  # fmt: skip
+    assert sum(kinds) == pytest.approx(t.dram_bytes, abs=len(kinds))  # rounding per kind
+    by_bound = t.compute_bound_s + t.dram_bound_s + t.sram_bound_s + t.overhead_bound_s
+    assert by_bound == pytest.approx(t.latency_s)
+    text = what_bounds(sim)
+    assert "time by bound:" in text and "DRAM by kind:" in text and "the lever:" in text

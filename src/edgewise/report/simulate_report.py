@@ -69,6 +69,41 @@ def simulation_to_csv(rows: tuple[LayerCost, ...]) -> str:
     return out.getvalue()
 
 
+def what_bounds(sim: Simulation) -> str:
+    """Where the time and the DRAM bytes go, and which levers act on the largest share."""
+    t = sim.totals
+    time = {"compute": t.compute_bound_s, "DRAM": t.dram_bound_s, "SRAM": t.sram_bound_s,
+            "overhead": t.overhead_bound_s}  # fmt: skip
+    moved = {"weights": t.dram_weight_bytes, "refills": t.dram_refill_bytes,
+             "spills": t.spilled_bytes, "tiled streams": t.dram_stream_bytes,
+             "outputs": t.dram_output_bytes}  # fmt: skip
+    total_s, total_b = max(t.latency_s, 1e-30), max(t.dram_bytes, 1)
+    lines = [
+        "time by bound: " + ", ".join(f"{k} {v / total_s:.0%}" for k, v in time.items() if v),
+        "DRAM by kind: "
+        + ", ".join(
+            f"{k} {binary_bytes(v)} ({v / total_b:.0%})" for k, v in moved.items() if v
+        ),
+    ]
+    main = max(time, key=time.__getitem__)
+    heavy = max(moved, key=moved.__getitem__)
+    if main == "DRAM" and heavy == "weights":
+        lever = ("weights stream at every call: fewer weight bytes (`plan --allow precision` "
+                 "with a sensitivity file), weights kept on chip (`weights_resident`), or one "
+                 "weight read for both CFG halves (`--cfg`, batch 2)")  # fmt: skip
+    elif main == "DRAM" and heavy in ("refills", "spills"):
+        lever = "activations leave the chip: `plan` (keep, spill or recompute the long-lived)"
+    elif main == "DRAM":
+        lever = "ops tiled through DRAM: more SRAM, or fused attention (`--attention fused`)"
+    elif main == "compute":
+        lever = "compute-bound: narrower MACs (--precision), a larger array, or fewer MACs"
+    elif main == "overhead":
+        lever = "dispatch-bound: fewer, larger kernels (epilogue fusion: `fuse_epilogues`)"
+    else:
+        lever = "SRAM-bandwidth-bound: a wider SRAM port, or fewer bytes per op"
+    return "\n".join([*lines, f"the lever: {lever}"]) if t.latency_s else ""
+
+
 def render_simulation(
     sim: Simulation,
     rows: tuple[LayerCost, ...],
@@ -106,6 +141,7 @@ def render_simulation(
     summary.add_row("ops tiled through DRAM (working set > SRAM)", str(t.tiled_ops))
     summary.add_row("MACs", si(t.macs))
     console.print(summary)
+    console.print(what_bounds(sim))
     ranked = sorted(range(len(rows)), key=lambda i: -rows[i].latency_s)[: limit or None]
     slow = [rows[i] for i in sorted(ranked)]  # in execution order
     table = Table(title=f"slowest {len(slow)} of {len(rows)} layers (in execution order)")

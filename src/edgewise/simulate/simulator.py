@@ -55,9 +55,21 @@ class Totals:
     dram_energy_j: float
     static_energy_j: float
     dram_bytes: int
+    # the DRAM bytes by kind (they add up to dram_bytes): weights streamed or loaded,
+    # storages read back (spilled activations, model inputs), storages written out
+    # (`spilled_bytes`), tiled ops' and recomputations' streams, model outputs
+    dram_weight_bytes: int
+    dram_refill_bytes: int
+    dram_stream_bytes: int
+    dram_output_bytes: int
     sram_bytes: int
     macs: int
-    overhead_s: float  # of the latency: the runtime's fixed per-op cost
+    # the latency by what bounds each op (they add up to latency_s)
+    compute_bound_s: float
+    dram_bound_s: float
+    sram_bound_s: float
+    overhead_bound_s: float
+    overhead_s: float  # of the latency: the runtime's fixed per-op cost, on every op
     dispatched_ops: int  # ops run as kernels of their own (views and fused ops are not)
     mac_utilization: float  # MACs / (peak MAC/s x latency)
     floor_s: float
@@ -337,8 +349,18 @@ def simulate(
         dram_energy_j=float(cost.dram_j.sum()),
         static_energy_j=float(cost.static_j.sum()),
         dram_bytes=round(float(need.dram_bytes.sum())),
+        dram_weight_bytes=round(float(need.dram_bytes.sum()) - float(moved.dram_bytes.sum()))
+        if has_dram
+        else 0,
+        dram_refill_bytes=int(moved.refill_bytes.sum()) if has_dram else 0,
+        dram_stream_bytes=int(moved.stream_bytes.sum()) if has_dram else 0,
+        dram_output_bytes=int(moved.output_bytes.sum()) if has_dram else 0,
         sram_bytes=round(float(need.sram_bytes.sum())),
         macs=total_macs,
+        compute_bound_s=float(latency[cost.bound == 0].sum()),
+        dram_bound_s=float(latency[cost.bound == 1].sum()),
+        sram_bound_s=float(latency[cost.bound == 2].sum()),
+        overhead_bound_s=float(latency[cost.bound == 3].sum()),
         overhead_s=float(cost.overhead_s.sum()),
         dispatched_ops=int(work.dispatched.sum()) if work.dispatched is not None else 0,
         mac_utilization=total_macs / (peak * total_latency) if total_latency else 0.0,
