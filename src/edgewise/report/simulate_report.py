@@ -81,9 +81,7 @@ def what_bounds(sim: Simulation) -> str:
     lines = [
         "time by bound: " + ", ".join(f"{k} {v / total_s:.0%}" for k, v in time.items() if v),
         "DRAM by kind: "
-        + ", ".join(
-            f"{k} {binary_bytes(v)} ({v / total_b:.0%})" for k, v in moved.items() if v
-        ),
+        + ", ".join(f"{k} {binary_bytes(v)} ({v / total_b:.0%})" for k, v in moved.items() if v),
     ]
     main = max(time, key=time.__getitem__)
     heavy = max(moved, key=moved.__getitem__)
