@@ -14,6 +14,7 @@ from edgewise.plan.plan import plan_to_dict
 from edgewise.plan.planner import PlanOutcome
 from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
+from edgewise.report.simulate_report import what_bounds
 
 
 def outcome_to_dict(outcome: PlanOutcome) -> dict[str, Any]:
@@ -110,6 +111,9 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
             style="bold" if name == "plan" else None,
         )
     console.print(table)
+    chosen = outcome.simulations.get("plan") or next(iter(outcome.simulations.values()), None)
+    if chosen is not None:  # what bounds the plan's run, and the lever left for it
+        console.print(what_bounds(chosen))
     if outcome.plan is None:
         return
     decisions = Table(title="decisions (each long-lived tensor across its gap)")
