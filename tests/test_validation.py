@@ -247,3 +247,15 @@ def test_what_bounds_adds_up_and_names_a_lever() -> None:
     assert by_bound == pytest.approx(t.latency_s)
     text = what_bounds(sim)
     assert "time by bound:" in text and "DRAM by kind:" in text and "the lever:" in text
+
+
+def test_every_source_table_meets_the_targets() -> None:
+    """The shipped presets against the shipped table (docs/validation.md): per source
+    table, median error at most 25%, no row off by more than 2x, Spearman at least 0.9
+    where it is defined (3 rows or more). Refitting a preset must keep this."""
+    comparisons = compare(read_published("default"))
+    assert sum(1 for c in comparisons if c.skipped) == 2  # the Whisper decoder steps only
+    for a in agreement(comparisons, "source"):
+        assert a.median_error <= 0.25, a
+        assert a.worst_ratio <= 2.0, a
+        assert math.isnan(a.spearman) or a.spearman >= 0.9 - 1e-9, a
