@@ -245,7 +245,7 @@ def test_what_bounds_adds_up_and_names_a_lever() -> None:
     assert sum(kinds) == pytest.approx(t.dram_bytes, abs=len(kinds))  # rounding per kind
     by_bound = t.compute_bound_s + t.dram_bound_s + t.sram_bound_s + t.overhead_bound_s
     assert by_bound == pytest.approx(t.latency_s)
-    text = what_bounds(sim)
+    text = what_bounds(sim.totals)
     assert "time by bound:" in text and "DRAM by kind:" in text and "the lever:" in text
 
 

@@ -207,6 +207,14 @@ def _sd15_text_encoder(w: Workload) -> Built:
     return model, (), {"input_ids": _meta(w.batch, 77, dtype=torch.int64)}
 
 
+def _sdxl_text_encoder_2(w: Workload) -> Built:
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    config = CLIPTextConfig(**configs.OPENCLIP_BIGG_TEXT)
+    model = _on_meta(CLIPTextModelWithProjection, config)
+    return model, (), {"input_ids": _meta(w.batch, 77, dtype=torch.int64)}
+
+
 def _image_classifier(
     model_class: str, config: configs.Config, sized: bool = False
 ) -> Callable[[Workload], Built]:
@@ -400,6 +408,18 @@ _ENTRIES = (
                     "text_encoder 123060480"),
         ),
         build=_sd15_text_encoder,
+    ),
+    ZooEntry(
+        name="sdxl-text-encoder-2",
+        description="SDXL's second text encoder: the OpenCLIP ViT-bigG/14 text tower with its "
+        "projection (CLIPTextModelWithProjection); SDXL's first is sd15-text-encoder",
+        inputs="token ids 1x77",
+        options=frozenset({"batch"}),
+        published=(
+            _params(694_659_840, "diffusers-based module table of the SD 3 pipeline, which "
+                    "shares this tower: text_encoder_2 694659840 params"),
+        ),
+        build=_sdxl_text_encoder_2,
     ),
     ZooEntry(
         name="sd21-unet",

@@ -128,6 +128,23 @@ CLIP_L14_TEXT: Config = {
     "pad_token_id": 1,
 }
 
+# stabilityai/stable-diffusion-xl-base-1.0, text_encoder_2/config.json: the OpenCLIP
+# ViT-bigG/14 text tower (CLIPTextModelWithProjection)
+OPENCLIP_BIGG_TEXT: Config = {
+    "vocab_size": 49408,
+    "hidden_size": 1280,
+    "intermediate_size": 5120,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 20,
+    "max_position_embeddings": 77,
+    "hidden_act": "gelu",
+    "layer_norm_eps": 1e-05,
+    "projection_dim": 1280,
+    "bos_token_id": 0,
+    "eos_token_id": 2,
+    "pad_token_id": 1,
+}
+
 # openai/clip-vit-large-patch14, config.json "vision_config" (the -336 repo differs only
 # in image_size 336)
 CLIP_L14_VISION: Config = {

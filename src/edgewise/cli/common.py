@@ -15,6 +15,7 @@ from edgewise.errors import EdgewiseError
 if TYPE_CHECKING:
     from edgewise.capture.zoo import Workload
     from edgewise.ir.graph import Graph
+    from edgewise.ir.pipeline import Pipeline
 
 console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI get a wide table
 
@@ -60,7 +61,9 @@ def output_target(param: typer.CallbackParam, value: Any) -> Any:
 # --- options shared by every command that takes a model --------------------------------
 ModelArg = Annotated[
     str | None,
-    typer.Argument(help="zoo name (see `edgewise zoo`) or a graph file from `edgewise capture`"),
+    typer.Argument(
+        help="zoo model or pipeline (see `edgewise zoo`), or a graph file from `edgewise capture`"
+    ),
 ]
 ModuleOpt = Annotated[
     str | None,
@@ -83,6 +86,22 @@ FramesOpt = Annotated[
 ]
 CfgOpt = Annotated[
     bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")
+]
+StepsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--steps",
+        help="denoising steps per image (pipelines: sd15, sdxl; default 25)",
+        callback=bounded(1, 500_000),
+    ),
+]
+CfgModeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--cfg-mode",
+        help="pipelines with --cfg: batch (one batch-2 U-Net call per step) or sequential "
+        "(two batch-1 calls)",
+    ),
 ]
 
 
@@ -135,6 +154,43 @@ def graph_for(
     from edgewise.capture.source import graph_from_source
 
     return graph_from_source(model, module, workload_for(batch, resolution, frames, cfg))
+
+
+def pipeline_for(
+    model: str | None,
+    batch: int | None,
+    resolution: int | None,
+    frames: int | None,
+    cfg: bool,
+    steps: int | None,
+    cfg_mode: str | None,
+) -> Pipeline | None:
+    """The pipeline MODEL names at the options given, or None when MODEL is not a
+    pipeline (then --steps and --cfg-mode are refused: they mean nothing to one graph)."""
+    from edgewise.capture.pipelines import is_pipeline
+
+    if not is_pipeline(model):
+        if steps is not None or cfg_mode is not None:
+            raise EdgewiseError(
+                "--steps and --cfg-mode are for pipelines (sd15, sdxl; see `edgewise zoo`): "
+                f"'{model}' is one graph"
+            )
+        return None
+    if frames is not None:
+        raise EdgewiseError(f"pipeline '{model}' does not take --frames")
+    if cfg_mode is not None and not cfg:
+        raise EdgewiseError("--cfg-mode says how guidance runs: give --cfg with it")
+    from edgewise.capture.pipelines import DEFAULT_STEPS, PipelineOptions, capture_pipeline
+
+    options = PipelineOptions(
+        steps=DEFAULT_STEPS if steps is None else steps,
+        cfg=cfg,
+        cfg_mode=cfg_mode or "batch",
+        batch=batch or 1,
+        resolution=resolution,
+    )
+    assert model is not None  # is_pipeline(None) is False
+    return capture_pipeline(model, options)
 
 
 def write_output(target: str, text: str) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from edgewise.cli.common import (
     BatchOpt,
+    CfgModeOpt,
     CfgOpt,
     CsvOpt,
     DepthOpt,
@@ -19,11 +20,13 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     SetOpt,
+    StepsOpt,
     bounded,
     check_png,
     console,
     graph_for,
     output_target,
+    pipeline_for,
     to_json,
     write_output,
 )
@@ -62,8 +65,11 @@ def simulate(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    steps: StepsOpt = None,
+    cfg_mode: CfgModeOpt = None,
 ) -> None:
-    """Latency, DRAM traffic, utilization and energy of every layer on an accelerator."""
+    """Latency, DRAM traffic, utilization and energy of every layer on an accelerator; for a
+    pipeline (sd15, sdxl), of every phase and per image."""
     from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
     from edgewise.report.simulate_report import (
         plot_simulation,
@@ -85,6 +91,24 @@ def simulate(
     check_png(plot)
     spec = load_spec(hw, set_ or ())
     weights, activations = parse_precision(precision or default_precision(spec), spec)
+    pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
+                                                 cfg_mode)  # fmt: skip
+    if pipeline is not None:
+        if plan_file is not None or csv_out or plot is not None:
+            raise EdgewiseError(
+                "a pipeline is simulated phase by phase: --plan, --csv and --plot take one "
+                "graph (give a phase's zoo model, e.g. sd15-unet)"
+            )
+        from edgewise.report.pipeline_report import pipeline_run_to_dict, render_pipeline_run
+        from edgewise.simulate.pipeline import simulate_pipeline
+
+        run = simulate_pipeline(pipeline, spec, weights, activations,
+                                compute_precision(weights, activations), attention)  # type: ignore[arg-type]  # fmt: skip
+        if json_out:
+            write_output(json_out, to_json(pipeline_run_to_dict(run)))
+        if json_out != "-":
+            render_pipeline_run(run, console)
+        return
     graph = graph_for(model, module, batch, resolution, frames, cfg)
     work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)

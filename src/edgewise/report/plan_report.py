@@ -113,7 +113,7 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
     console.print(table)
     chosen = outcome.simulations.get("plan") or next(iter(outcome.simulations.values()), None)
     if chosen is not None:  # what bounds the plan's run, and the lever left for it
-        console.print(what_bounds(chosen))
+        console.print(what_bounds(chosen.totals))
     if outcome.plan is None:
         return
     decisions = Table(title="decisions (each long-lived tensor across its gap)")

@@ -16,7 +16,7 @@ from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.ir.graph import Graph
 from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
-from edgewise.simulate.simulator import LayerCost, Simulation
+from edgewise.simulate.simulator import LayerCost, Simulation, Totals
 
 BOUND_COLORS = {
     "compute": "#4C72B0", "dram": "#C44E52", "sram": "#DD8452", "overhead": "#8172B3",
@@ -69,9 +69,9 @@ def simulation_to_csv(rows: tuple[LayerCost, ...]) -> str:
     return out.getvalue()
 
 
-def what_bounds(sim: Simulation) -> str:
-    """Where the time and the DRAM bytes go, and which levers act on the largest share."""
-    t = sim.totals
+def what_bounds(t: Totals, repeated: bool = False) -> str:
+    """Where the time and the DRAM bytes go, and which levers act on the largest share;
+    `repeated`: the figures are of a pipeline, whose phases are called many times."""
     time = {"compute": t.compute_bound_s, "DRAM": t.dram_bound_s, "SRAM": t.sram_bound_s,
             "overhead": t.overhead_bound_s}  # fmt: skip
     moved = {"weights": t.dram_weight_bytes, "refills": t.dram_refill_bytes,
@@ -86,9 +86,11 @@ def what_bounds(sim: Simulation) -> str:
     main = max(time, key=time.__getitem__)
     heavy = max(moved, key=moved.__getitem__)
     if main == "DRAM" and heavy == "weights":
+        where = "the pipeline" if repeated else "a pipeline such as sd15"
         lever = ("weights stream at every call: fewer weight bytes (`plan --allow precision` "
-                 "with a sensitivity file), weights kept on chip (`weights_resident`), or one "
-                 "weight read for both CFG halves (`--cfg`, batch 2)")  # fmt: skip
+                 "with a sensitivity file), layers' weights kept on chip across calls "
+                 f"(`plan` on {where}: residency), or one weight read for both CFG halves "
+                 "(`--cfg --cfg-mode batch`)")  # fmt: skip
     elif main == "DRAM" and heavy in ("refills", "spills"):
         lever = "activations leave the chip: `plan` (keep, spill or recompute the long-lived)"
     elif main == "DRAM":
@@ -139,7 +141,7 @@ def render_simulation(
     summary.add_row("ops tiled through DRAM (working set > SRAM)", str(t.tiled_ops))
     summary.add_row("MACs", si(t.macs))
     console.print(summary)
-    console.print(what_bounds(sim))
+    console.print(what_bounds(sim.totals))
     ranked = sorted(range(len(rows)), key=lambda i: -rows[i].latency_s)[: limit or None]
     slow = [rows[i] for i in sorted(ranked)]  # in execution order
     table = Table(title=f"slowest {len(slow)} of {len(rows)} layers (in execution order)")

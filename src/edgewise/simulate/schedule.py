@@ -62,10 +62,19 @@ class Pin:
 
 @dataclass(frozen=True)
 class Schedule:
-    capacity_bytes: int  # SRAM available to activations
+    capacity_bytes: int  # SRAM available to activations (and to weights a plan keeps)
     kept: np.ndarray  # bool per gap: resident across it
     tiled: np.ndarray  # bool per op: operands streamed through DRAM
     recompute: tuple[Recompute, ...] = ()
+    # bool per op: a plan keeps the weights this op reads in SRAM across every call of the
+    # phase (loaded once, never streamed; held at every op); None: no plan residency
+    resident_ops: np.ndarray | None = None
+
+    def held_weight_bytes(self, work: OpWorkload) -> int:
+        """Weight bytes the plan keeps in SRAM at every op."""
+        if self.resident_ops is None:
+            return 0
+        return int(work.weight_bytes[self.resident_ops].sum())
 
 
 @dataclass(frozen=True)
@@ -225,6 +234,7 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
     tiled_ops = schedule.tiled
     occupancy = np.cumsum(np.array(occ, dtype=np.int64))[:n]
     occupancy += np.where(tiled_ops, 0, work.operand_bytes + work.scores_bytes)
+    occupancy += schedule.held_weight_bytes(work)
     streamed = np.array(stream, dtype=np.int64) + np.where(tiled_ops, 2 * work.scores_bytes, 0)
     return Traffic(
         refill_bytes=np.array(refill, dtype=np.int64),

@@ -216,13 +216,39 @@ def activation_capacity(work: OpWorkload, spec: HardwareSpec) -> tuple[int, bool
     return int(capacity), resident
 
 
-def weight_dram_bytes(work: OpWorkload, share: float, preloaded: bool = False) -> np.ndarray:
-    """Per op, the DRAM bytes of weights: the streamed `share` (`streamed_share`) at every op
-    that reads them, the resident rest loaded once before the first op (not at all when
-    they were loaded with the model: `weights_preloaded`)."""
+def streamed_weight_bytes(
+    work: OpWorkload, share: float, resident_ops: np.ndarray | None = None
+) -> np.ndarray:
+    """Per op, the weight bytes it reads from DRAM at every call: the streamed `share`
+    (`streamed_share`) of what it reads, none for an op whose weights a plan keeps."""
     out = work.weight_bytes * float(share)
-    if work.n_ops and not preloaded and share < 1:
-        out[0] += work.total_weight_bytes * (1.0 - share)
+    if resident_ops is not None:
+        out[resident_ops] = 0.0
+    return out
+
+
+def loaded_weight_bytes(
+    work: OpWorkload, share: float, resident_ops: np.ndarray | None = None
+) -> float:
+    """Weight bytes held in SRAM across calls: the spec's resident share plus what a plan
+    keeps; loaded from DRAM once, before the first op of the first call."""
+    held = float(work.weight_bytes[resident_ops].sum()) if resident_ops is not None else 0.0
+    return work.total_weight_bytes * (1.0 - float(share)) + held
+
+
+def weight_dram_bytes(
+    work: OpWorkload,
+    share: float,
+    preloaded: bool = False,
+    resident_ops: np.ndarray | None = None,
+) -> np.ndarray:
+    """Per op, the DRAM bytes of weights: `streamed_weight_bytes` at every op, and what is
+    held across calls (`loaded_weight_bytes`) loaded at the first op, unless it is on chip
+    already (`weights_preloaded`, or a later call of a phase)."""
+    out = streamed_weight_bytes(work, share, resident_ops)
+    load = loaded_weight_bytes(work, share, resident_ops)
+    if work.n_ops and not preloaded and load:
+        out[0] += load
     return out
 
 
@@ -257,7 +283,9 @@ def demand(
     mac_s, vector_s, util = compute_seconds(work, rates)
     overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
-    weight_reads = weight_dram_bytes(work, share, preloaded)
+    resident_ops = schedule.resident_ops
+    weight_reads = weight_dram_bytes(work, share, preloaded, resident_ops)
+    streams = streamed_weight_bytes(work, share, resident_ops)
     sram = work.sram_bytes.astype(np.float64)
     recomputed = 0
     base_mac_s, base_vector_s, base_sram = mac_s, vector_s, sram.copy()
@@ -270,8 +298,7 @@ def demand(
         vector_s[at] += base_vector_s[seg].sum()
         macs[at] += work.macs[seg].sum()
         vector_ops[at] += work.vector_ops[seg].sum()
-        if share:
-            weight_reads[at] += share * work.weight_bytes[seg].sum()
+        weight_reads[at] += streams[seg].sum()
         sram[at] += base_sram[seg].sum()
         recomputed += int(work.macs[seg].sum())
     dram = moved.dram_bytes.astype(np.float64)
@@ -289,11 +316,13 @@ def simulate(
     precision: str,
     pins: Sequence[Pin] = (),
     schedule: Schedule | None = None,
+    warm: bool = False,
 ) -> Simulation:
     """Cost `work` on `spec` with the MAC array at `precision` (see the module docstring).
 
     Without `schedule`, the default Belady schedule is used, with `pins` (a baseline's
-    decisions on long-lived storages) respected; a plan passes its own schedule.
+    decisions on long-lived storages) respected; a plan passes its own schedule. `warm`:
+    a later call of a phase, whose weights held across calls are on chip already.
     """
     work = compiled(work, spec)
     if precision not in spec.macs_per_cycle:
@@ -311,6 +340,11 @@ def simulate(
             f"the schedule was made for {schedule.capacity_bytes} bytes of activation SRAM, "
             f"'{spec.name}' leaves {capacity}: plan again for this spec"
         )
+    if schedule.resident_ops is not None and schedule.resident_ops.any() and share < 1:
+        raise EdgewiseError(
+            f"'{spec.name}' keeps weights on chip itself (weights_resident): a plan that "
+            "keeps layers' weights is for a spec that streams them"
+        )
     moved = traffic(work, schedule)
     off_chip = moved.spill_bytes.any() or moved.stream_bytes.any() or schedule.tiled.any()
     if not has_dram and off_chip:
@@ -318,7 +352,8 @@ def simulate(
             f"the activations do not fit in '{spec.name}' SRAM beside the weights and it has "
             "no DRAM to spill to"
         )
-    need = demand(work, rates, schedule, moved, share, has_dram, spec.weights_preloaded)
+    preloaded = spec.weights_preloaded or warm
+    need = demand(work, rates, schedule, moved, share, has_dram, preloaded)
     cost: OpCost = price(
         need.mac_s,
         need.vector_s,
@@ -334,7 +369,8 @@ def simulate(
     energy = cost.energy_j
     total_latency = float(latency.sum())
     total_macs = int(need.macs.sum())
-    weights = work.total_weight_bytes * (share if spec.weights_preloaded else 1.0)
+    loaded = loaded_weight_bytes(work, share, schedule.resident_ops)
+    weights = work.total_weight_bytes - (loaded if preloaded else 0.0)
     compulsory = weights + work.input_bytes + work.output_bytes
     floor = max(  # the model's own MACs: recomputation is not compulsory work
         (total_macs - need.recomputed_macs) / peak,

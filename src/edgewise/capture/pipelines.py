@@ -1,0 +1,115 @@
+"""Zoo pipelines: a whole generation as phases of zoo models, each with its call count.
+
+Stable Diffusion per image: the text encoder(s) once, the U-Net once per denoising step,
+the VAE decoder once. Classifier-free guidance (`cfg`) runs the denoiser on the prompt
+and on the empty prompt: as one batch-2 call per step (`cfg_mode="batch"`, as diffusers
+does; one weight read serves both halves) or as two batch-1 calls (`"sequential"`, as
+memory-starved runtimes do). The text encoders see both prompts the same way.
+
+    pipeline = capture_pipeline("sd15", PipelineOptions(steps=25, cfg=True))
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+from edgewise.errors import EdgewiseError
+from edgewise.ir.pipeline import MAX_CALLS, Phase, Pipeline
+
+CFG_MODES = ("batch", "sequential")
+DEFAULT_STEPS = 25
+
+
+@dataclass(frozen=True)
+class PipelineOptions:
+    """What a user varies about one generation."""
+
+    steps: int = DEFAULT_STEPS
+    cfg: bool = False
+    cfg_mode: str = "batch"
+    batch: int = 1  # images per run
+    resolution: int | None = None  # image size (None: the pipeline's default)
+
+    def check(self) -> None:
+        if type(self.steps) is not int or not 1 <= self.steps <= MAX_CALLS // 2:
+            raise EdgewiseError(
+                f"--steps must be a whole number from 1 to {MAX_CALLS // 2:,} (got {self.steps!r})"
+            )
+        if self.cfg_mode not in CFG_MODES:
+            raise EdgewiseError(f"--cfg-mode must be batch or sequential (got '{self.cfg_mode}')")
+
+
+@dataclass(frozen=True)
+class PipelineEntry:
+    name: str
+    description: str
+    text_encoders: tuple[tuple[str, str], ...]  # (phase name, zoo model)
+    denoiser: str  # zoo model, one call per step
+    decoder: str  # zoo model, once per image
+    default_resolution: int
+
+
+PIPELINES: dict[str, PipelineEntry] = {
+    e.name: e
+    for e in (
+        PipelineEntry(
+            "sd15",
+            "Stable Diffusion 1.5 text-to-image: CLIP text encoder, U-Net x steps, VAE decoder",
+            (("text-encoder", "sd15-text-encoder"),),
+            "sd15-unet",
+            "sd15-vae-decoder",
+            512,
+        ),
+        PipelineEntry(
+            "sdxl",
+            "SDXL 1.0 base text-to-image: CLIP-L and OpenCLIP-bigG text encoders, U-Net x "
+            "steps, VAE decoder (SDXL's VAE has SD 1.5's architecture)",
+            (("text-encoder", "sd15-text-encoder"), ("text-encoder-2", "sdxl-text-encoder-2")),
+            "sdxl-unet",
+            "sd15-vae-decoder",
+            1024,
+        ),
+    )
+}
+
+
+def is_pipeline(name: str | None) -> bool:
+    return name in PIPELINES
+
+
+def pipeline_entry(name: str) -> PipelineEntry:
+    if name not in PIPELINES:
+        close = difflib.get_close_matches(name, PIPELINES, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise EdgewiseError(f"unknown pipeline '{name}'{hint}: known are {', '.join(PIPELINES)}")
+    return PIPELINES[name]
+
+
+def capture_pipeline(name: str, options: PipelineOptions = PipelineOptions()) -> Pipeline:
+    """Capture every phase of pipeline `name` (each distinct model and input once)."""
+    from edgewise.capture.zoo import Workload, capture_zoo
+
+    entry = pipeline_entry(name)
+    options.check()
+    guided = options.cfg
+    batched = guided and options.cfg_mode == "batch"
+    per_call = 2 if batched else 1  # prompts in one call
+    calls = 2 if guided and not batched else 1  # calls per step (or per encoding)
+    resolution = options.resolution or entry.default_resolution
+    b = options.batch
+    phases = [
+        Phase(phase, capture_zoo(model, Workload(batch=b * per_call)), calls)
+        for phase, model in entry.text_encoders
+    ]
+    unet = capture_zoo(entry.denoiser, Workload(batch=b, resolution=resolution, cfg=batched))
+    phases.append(Phase("unet", unet, options.steps * calls, steps_per_call=1 / calls))
+    vae = capture_zoo(entry.decoder, Workload(batch=b, resolution=resolution))
+    phases.append(Phase("vae-decoder", vae, 1))
+    guidance = f", CFG {options.cfg_mode}" if guided else ""
+    return Pipeline(
+        name,
+        tuple(phases),
+        unit="image" if b == 1 else f"{b} images",
+        description=f"{entry.description}; {options.steps} steps at {resolution} px{guidance}",
+    )

@@ -1,0 +1,100 @@
+"""Render a pipeline run: one row per phase (per call and per run), totals per run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from edgewise.report.format import binary_bytes
+from edgewise.report.simulate_report import _seconds, what_bounds
+from edgewise.simulate.pipeline import PipelineRun
+from edgewise.simulate.simulator import BOUNDS, Totals
+
+
+def main_bound(t: Totals) -> str:
+    """The bound that takes the most of the time."""
+    time = (t.compute_bound_s, t.dram_bound_s, t.sram_bound_s, t.overhead_bound_s)
+    return BOUNDS[max(range(4), key=lambda k: time[k])] if t.latency_s else "none"
+
+
+def pipeline_run_to_dict(run: PipelineRun, plans: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Per phase: its first call, a later call (weights held across calls on chip already)
+    and the phase over all its calls; then the run's totals."""
+    first = run.phases[0].first
+    return {
+        "pipeline": run.pipeline,
+        "description": run.description,
+        "unit": run.unit,
+        "hardware": run.spec_name,
+        "precision": {
+            "compute": run.precision,
+            "weights": first.work.weight_precision,
+            "activations": first.work.activation_precision,
+        },
+        "units": {
+            "latency_s": "seconds",
+            "energy_j": "joules",
+            "dram_bytes": "bytes",
+            "steps_per_s": "denoising steps per second of the U-Net phase",
+        },  # fmt: skip
+        "steps": run.steps,
+        "steps_per_s": run.steps_per_s,
+        "phases": [
+            {
+                "name": p.name,
+                "model": p.first.work.model,
+                "calls": p.calls,
+                "plan": (plans or {}).get(p.name),
+                "first_call": asdict(p.first.totals),
+                "later_call": asdict(p.later.totals),
+                "totals": asdict(p.totals),
+            }
+            for p in run.phases
+        ],
+        "totals": asdict(run.totals),
+    }
+
+
+def render_pipeline_run(run: PipelineRun, console: Console, title: str = "") -> None:
+    first = run.phases[0].first
+    t = run.totals
+    table = Table(
+        title=title
+        or f"{escape(run.pipeline)} on {escape(run.spec_name)}: {escape(run.description)} "
+        f"({first.work.weight_precision} weights, {first.work.activation_precision} "
+        f"activations, {run.precision} MACs), per {escape(run.unit)}"
+    )
+    for col in ("phase", "calls", "first call", "later call", "phase total", "share",
+                "energy", "DRAM", "weights from DRAM", "peak SRAM", "bound"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("phase", "bound") else "right")
+    for p in run.phases:
+        pt = p.totals
+        table.add_row(
+            escape(p.name),
+            str(p.calls),
+            _seconds(p.first.totals.latency_s),
+            _seconds(p.later.totals.latency_s) if p.calls > 1 else "-",
+            _seconds(pt.latency_s),
+            f"{pt.latency_s / t.latency_s:.1%}" if t.latency_s else "-",
+            f"{pt.energy_j:.3g} J",
+            binary_bytes(pt.dram_bytes),
+            binary_bytes(pt.dram_weight_bytes),
+            binary_bytes(pt.peak_sram_bytes),
+            main_bound(p.later.totals),
+        )
+    table.add_row(
+        f"per {escape(run.unit)}", "", "", "", _seconds(t.latency_s), "100%",
+        f"{t.energy_j:.3g} J", binary_bytes(t.dram_bytes), binary_bytes(t.dram_weight_bytes),
+        binary_bytes(t.peak_sram_bytes), main_bound(t), style="bold",
+    )  # fmt: skip
+    console.print(table)
+    if run.steps:
+        console.print(
+            f"{run.steps:g} denoising steps: {run.steps_per_s:.3g} steps/s on the U-Net; "
+            f"floor {_seconds(t.floor_s)} per {escape(run.unit)} ({t.floor_ratio:.2f}x)"
+        )
+    console.print(what_bounds(t, repeated=True))
