@@ -40,7 +40,7 @@ def pipeline_run_to_dict(run: PipelineRun, plans: dict[str, Any] | None = None) 
             "energy_j": "joules",
             "dram_bytes": "bytes",
             "steps_per_s": "denoising steps per second of the U-Net phase",
-        },  # fmt: skip
+        },
         "steps": run.steps,
         "steps_per_s": run.steps_per_s,
         "phases": [

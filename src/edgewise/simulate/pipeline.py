@@ -49,6 +49,10 @@ def summed(parts: Sequence[tuple[Totals, int]], peak_macs_per_s: float) -> Total
     )
 
 
+def _peak(spec: HardwareSpec, precision: str) -> float:
+    return spec.peak_macs_per_s(precision)  # type: ignore[arg-type]
+
+
 @dataclass(frozen=True)
 class PhaseRun:
     """One phase simulated: its first call, a later call, and the phase's totals."""
@@ -101,7 +105,7 @@ def simulate_phase(
     later = first
     if calls > 1:
         later = simulate(first.work, spec, precision, schedule=first.schedule, warm=True)
-    peak = spec.peak_macs_per_s(precision)  # type: ignore[arg-type]
+    peak = _peak(spec, precision)
     totals = summed([(first.totals, 1), (later.totals, calls - 1)], peak)
     return PhaseRun(name, calls, steps_per_call, first, later, totals)
 
@@ -133,6 +137,6 @@ def pipeline_run(
     pipeline: Pipeline, spec: HardwareSpec, precision: str, runs: tuple[PhaseRun, ...]
 ) -> PipelineRun:
     """The run's totals from its phases' (simulated or planned)."""
-    totals = summed([(r.totals, 1) for r in runs], spec.peak_macs_per_s(precision)  # type: ignore[arg-type])
+    totals = summed([(r.totals, 1) for r in runs], _peak(spec, precision))
     return PipelineRun(pipeline.name, pipeline.unit, pipeline.description, spec.name,
                        precision, runs, totals)  # fmt: skip
