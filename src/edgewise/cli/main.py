@@ -14,6 +14,7 @@ import typer
 
 from edgewise.cli.common import (
     BatchOpt,
+    CfgModeOpt,
     CfgOpt,
     CsvOpt,
     DepthOpt,
@@ -22,11 +23,13 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
+    StepsOpt,
     bounded,
     check_png,
     console,
     graph_for,
     output_target,
+    pipeline_for,
     to_json,
     write_output,
 )
@@ -141,8 +144,11 @@ def profile(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    steps: StepsOpt = None,
+    cfg_mode: CfgModeOpt = None,
 ) -> None:
-    """Per-op, per-layer or per-block parameters, MACs, vector ops and activation bytes."""
+    """Per-op, per-layer or per-block parameters, MACs, vector ops and activation bytes;
+    for a pipeline (sd15, sdxl), per phase and per image."""
     from edgewise.analysis.profile import profile as run_profile
     from edgewise.report.profile_report import profile_to_csv, profile_to_dict, render_profile
 
@@ -151,6 +157,25 @@ def profile(
     if depth < 0:
         raise EdgewiseError(f"--depth must be 0 or more (got {depth})")
     check_png(plot)
+    pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
+                                                 cfg_mode)  # fmt: skip
+    if pipeline is not None:
+        from edgewise.analysis.pipeline import count_pipeline
+        from edgewise.report.pipeline_report import (
+            pipeline_counts_to_dict,
+            render_pipeline_counts,
+        )
+
+        if csv_out or plot is not None:
+            raise EdgewiseError(
+                "--csv and --plot take one graph: give a phase's zoo model (e.g. sd15-unet)"
+            )
+        counts = count_pipeline(pipeline, convention)
+        if json_out:
+            write_output(json_out, to_json(pipeline_counts_to_dict(counts)))
+        if json_out != "-":
+            render_pipeline_counts(counts, console)
+        return
     graph = graph_for(model, module, batch, resolution, frames, cfg)
     prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]
     if json_out:

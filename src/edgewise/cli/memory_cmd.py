@@ -9,6 +9,7 @@ import typer
 
 from edgewise.cli.common import (
     BatchOpt,
+    CfgModeOpt,
     CfgOpt,
     CsvOpt,
     FramesOpt,
@@ -16,11 +17,13 @@ from edgewise.cli.common import (
     ModelArg,
     ModuleOpt,
     ResolutionOpt,
+    StepsOpt,
     bounded,
     check_png,
     console,
     graph_for,
     output_target,
+    pipeline_for,
     size_in_bytes,
     to_json,
     workload_for,
@@ -76,8 +79,11 @@ def memory(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    steps: StepsOpt = None,
+    cfg_mode: CfgModeOpt = None,
 ) -> None:
-    """Live memory at every op: activations, skips, attention scores; peak; real-run check."""
+    """Live memory at every op: activations, skips, attention scores; peak; real-run check;
+    for a pipeline (sd15, sdxl), each phase's peak and the peak per image."""
     from edgewise.analysis.memory import memory_timeline
     from edgewise.ir.vocab import AttentionMode, parse_enum
     from edgewise.report.memory_report import (
@@ -95,9 +101,29 @@ def memory(
         raise EdgewiseError(f"--lifetimes must be last-use or eager (got '{lifetimes}')")
     if tile_sram < 1024:
         raise EdgewiseError(f"--tile-sram must be at least 1024 bytes (got {tile_sram})")
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
     options = dict(attention=attention, dtype=dtype, long_lived_ops=long_lived,
                    tile_sram_bytes=tile_sram)  # fmt: skip
+    pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
+                                                 cfg_mode)  # fmt: skip
+    if pipeline is not None:
+        from edgewise.analysis.pipeline import pipeline_memory
+        from edgewise.report.pipeline_report import (
+            pipeline_memory_to_dict,
+            render_pipeline_memory,
+        )
+
+        if measure or csv_out or plot is not None:
+            raise EdgewiseError(
+                "--measure, --csv and --plot take one graph: give a phase's zoo model "
+                "(e.g. sd15-unet)"
+            )
+        mem = pipeline_memory(pipeline, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
+        if json_out:
+            write_output(json_out, to_json(pipeline_memory_to_dict(mem)))
+        if json_out != "-":
+            render_pipeline_memory(mem, console)
+        return
+    graph = graph_for(model, module, batch, resolution, frames, cfg)
     tl = memory_timeline(graph, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
     measured, eager_peak = None, None
     if measure:

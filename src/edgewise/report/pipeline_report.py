@@ -9,7 +9,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edgewise.report.format import binary_bytes
+from edgewise.analysis.pipeline import PipelineCounts, PipelineMemory
+from edgewise.report.format import binary_bytes, si
 from edgewise.report.simulate_report import _seconds, what_bounds
 from edgewise.simulate.pipeline import PipelineRun
 from edgewise.simulate.simulator import BOUNDS, Totals
@@ -98,3 +99,73 @@ def render_pipeline_run(run: PipelineRun, console: Console, title: str = "") -> 
             f"floor {_seconds(t.floor_s)} per {escape(run.unit)} ({t.floor_ratio:.2f}x)"
         )
     console.print(what_bounds(t, repeated=True))
+
+
+def render_pipeline_counts(counts: PipelineCounts, console: Console) -> None:
+    table = Table(
+        title=f"{escape(counts.pipeline)}: counts per call and per {escape(counts.unit)} "
+        f"(convention {counts.convention})"
+    )
+    for col in ("phase", "model", "calls", "params", "MACs / call", "FLOPs / call",
+                f"MACs / {counts.unit}", "share"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("phase", "model") else "right")
+    for p in counts.phases:
+        table.add_row(
+            escape(p.name), escape(p.model), str(p.calls), si(p.per_call.params),
+            si(p.per_call.macs), si(p.per_call.flops), si(p.macs),
+            f"{p.macs / counts.macs:.1%}" if counts.macs else "-",
+        )  # fmt: skip
+    table.add_row(f"per {escape(counts.unit)}", "", "", si(counts.params), "", "",
+                  si(counts.macs), "100%", style="bold")  # fmt: skip
+    console.print(table)
+    console.print(f"FLOPs per {escape(counts.unit)}: {si(counts.flops)}")
+
+
+def pipeline_counts_to_dict(counts: PipelineCounts) -> dict[str, Any]:
+    return {
+        "pipeline": counts.pipeline,
+        "unit": counts.unit,
+        "convention": counts.convention,
+        "phases": [
+            {
+                "name": p.name,
+                "model": p.model,
+                "calls": p.calls,
+                "per_call": asdict(p.per_call),
+                "macs": p.macs,
+                "flops": p.flops,
+            }
+            for p in counts.phases
+        ],  # fmt: skip
+        "totals": {"params": counts.params, "macs": counts.macs, "flops": counts.flops},
+    }
+
+
+def render_pipeline_memory(mem: PipelineMemory, console: Console) -> None:
+    table = Table(
+        title=f"{escape(mem.pipeline)}: memory per phase and per {escape(mem.unit)}"
+        + (f" (at {mem.dtype})" if mem.dtype else " (captured dtypes)")
+    )
+    for col in ("phase", "model", "calls", "weights", "activation peak", "at"):
+        table.add_column(col, justify="left" if col in ("phase", "model", "at") else "right")
+    for p in mem.phases:
+        peak, at = binary_bytes(p.peak_activation_bytes), escape(p.peak_scope or "<root>")
+        table.add_row(escape(p.name), escape(p.model), str(p.calls),
+                      binary_bytes(p.weight_bytes), peak, at)  # fmt: skip
+    console.print(table)
+    console.print(
+        f"peak per {escape(mem.unit)}: {binary_bytes(mem.all_loaded_peak_bytes)} with every "
+        f"phase's model loaded (as a diffusers pipeline keeps them), "
+        f"{binary_bytes(mem.one_loaded_peak_bytes)} loading one phase's model at a time"
+    )
+
+
+def pipeline_memory_to_dict(mem: PipelineMemory) -> dict[str, Any]:
+    return {
+        "pipeline": mem.pipeline,
+        "unit": mem.unit,
+        "dtype": mem.dtype,
+        "phases": [asdict(p) for p in mem.phases],
+        "all_loaded_peak_bytes": mem.all_loaded_peak_bytes,
+        "one_loaded_peak_bytes": mem.one_loaded_peak_bytes,
+    }
