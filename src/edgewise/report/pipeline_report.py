@@ -136,7 +136,7 @@ def pipeline_counts_to_dict(counts: PipelineCounts) -> dict[str, Any]:
                 "flops": p.flops,
             }
             for p in counts.phases
-        ],  # fmt: skip
+        ],
         "totals": {"params": counts.params, "macs": counts.macs, "flops": counts.flops},
     }
 
