@@ -22,6 +22,7 @@ from math import ceil, isfinite
 from pathlib import Path
 from typing import Annotated, Literal, NotRequired
 
+import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
@@ -92,12 +93,8 @@ def with_precision(
         raise EdgewiseError("--sensitivity FILE and --accuracy-budget X go together")
     if budget is not None and not (isfinite(budget) and 0 <= budget <= 1e30):
         raise EdgewiseError(f"--accuracy-budget must be a number from 0 to 1e30 (got {budget})")
-    ops_by_layer: dict[str, list[int]] = {}
-    for op in graph.ops:
-        if work.weight_bytes[op.index] > 0:
-            ops_by_layer.setdefault(op.scope, []).append(op.index)
     layers = []
-    for name, ops in ops_by_layer.items():
+    for name, ops in _ops_by_layer(graph, work).items():
         floor = min(
             (PRECISION_BYTES[p] for g, p in floors if fnmatch.fnmatch(name, g)), default=None
         )
@@ -124,6 +121,35 @@ def with_precision(
     return replace(problem, layers=tuple(layers), bits_ratio=ratio, accuracy_budget=budget)
 
 
+def _ops_by_layer(graph: Graph, work: OpWorkload) -> dict[str, list[int]]:
+    """Module scope -> the ops in it that read weights, in order of first execution."""
+    out: dict[str, list[int]] = {}
+    for op in graph.ops:
+        if work.weight_bytes[op.index] > 0:
+            out.setdefault(op.scope, []).append(op.index)
+    return out
+
+
+def with_residency(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanProblem:
+    """Add one keep-or-stream decision per layer with weights: kept, its weights are loaded
+    once (the phase's first call) and held in SRAM at every op of every call; streamed,
+    they are read from DRAM at every call. Only where it can pay: a phase called more than
+    once, on a spec that streams its weights (a spec that keeps them, `weights_resident`,
+    decides for itself). Layers keep their precision decisions when those are allowed."""
+    if problem.calls < 2 or problem.streamed_share < 1 or not problem.spec.dram_bytes:
+        return problem
+    if problem.layers:
+        return replace(problem, residency=True)
+    base = work.weight_precision
+    layers = tuple(
+        WeightLayer(
+            name, tuple(ops), tuple(int(work.weight_bytes[i]) for i in ops), (base,), (0.0,)
+        )
+        for name, ops in _ops_by_layer(graph, work).items()
+    )
+    return replace(problem, layers=layers, bits_ratio={base: 1.0}, residency=True)
+
+
 def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanProblem:
     """Add one materialize-or-fuse decision per attention op."""
     a_bytes = PRECISION_BYTES[work.activation_precision]
@@ -146,10 +172,24 @@ def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanPro
 
 
 def default_knobs(problem: PlanProblem) -> Knobs:
-    """The levers untouched: every layer at its base precision, every attention fused."""
+    """The levers untouched: every layer at its base precision, every attention fused, no
+    weights held across calls."""
     return Knobs(
-        tuple(layer.options[0] for layer in problem.layers), (True,) * len(problem.attention)
+        tuple(layer.options[0] for layer in problem.layers),
+        (True,) * len(problem.attention),
+        (False,) * len(problem.layers) if problem.residency else (),
     )
+
+
+def resident_ops(problem: PlanProblem, knobs: Knobs) -> np.ndarray | None:
+    """Per op, whether a layer the knobs keep on chip owns it (None: no layer is kept)."""
+    if not any(knobs.resident):
+        return None
+    mask = np.zeros(problem.work.n_ops, dtype=bool)
+    for layer, kept in zip(problem.layers, knobs.resident, strict=True):
+        if kept:
+            mask[list(layer.ops)] = True
+    return mask
 
 
 def knob_workload(problem: PlanProblem, knobs: Knobs) -> OpWorkload:

@@ -14,11 +14,15 @@ for a plan is the simulator's figure for it. Variables, named as in the formulat
 - V[s,i]: a tiled op's resident read; Z[t,j,u]: source u read back for the rebuild;
 - Q[l,o], A[a]: layer l's weights at option o; attention a fused (1) or materialized (0),
   with X[i] (scores held) and Y[i] (scores streamed by a tiled op);
-- L[i] >= 0: latency of op i in microseconds.
+- H[l,o] <= Q[l,o]: layer l's weights (at option o) held in SRAM across the phase's calls,
+  with Hc (MiB held) in every SRAM row: loaded once by the first call, never streamed;
+- L[i] >= 0: latency of op i in microseconds (a later call); L0f: op 0 of the first call,
+  which also loads what is held across calls.
 Rows, by meaning: one choice per planned gap; no recompute chains; tiled ops keep
 nothing they stream or write; write-once; SRAM capacity at every op; latency per op
 (max of compute, DRAM and SRAM time with overlap, else compute + DRAM); accuracy budget.
-Objective: latency (sum L), DRAM bytes, or energy, in us / MiB / uJ (HiGHS works to
+Objective: latency, DRAM bytes, or energy of the phase's calls = the first call + (calls
+- 1) later calls (they differ only at op 0), in us / MiB / uJ (HiGHS works to
 absolute tolerances near 1e-7, so every quantity is written near 1). Latency ties are
 broken toward fewer DRAM bytes by a term worth at most TIE_BREAK of the latency, taken
 off the bound, so the bound stays a bound on the latency itself.
@@ -39,12 +43,12 @@ from typing import Any
 import numpy as np
 
 from edgewise.ir.vocab import Action, Objective
-from edgewise.plan.knobs import default_knobs
+from edgewise.plan.knobs import default_knobs, resident_ops
 from edgewise.plan.problem import PlanProblem
 from edgewise.plan.result import Choice, Knobs, SolverResult
 from edgewise.simulate.cost import compute_seconds, latency_seconds, overhead_seconds
 from edgewise.simulate.schedule import Recompute, Schedule, gap_at, segment_stream_bytes
-from edgewise.simulate.simulator import weight_dram_bytes
+from edgewise.simulate.simulator import loaded_weight_bytes, weight_dram_bytes
 
 US = 1e6  # latency in microseconds
 MIB = 2.0**20  # bytes in MiB
@@ -118,7 +122,7 @@ class _Built:
     model: _Model
     objective: dict[int, float]  # in the objective's unit
     constant: float
-    latency_cols: list[int]
+    latency_cols: dict[int, float]  # column -> how many times the phase counts it
     latency_constant_us: float
     objective_name: Objective
     problem: PlanProblem
@@ -141,7 +145,10 @@ class _Builder:
         self.compute: list[dict[int, float]] = [{} for _ in range(n)]  # seconds
         self.occ: list[dict[int, float]] = [{} for _ in range(n)]  # bytes
         self.energy: dict[int, float] = {}  # joules (MAC and vector energy of rebuilds)
+        self.load: dict[int, float] = {}  # bytes the first call loads at op 0 (-1: constant)
         self.planned = {t.gap: k for k, t in enumerate(problem.tensors)}
+        self.held_col: int | None = None
+        self.held_most = self._held_most()
 
     # --- expressions for a storage's state ------------------------------------------
     def kept(self, g: int) -> Expr:
@@ -198,6 +205,7 @@ class _Builder:
         if Action.RECOMPUTE in allow:
             self._recomputations()
         self._knobs()
+        self._residency()
         self._capacity()
 
     def _tiling(self) -> None:
@@ -211,7 +219,7 @@ class _Builder:
             span[b] -= w.gap_bytes[g]
             span[a] += w.gap_bytes[g]  # a view event may hold it too: bound generously
             span[a + 1] -= w.gap_bytes[g]
-        most = np.cumsum(span)[:n]
+        most = np.cumsum(span)[:n] + self.held_most
         for t in p.tensors:
             extra = sum(w.storage[u].nbytes for u in t.all_sources)
             for j in t.places:
@@ -402,7 +410,7 @@ class _Builder:
                     if p.streamed_share:
                         _add(self.dram[op], col, delta * p.streamed_share)
                     if not p.weights_preloaded and p.streamed_share < 1:
-                        _add(self.dram[0], col, delta * (1 - p.streamed_share))
+                        _add(self.load, col, delta * (1 - p.streamed_share))
         if p.accuracy_budget is not None and p.layers:
             terms = {
                 m.names["Q", l_, o]: e
@@ -431,6 +439,42 @@ class _Builder:
             else:
                 self._put(self.occ[i], (s, {col: -s}))
 
+    def _held_options(self) -> Iterator[tuple[int, str, list[float]]]:
+        """(layer, option, bytes per op) of every layer that could be held in SRAM."""
+        p = self.p
+        if not p.residency:
+            return
+        cap = self.capacity if self.capacity is not None else float(p.capacity_bytes)
+        for l_, layer in enumerate(p.layers):
+            for o in layer.options:
+                ratio = p.bits_ratio[o] if p.bits_ratio else 1.0
+                per_op = [float(np.round(wb * ratio)) for wb in layer.weight_bytes]
+                if 0 < sum(per_op) <= cap:
+                    yield l_, o, per_op
+
+    def _held_most(self) -> float:
+        """The most weight bytes the plan could hold (bounds which SRAM rows can bind)."""
+        most: dict[int, float] = {}
+        for l_, _o, per_op in self._held_options():
+            most[l_] = max(most.get(l_, 0.0), sum(per_op))
+        total = sum(most.values())
+        return min(total, self.capacity) if self.capacity is not None else total
+
+    def _residency(self) -> None:
+        p, m = self.p, self.m
+        held: dict[int, float] = {}
+        for l_, o, per_op in self._held_options():
+            col = m.var(("H", l_, o), integer=True)
+            m.row((0.0, {col: 1.0, m.names["Q", l_, o]: -1.0}), -np.inf, 0.0)
+            for op, b in zip(p.layers[l_].ops, per_op, strict=True):
+                _add(self.dram[op], col, -b * p.streamed_share)  # streamed no more
+            if not p.weights_preloaded:
+                _add(self.load, col, sum(per_op))
+            held[col] = sum(per_op)
+        if held:
+            self.held_col = m.var(("Hc",), hi=np.inf)
+            m.row((0.0, {self.held_col: 1.0, **{c: -v / MIB for c, v in held.items()}}), 0.0, 0.0)
+
     def _capacity(self) -> None:
         w, m = self.w, self.m
         own_scores = w.operand_bytes + w.scores_bytes
@@ -445,6 +489,8 @@ class _Builder:
             const += float(own_scores[i]) * (1.0 - t_const)
             for c, v in t_terms.items():
                 terms[c] = terms.get(c, 0.0) - float(own_scores[i]) * v
+            if self.held_col is not None:
+                terms[self.held_col] = MIB  # scaled to 1 below: the held MiB
             if not terms and (self.capacity is None or const <= self.capacity):
                 continue
             scaled = (const / MIB, {c: v / MIB for c, v in terms.items()})
@@ -487,7 +533,7 @@ def _base(problem: PlanProblem) -> tuple[np.ndarray, np.ndarray, np.ndarray, flo
     model's own MAC + vector energy."""
     w, rates = problem.work, problem.rates
     mac_s, vector_s, _ = _compute(problem)
-    dram = weight_dram_bytes(w, problem.streamed_share, problem.weights_preloaded)
+    dram = weight_dram_bytes(w, problem.streamed_share, preloaded=True)  # a later call
     sram = w.sram_bytes.astype(np.float64)
     energy = float(w.macs.sum()) * rates.mac_j + float(w.vector_ops.sum()) * rates.vector_j
     return mac_s + vector_s, dram, sram, energy
@@ -510,8 +556,11 @@ def build(
     constant = 0.0
     dram_terms: dict[int, float] = {}
     dram_constant = 0.0
-    latency_cols: list[int] = []
+    latency_cols: dict[int, float] = {}
     latency_constant = 0.0
+    calls = float(problem.calls)
+    first: tuple[float, dict[int, float], float, dict[int, float], float, dict[int, float]]
+    first = (0.0, {}, 0.0, {}, 0.0, {})  # op 0's compute, DRAM and SRAM, before pruning
     unit = UNIT[objective]
     e_dram, e_sram, static = rates.dram_j_per_byte, rates.sram_j_per_byte, rates.static_w
     per_us = (1.0 if objective is Objective.LATENCY else static) * unit / US
@@ -520,8 +569,10 @@ def build(
     overhead_us = float(overhead_seconds(problem.work.dispatched, problem.work.n_ops, rates).sum())
     overhead_us *= US
     if capacity is not None:
-        latency_constant += overhead_us
-        constant += overhead_us * per_us
+        latency_constant += overhead_us * calls
+        constant += overhead_us * per_us * calls
+    op0_col: int | None = None
+    op0_fixed_us = 0.0
     for i in range(problem.work.n_ops):
         dram = dict(b.dram[i]) if has_dram else {}
         d0 = dram0[i] + dram.pop(-1, 0.0) if has_dram else 0.0
@@ -529,19 +580,21 @@ def build(
         s0 = sram0[i] + sram.pop(-1, 0.0)
         comp = dict(b.compute[i])
         c0 = compute0[i] + comp.pop(-1, 0.0)
-        dram_constant += d0
+        if i == 0:
+            first = (c0, dict(comp), d0, dict(dram), s0, dict(sram))
+        dram_constant += d0 * calls
         for c, v in dram.items():
-            _add(dram_terms, c, v)
+            _add(dram_terms, c, v * calls)
         if capacity is None:
             continue
         if objective is Objective.DRAM:
             continue
         if objective is Objective.ENERGY:
-            constant += (d0 * e_dram + s0 * e_sram) * unit
+            constant += (d0 * e_dram + s0 * e_sram) * unit * calls
             for c, v in dram.items():
-                _add(objective_terms, c, v * e_dram * unit)
+                _add(objective_terms, c, v * e_dram * unit * calls)
             for c, v in sram.items():
-                _add(objective_terms, c, v * e_sram * unit)
+                _add(objective_terms, c, v * e_sram * unit * calls)
         if rates.overlap:  # a term that can never exceed the op's own compute never binds
             if has_dram and (d0 + sum(max(v, 0.0) for v in dram.values())) / bw <= c0:
                 dram = {}
@@ -558,12 +611,16 @@ def build(
                     rates.overlap,
                 )
             )
-            latency_constant += fixed_s * US
-            constant += fixed_s * US * per_us
+            latency_constant += fixed_s * US * calls
+            constant += fixed_s * US * per_us * calls
+            if i == 0:
+                op0_fixed_us = fixed_s * US
             continue
         col = m.var(("L", i), hi=np.inf)
-        latency_cols.append(col)
-        _add(objective_terms, col, per_us)
+        if i == 0:
+            op0_col = col
+        latency_cols[col] = calls
+        _add(objective_terms, col, per_us * calls)
         lat: Expr = (0.0, {col: 1.0})
         comp_e: Expr = (c0 * US, {c: v * US for c, v in comp.items()})
         dram_e: Expr = (
@@ -576,17 +633,54 @@ def build(
         else:
             m.row(_sum(lat, _neg(_sum(comp_e, dram_e))), 0.0, np.inf)
         m.row(_sum(lat, _neg(sram_e)), 0.0, np.inf)
+    load = dict(b.load) if has_dram else {}
+    load_bytes = load.pop(-1, 0.0)
+    if has_dram and not problem.weights_preloaded:  # what the spec keeps, loaded once
+        load_bytes += loaded_weight_bytes(problem.work, problem.streamed_share)
+    if (load or load_bytes) and capacity is not None and problem.work.n_ops:
+        # the first call's op 0 also loads what is held across calls: one more latency
+        # variable, counted once, in place of that call's later-call op 0
+        dram_constant += load_bytes
+        for c, v in load.items():
+            _add(dram_terms, c, v)
+        if objective is Objective.ENERGY:
+            constant += load_bytes * e_dram * unit
+            for c, v in load.items():
+                _add(objective_terms, c, v * e_dram * unit)
+        if objective is not Objective.DRAM:
+            c0, comp, d0, dram, s0, sram = first
+            for c, v in load.items():
+                _add(dram, c, v)
+            col = m.var(("L0f",), hi=np.inf)
+            latency_cols[col] = 1.0
+            _add(objective_terms, col, per_us)
+            if op0_col is not None:
+                latency_cols[op0_col] -= 1.0
+                _add(objective_terms, op0_col, -per_us)
+            else:
+                latency_constant -= op0_fixed_us
+                constant -= op0_fixed_us * per_us
+            lat = (0.0, {col: 1.0})
+            comp_e = (c0 * US, {c: v * US for c, v in comp.items()})
+            dram_e = ((d0 + load_bytes) / bw * US, {c: v / bw * US for c, v in dram.items()})
+            sram_e = (s0 / sbw * US, {c: v / sbw * US for c, v in sram.items()})
+            if rates.overlap:
+                m.row(_sum(lat, _neg(comp_e)), 0.0, np.inf)
+                m.row(_sum(lat, _neg(dram_e)), 0.0, np.inf)
+            else:
+                m.row(_sum(lat, _neg(_sum(comp_e, dram_e))), 0.0, np.inf)
+            m.row(_sum(lat, _neg(sram_e)), 0.0, np.inf)
     if capacity is not None and objective is Objective.DRAM:
         objective_terms = {c: v * unit for c, v in dram_terms.items()}
         constant = dram_constant * unit
     if capacity is not None and objective is Objective.ENERGY:
-        constant += energy0 * unit
+        constant += energy0 * unit * calls
         for c, v in b.energy.items():
-            _add(objective_terms, c, v * unit)
+            _add(objective_terms, c, v * unit * calls)
     tie = 0.0
     if capacity is not None and objective is Objective.LATENCY:  # ties: fewer DRAM bytes
         most = dram_constant + sum(max(v, 0.0) for v in dram_terms.values())
-        tie = TIE_BREAK * max(float(compute0.sum()) * US, 1.0)
+        tie = TIE_BREAK * max(float(compute0.sum()) * US * calls, 1.0)
         per_byte = tie / max(most, 1.0)
         for c, v in dram_terms.items():
             _add(objective_terms, c, v * per_byte)
@@ -692,6 +786,12 @@ def _fix(
             fixed[names["Q", l_, o]] = float(o == option)
     for a_, fused in enumerate(knobs.fused):
         fixed[names["A", a_]] = float(fused)
+    resident = knobs.resident or (False,) * len(p.layers)
+    for l_, (layer, option, kept) in enumerate(zip(p.layers, knobs.weights, resident,
+                                                   strict=True)):  # fmt: skip
+        for o in layer.options:
+            if ("H", l_, o) in names:
+                fixed[names["H", l_, o]] = float(kept and o == option)
     return fixed
 
 
@@ -747,7 +847,8 @@ def solve_milp(
 def _value(built: _Built, x: np.ndarray, solver_objective: float) -> float:
     """The objective's value at `x` in its own unit (latency without the tie-break)."""
     if built.tie_break:
-        return (float(x[built.latency_cols].sum()) + built.latency_constant_us) / US
+        latency = sum(float(x[c]) * n for c, n in built.latency_cols.items())
+        return (latency + built.latency_constant_us) / US
     return (solver_objective + built.constant) / UNIT[built.objective_name]
 
 
@@ -780,8 +881,13 @@ def decode(built: _Built, x: np.ndarray) -> tuple[tuple[Choice, ...], Schedule, 
         chosen = [o for o in layer.options if x[names["Q", l_, o]] > 0.5]
         weights.append(chosen[0] if chosen else layer.options[0])
     fused = tuple(bool(x[names["A", a]] > 0.5) for a in range(len(p.attention)))
-    schedule = Schedule(p.capacity_bytes, kept, tiled, tuple(rebuilds))
-    return tuple(choices), schedule, Knobs(tuple(weights), fused)
+    resident = tuple(
+        any(x[names[key]] > 0.5 for o in layer.options if (key := ("H", l_, o)) in names)
+        for l_, layer in enumerate(p.layers)
+    ) if p.residency else ()  # fmt: skip
+    knobs = Knobs(tuple(weights), fused, resident)
+    schedule = Schedule(p.capacity_bytes, kept, tiled, tuple(rebuilds), resident_ops(p, knobs))
+    return tuple(choices), schedule, knobs
 
 
 def min_sram(problem: PlanProblem, allow: frozenset[str]) -> int:

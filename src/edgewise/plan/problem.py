@@ -91,10 +91,12 @@ class PlanProblem:
     streamed_share: float  # of the weights, the share that streams at every use (0: resident)
     tensors: tuple[LongLived, ...]
     slack_s: np.ndarray  # per op, baseline idle compute (max(DRAM, SRAM time) - compute)
-    layers: tuple[WeightLayer, ...] = ()  # precision decisions (empty unless allowed)
+    layers: tuple[WeightLayer, ...] = ()  # precision or residency decisions (else empty)
     bits_ratio: dict[str, float] | None = None  # option -> its bytes / base bytes
     accuracy_budget: float | None = None  # sum of chosen options' errors may not exceed it
     attention: tuple[AttentionOp, ...] = ()  # tiling decisions (empty unless allowed)
+    calls: int = 1  # the phase's calls: the objective is the first call + (calls - 1) later
+    residency: bool = False  # per layer in `layers`: keep its weights on chip across calls
 
     @property
     def restricted(self) -> int:

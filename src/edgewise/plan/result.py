@@ -12,11 +12,13 @@ Choice = tuple[Action, int]  # (action, recompute op; -1 unless recompute)
 
 @dataclass(frozen=True, slots=True)
 class Knobs:
-    """Per-layer weight precision (one option per `problem.layers`) and per attention op
-    whether it runs fused (one bool per `problem.attention`)."""
+    """Per-layer weight precision (one option per `problem.layers`), per attention op
+    whether it runs fused (one bool per `problem.attention`), and per layer whether its
+    weights stay in SRAM across the phase's calls (empty: none do)."""
 
     weights: tuple[str, ...] = ()
     fused: tuple[bool, ...] = ()
+    resident: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
