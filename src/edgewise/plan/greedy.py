@@ -16,6 +16,7 @@ from edgewise.ir.vocab import Action, Objective
 from edgewise.plan.knobs import default_knobs, knob_workload
 from edgewise.plan.problem import PlanProblem
 from edgewise.plan.result import Choice, SolverResult
+from edgewise.simulate.pipeline import PhaseRun
 from edgewise.simulate.schedule import Pin, Recompute
 from edgewise.simulate.simulator import Simulation, simulate
 
@@ -35,8 +36,8 @@ def pins_for(problem: PlanProblem, choices: tuple[Choice, ...]) -> tuple[Pin, ..
     return tuple(out)
 
 
-def figure(sim: Simulation, objective: Objective) -> float:
-    """The objective's value in a simulation (inf when it does not fit)."""
+def figure(sim: Simulation | PhaseRun, objective: Objective) -> float:
+    """The objective's value in a simulation or a phase's calls (inf when it does not fit)."""
     if not sim.totals.feasible:
         return float("inf")
     t = sim.totals

@@ -177,7 +177,7 @@ def default_knobs(problem: PlanProblem) -> Knobs:
     return Knobs(
         tuple(layer.options[0] for layer in problem.layers),
         (True,) * len(problem.attention),
-        (False,) * len(problem.layers) if problem.residency else (),
+        (False,) * len(problem.layers),
     )
 
 

@@ -86,6 +86,7 @@ class PlannedSchedule:
     gap_count: Count  # the workload's gaps (checked on load)
     off_gaps: tuple[Count, ...]  # gaps (not planned ones) whose storage waits in DRAM
     tiled_ops: tuple[Count, ...]
+    resident_ops: tuple[Count, ...] = ()  # ops whose weights stay in SRAM across calls
 
 
 @with_config(_STRICT)
@@ -107,6 +108,8 @@ class Plan:
     weights: dict[str, str] = field(default_factory=dict)  # layer scope -> weight precision
     attention: tuple[PlannedAttention, ...] = ()
     note: Text = ""  # e.g. why a baseline was returned instead of the solver's plan
+    calls: Annotated[int, Field(ge=1, le=10**6)] = 1  # the phase's calls it was planned for
+    resident: tuple[Text, ...] = ()  # layers whose weights stay in SRAM across the calls
 
     def summary(self) -> dict[str, Any]:
         """What the plan decides, counted: tensors by action, layers by weight precision,
@@ -120,6 +123,8 @@ class Plan:
             "weights": dict(sorted(Counter(self.weights.values()).items())),
             "attention": dict(sorted(Counter(a.mode for a in self.attention).items())),
             "tiled_ops": len(self.schedule.tiled_ops),
+            "calls": self.calls,
+            "resident_layers": len(self.resident),
         }
 
     def described(self) -> str:
@@ -132,6 +137,11 @@ class Plan:
             f"{tensors}; weights: {weights or f'all {self.precision.weights}'}"
             + (f"; attention: {attention}" if attention else "")
             + f"; {s['tiled_ops']} ops tiled"
+            + (
+                f"; {len(self.resident)} layers' weights held on chip across {self.calls} calls"
+                if self.resident
+                else ""
+            )
         )
 
     def workload(self, work: OpWorkload, graph: Graph) -> OpWorkload:
@@ -165,7 +175,11 @@ class Plan:
                 )
         tiled = np.zeros(work.n_ops, dtype=bool)
         tiled[list(self.schedule.tiled_ops)] = True
-        return Schedule(self.schedule.capacity_bytes, kept, tiled, tuple(rebuilds))
+        held = None
+        if self.schedule.resident_ops:
+            held = np.zeros(work.n_ops, dtype=bool)
+            held[list(self.schedule.resident_ops)] = True
+        return Schedule(self.schedule.capacity_bytes, kept, tiled, tuple(rebuilds), held)
 
 
 @with_config(ConfigDict(strict=True, extra="allow"))
@@ -184,6 +198,9 @@ def planned_schedule(schedule: Schedule, problem: PlanProblem) -> PlannedSchedul
         capacity_bytes=schedule.capacity_bytes,
         gap_count=len(schedule.kept),
         off_gaps=tuple(int(g) for g in np.flatnonzero(~schedule.kept) if int(g) not in planned),
+        resident_ops=tuple(int(i) for i in np.flatnonzero(schedule.resident_ops))
+        if schedule.resident_ops is not None
+        else (),
         tiled_ops=tuple(int(i) for i in np.flatnonzero(schedule.tiled)),
     )
 
@@ -344,6 +361,11 @@ def check_plan(plan: Plan, graph: Graph) -> None:
             raise EdgewiseError(f"attention: op {a.op} is not an attention op of {graph.model}")
     if any(not 0 <= i < n for i in plan.schedule.tiled_ops):
         raise EdgewiseError("its schedule tiles an op the graph does not have")
+    if any(not 0 <= i < n for i in plan.schedule.resident_ops):
+        raise EdgewiseError("its schedule holds the weights of an op the graph does not have")
+    unheld = sorted(set(plan.resident) - weighted)
+    if unheld:
+        raise EdgewiseError(f"resident: layer '{unheld[0]}' has no weights in {graph.model}")
     gaps = plan.schedule.gap_count
     if any(not 0 <= g < gaps for g in (*plan.schedule.off_gaps, *(t.gap for t in plan.tensors))):
         raise EdgewiseError(f"its schedule names a gap outside the {gaps} it declares")

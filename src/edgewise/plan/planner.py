@@ -19,6 +19,7 @@ from edgewise.plan.knobs import (
     load_sensitivity,
     parse_floors,
     with_precision,
+    with_residency,
     with_tiling,
 )
 from edgewise.plan.milp import TENSOR_ACTIONS, solve_milp
@@ -33,11 +34,12 @@ from edgewise.plan.plan import (
 from edgewise.plan.problem import PlanProblem, plan_problem
 from edgewise.plan.result import Choice, SolverResult
 from edgewise.simulate.compile import compiled
+from edgewise.simulate.pipeline import PhaseRun, simulate_phase
 from edgewise.simulate.simulator import Simulation, activation_capacity, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
 
-ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "tiling"})
-DEFAULT_ALLOW = frozenset(TENSOR_ACTIONS)  # as `edgewise plan` without --allow
+ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "tiling", "residency"})
+DEFAULT_ALLOW = frozenset({*TENSOR_ACTIONS, "residency"})  # as `edgewise plan` without --allow
 ALTERNATIVES = ("spill-all", "keep-fit", "recompute-all", "plan")
 SOLVERS = ("milp", "greedy")
 
@@ -47,7 +49,7 @@ class PlanOutcome:
     plan: Plan | None  # None when infeasible
     result: SolverResult
     problem: PlanProblem
-    simulations: dict[str, Simulation]  # alternative -> simulation on the spec
+    simulations: dict[str, PhaseRun]  # alternative -> its calls simulated on the spec
     note: str = ""  # what the reader must know: a baseline returned, a restriction, ...
 
 
@@ -70,14 +72,16 @@ def make_plan(
     floors: Sequence[str] = (),
     sensitivity: Path | None = None,
     accuracy_budget: float | None = None,
+    calls: int = 1,
 ) -> PlanOutcome:
+    """Plan `graph` (one phase, called `calls` times back to back) on `spec`."""
     goal = Objective(parse_enum(Objective, objective, "--objective"))
     if solver not in SOLVERS:
         raise EdgewiseError(f"--solver must be milp or greedy (got '{solver}')")
     unknown = allow - ALLOWED
     if unknown or not allow:
         given = ",".join(sorted(allow))
-        known = "keep, spill, recompute, precision, tiling"
+        known = "keep, spill, recompute, precision, tiling, residency"
         raise EdgewiseError(f"--allow takes a comma list of {known} (got '{given}')")
     if time_limit_s <= 0:
         raise EdgewiseError(f"--time-limit must be positive seconds (got {time_limit_s})")
@@ -93,7 +97,7 @@ def make_plan(
         )
     work: OpWorkload = compiled(op_workload(graph, weights, activations), spec)
     keep_fit = simulate(work, spec, compute)
-    problem = plan_problem(graph, work, keep_fit, spec, long_lived_ops)
+    problem = replace(plan_problem(graph, work, keep_fit, spec, long_lived_ops), calls=calls)
     if "precision" in allow:
         table = load_sensitivity(sensitivity) if sensitivity else None
         problem = with_precision(
@@ -101,6 +105,12 @@ def make_plan(
         )
     if "tiling" in allow:
         problem = with_tiling(problem, graph, work)
+    if "residency" in allow:
+        problem = with_residency(problem, graph, work)
+
+    def phase(w: OpWorkload, pins=(), schedule=None) -> PhaseRun:  # type: ignore[no-untyped-def]
+        return simulate_phase(graph.model, w, spec, compute, calls, schedule, pins)
+
     actions = frozenset(Action(a) for a in allow & TENSOR_ACTIONS) or frozenset({Action.SPILL})
     if solver == "milp":
         result = solve_milp(problem, goal, actions, time_limit_s)
@@ -112,20 +122,18 @@ def make_plan(
     # the baselines run with the levers at their defaults (base precision, fused attention)
     defaults = default_knobs(problem)
     base_work = knob_workload(problem, defaults) if problem.layers or problem.attention else work
-    sims: dict[str, Simulation] = {
-        "keep-fit": keep_fit if base_work is work else simulate(base_work, spec, compute)
+    sims: dict[str, PhaseRun] = {
+        "keep-fit": phase(base_work, schedule=keep_fit.schedule if base_work is work else None)
     }
     choices_of: dict[str, tuple[Choice, ...]] = {}
     for name, action in (("spill-all", Action.SPILL), ("recompute-all", Action.RECOMPUTE)):
         choices_of[name] = uniform_choices(problem, action)
         pins = _chained_pins(problem, graph, choices_of[name])
-        sims[name] = simulate(base_work, spec, compute, pins)
+        sims[name] = phase(base_work, pins)
     notes = []
     solved = result.choices is not None and result.schedule is not None
     if solved:
-        sims["plan"] = simulate(
-            knob_workload(problem, result.knobs), spec, compute, schedule=result.schedule
-        )
+        sims["plan"] = phase(knob_workload(problem, result.knobs), schedule=result.schedule)
     chosen, choices, knobs = "plan", result.choices, result.knobs
     best = figure(sims["plan"], goal) if solved else float("inf")
     for name in ("spill-all", "keep-fit", "recompute-all"):
@@ -149,12 +157,12 @@ def make_plan(
             f"the {result.status} plan simulated worse than {chosen}; {chosen} is returned"
         )
     if chosen != "plan":
-        choices = choices_of.get(chosen) or _keep_fit_choices(problem, sims["keep-fit"])
+        choices = choices_of.get(chosen) or _keep_fit_choices(problem, sims["keep-fit"].first)
         knobs = defaults
         sims["plan"] = sims[chosen]
     if problem.decisions == 0:
         result = replace(result, status="nothing-to-plan")
-        notes.append(_what_bounds(sims["plan"]))
+        notes.append(_what_bounds(sims["plan"].first))
     elif problem.restricted and result.status == "optimal":
         places = sum(len(t.places) for t in problem.tensors)
         window = sum(t.window_ops for t in problem.tensors)
@@ -177,7 +185,13 @@ def make_plan(
         bound=result.bound,
         gap=result.gap,
         tensors=tensors,
-        schedule=planned_schedule(sims["plan"].schedule, problem),
+        schedule=planned_schedule(sims["plan"].first.schedule, problem),
+        calls=calls,
+        resident=tuple(
+            layer.name
+            for layer, kept in zip(problem.layers, knobs.resident or defaults.resident, strict=True)
+            if kept
+        ),
         weights={
             layer.name: option
             for layer, option in zip(problem.layers, knobs.weights, strict=True)
@@ -227,7 +241,7 @@ def _confirmed_sram(
     return -1
 
 
-def _ordered(sims: dict[str, Simulation]) -> dict[str, Simulation]:
+def _ordered(sims: dict[str, PhaseRun]) -> dict[str, PhaseRun]:
     return {k: sims[k] for k in ALTERNATIVES if k in sims}
 
 

@@ -179,7 +179,7 @@ def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
     for name, color in (("keep-fit", "#C44E52"), ("spill-all", "#8172B3"), ("plan", "#4C72B0")):
         sim = outcome.simulations.get(name)
         if sim is not None:
-            ax.plot(sim.traffic.occupancy_bytes / mib, lw=0.8, color=color, label=name)
+            ax.plot(sim.later.traffic.occupancy_bytes / mib, lw=0.8, color=color, label=name)
     ax.axhline(
         outcome.problem.capacity_bytes / mib,
         color="black",
