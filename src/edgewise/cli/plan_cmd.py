@@ -9,6 +9,7 @@ import typer
 
 from edgewise.cli.common import (
     BatchOpt,
+    CfgModeOpt,
     CfgOpt,
     FramesOpt,
     HwOpt,
@@ -17,11 +18,13 @@ from edgewise.cli.common import (
     ModuleOpt,
     ResolutionOpt,
     SetOpt,
+    StepsOpt,
     bounded,
     check_png,
     console,
     graph_for,
     output_target,
+    pipeline_for,
     to_json,
     write_output,
 )
@@ -40,8 +43,13 @@ def plan(
         str, typer.Option("--objective", help="latency | energy | dram")
     ] = "latency",
     allow: Annotated[
-        str, typer.Option("--allow", help="comma list of keep, spill, recompute, precision, tiling")
-    ] = "keep,spill,recompute",
+        str,
+        typer.Option(
+            "--allow",
+            help="comma list of keep, spill, recompute, residency (weights held on chip across "
+            "a phase's calls), precision, tiling",
+        ),
+    ] = "keep,spill,recompute,residency",
     floor: Annotated[
         list[str] | None,
         typer.Option(
@@ -88,8 +96,11 @@ def plan(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    steps: StepsOpt = None,
+    cfg_mode: CfgModeOpt = None,
 ) -> None:
-    """Keep, spill or recompute each long-lived tensor; compare with the obvious plans."""
+    """Keep, spill or recompute each long-lived tensor, hold weights across calls, and more;
+    compare with the obvious plans. A pipeline (sd15, sdxl) is planned phase by phase."""
     from edgewise.cli.simulate_cmd import default_precision
     from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
     from edgewise.plan.plan import save_plan
@@ -101,8 +112,17 @@ def plan(
         raise EdgewiseError(f"cannot write '{output}': folder '{output.parent}' does not exist")
     spec = load_spec(hw, set_ or ())
     weights, activations = parse_precision(precision or default_precision(spec), spec)
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
     allowed = frozenset(a.strip() for a in allow.split(",") if a.strip())
+    pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
+                                                 cfg_mode)  # fmt: skip
+    if pipeline is not None:
+        if plot is not None:
+            raise EdgewiseError("--plot takes one graph: give a phase's zoo model (e.g. sd15-unet)")
+        _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, solver,
+                       time_limit, long_lived, floor or (), sensitivity, accuracy_budget, output,
+                       json_out)  # fmt: skip
+        return
+    graph = graph_for(model, module, batch, resolution, frames, cfg)
     outcome = make_plan(
         graph,
         spec,
@@ -134,3 +154,67 @@ def plan(
             f"no plan fits this SRAM budget, so '{output}' was not written: see the smallest "
             "SRAM above, or allow more actions (--allow keep,spill,recompute)"
         )
+
+
+def _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, solver, time_limit,  # type: ignore[no-untyped-def]
+                   long_lived, floors, sensitivity, budget, output, json_out) -> None:  # fmt: skip
+    """Each phase planned over its calls; the run's totals with and without the plans."""
+    from dataclasses import replace
+
+    from edgewise.hardware.spec import compute_precision
+    from edgewise.ir.files import write_atomic
+    from edgewise.plan.plan import pipeline_plan_json
+    from edgewise.plan.planner import make_plan
+    from edgewise.report.pipeline_report import pipeline_plans_to_dict, render_pipeline_plans
+    from edgewise.simulate.pipeline import pipeline_run
+
+    compute = compute_precision(weights, activations)
+    outcomes = {
+        p.name: make_plan(
+            p.graph,
+            spec,
+            weights,
+            activations,
+            compute,
+            objective,
+            allowed,
+            solver,
+            time_limit,
+            long_lived,
+            floors,
+            sensitivity,
+            budget,
+            calls=p.calls,
+        )
+        for p in pipeline.phases
+    }
+
+    def run(alternative: str):  # type: ignore[no-untyped-def]
+        phases = tuple(
+            replace(
+                outcomes[p.name].simulations[alternative],
+                name=p.name,
+                steps_per_call=p.steps_per_call,
+            )
+            for p in pipeline.phases
+        )
+        return pipeline_run(pipeline, spec, compute, phases)
+
+    infeasible = [name for name, o in outcomes.items() if o.plan is None]
+    default = run("keep-fit")
+    planned = run("plan") if not infeasible else default
+    if json_out:
+        write_output(json_out, to_json(pipeline_plans_to_dict(outcomes, default, planned)))
+    if json_out != "-":
+        render_pipeline_plans(outcomes, default, planned, console)
+    if infeasible:
+        raise EdgewiseError(
+            f"no plan fits this SRAM budget for phase {infeasible[0]}: plan that phase alone "
+            "(its zoo model) to see the smallest SRAM that works"
+        )
+    if output is not None:
+        plans = {name: o.plan for name, o in outcomes.items() if o.plan is not None}
+        write_atomic(output, pipeline_plan_json(pipeline.name, plans))
+        if json_out != "-":
+            console.print(f"plan written to {output} (use: edgewise simulate {pipeline.name} "
+                          f"... --plan {output})")  # fmt: skip

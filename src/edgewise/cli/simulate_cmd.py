@@ -94,18 +94,23 @@ def simulate(
     pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
                                                  cfg_mode)  # fmt: skip
     if pipeline is not None:
-        if plan_file is not None or csv_out or plot is not None:
+        if csv_out or plot is not None:
             raise EdgewiseError(
-                "a pipeline is simulated phase by phase: --plan, --csv and --plot take one "
-                "graph (give a phase's zoo model, e.g. sd15-unet)"
+                "a pipeline is simulated phase by phase: --csv and --plot take one graph (give "
+                "a phase's zoo model, e.g. sd15-unet)"
             )
         from edgewise.report.pipeline_report import pipeline_run_to_dict, render_pipeline_run
         from edgewise.simulate.pipeline import simulate_pipeline
 
-        run = simulate_pipeline(pipeline, spec, weights, activations,
-                                compute_precision(weights, activations), attention)  # type: ignore[arg-type]  # fmt: skip
+        compute = compute_precision(weights, activations)
+        if plan_file is None:
+            run = simulate_pipeline(pipeline, spec, weights, activations, compute, attention)  # type: ignore[arg-type]
+            records = None
+        else:
+            run, records = _planned_pipeline(pipeline, plan_file, spec, weights, activations,
+                                             compute, attention)  # fmt: skip
         if json_out:
-            write_output(json_out, to_json(pipeline_run_to_dict(run)))
+            write_output(json_out, to_json(pipeline_run_to_dict(run, records)))
         if json_out != "-":
             render_pipeline_run(run, console)
         return
@@ -164,6 +169,31 @@ def simulate(
         render_simulation(sim, grouped, console, rows, plan_line)
         if plot is not None:
             console.print(f"charts written to {plot}")
+
+
+def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, attention):  # type: ignore[no-untyped-def]
+    """Every phase under its plan from a pipeline plan file (`edgewise plan PIPELINE -o`)."""
+    from edgewise.plan.plan import PlanPrecision, check_plan_for, load_pipeline_plan
+    from edgewise.simulate.pipeline import pipeline_run, simulate_phase
+    from edgewise.simulate.workload import op_workload
+
+    graphs = {p.name: p.graph for p in pipeline.phases}
+    plans = load_pipeline_plan(plan_file, pipeline.name, graphs)
+    runs, records = [], {}
+    for p in pipeline.phases:
+        plan = plans[p.name]
+        work = op_workload(p.graph, weights, activations, attention)
+        try:
+            check_plan_for(plan, spec, PlanPrecision(weights, activations, compute), work)
+        except EdgewiseError as e:
+            raise EdgewiseError(f"plan '{plan_file}', phase '{p.name}': {e}") from None
+        work = plan.workload(work, p.graph)
+        schedule = plan.sram_schedule(work)
+        run = simulate_phase(p.name, work, spec, compute, p.calls, schedule,
+                             steps_per_call=p.steps_per_call)  # fmt: skip
+        runs.append(run)
+        records[p.name] = {"file": str(plan_file), **plan.summary()}
+    return pipeline_run(pipeline, spec, compute, tuple(runs)), records
 
 
 def default_precision(spec) -> str:  # type: ignore[no-untyped-def]

@@ -393,3 +393,47 @@ def check_plan_for(
         not 0 <= g < work.n_gaps for g in (*plan.schedule.off_gaps, *(t.gap for t in plan.tensors))
     ):
         raise EdgewiseError("the plan's schedule is for another graph: plan this model again")
+
+
+PIPELINE_SCHEMA = "edgewise.pipeline-plan"
+
+
+def pipeline_plan_json(pipeline: str, plans: dict[str, Plan]) -> str:
+    """A pipeline's plan file: one plan per phase, by phase name."""
+    from edgewise.ir.files import strict_json
+
+    phases = {name: plan_to_dict(plan) for name, plan in plans.items()}
+    return strict_json(
+        {"schema": PIPELINE_SCHEMA, "version": 1, "pipeline": pipeline, "phases": phases},
+        indent=2,
+    )
+
+
+def load_pipeline_plan(path: Path, pipeline: str, graphs: dict[str, Graph]) -> dict[str, Plan]:
+    """Each phase's plan, checked against that phase's graph (`graphs`: name -> graph)."""
+    raw = read_bytes(path, "plan file", MAX_FILE_BYTES)
+    try:
+        data = json.loads(raw)
+    except ValueError as e:
+        raise EdgewiseError(f"plan '{path}' is not valid JSON ({e})") from None
+    if not isinstance(data, dict) or data.get("schema") != PIPELINE_SCHEMA:
+        raise EdgewiseError(
+            f"plan '{path}' is not a pipeline plan (schema {PIPELINE_SCHEMA}): write one with "
+            f"`edgewise plan {pipeline} ... -o FILE`"
+        )
+    phases = data.get("phases")
+    if data.get("pipeline") != pipeline or not isinstance(phases, dict):
+        raise EdgewiseError(
+            f"plan '{path}' is for pipeline '{data.get('pipeline')}', not {pipeline}"
+        )
+    out = {}
+    for name, graph in graphs.items():
+        if name not in phases:
+            raise EdgewiseError(f"plan '{path}' has no plan for phase '{name}'")
+        try:
+            plan = parse_plan(json.dumps(phases[name]))
+            check_plan(plan, graph)
+        except EdgewiseError as e:
+            raise EdgewiseError(f"plan '{path}', phase '{name}': {e}") from None
+        out[name] = plan
+    return out

@@ -10,9 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgewise.analysis.pipeline import PipelineCounts, PipelineMemory
+from edgewise.plan.planner import PlanOutcome
 from edgewise.report.format import binary_bytes, si
 from edgewise.report.simulate_report import _seconds, what_bounds
-from edgewise.simulate.pipeline import PipelineRun
+from edgewise.simulate.pipeline import PhaseRun, PipelineRun
 from edgewise.simulate.simulator import BOUNDS, Totals
 
 
@@ -168,4 +169,68 @@ def pipeline_memory_to_dict(mem: PipelineMemory) -> dict[str, Any]:
         "phases": [asdict(p) for p in mem.phases],
         "all_loaded_peak_bytes": mem.all_loaded_peak_bytes,
         "one_loaded_peak_bytes": mem.one_loaded_peak_bytes,
+    }
+
+
+def held_bytes(run: PhaseRun) -> int:
+    """Weight bytes a plan holds on chip across the phase's calls."""
+    return run.first.schedule.held_weight_bytes(run.first.work)
+
+
+def render_pipeline_plans(
+    outcomes: dict[str, PlanOutcome], default: PipelineRun, planned: PipelineRun, console: Console
+) -> None:
+    """Per phase what the plan decided and saved; per run, the default against the plan."""
+    table = Table(
+        title=f"{escape(planned.pipeline)} on {escape(planned.spec_name)}: each phase planned "
+        f"over its calls ({escape(planned.description)})"
+    )
+    for col in ("phase", "calls", "solver", "default", "plan", "change", "weights from DRAM",
+                "held on chip", "decisions"):  # fmt: skip
+        table.add_column(
+            col, justify="left" if col in ("phase", "solver", "decisions") else "right"
+        )
+    for before, after in zip(default.phases, planned.phases, strict=True):
+        outcome = outcomes[after.name]
+        r = outcome.result
+        status = r.status + (f" (gap {r.gap:.2%})" if r.gap else "")
+        change = (
+            after.totals.latency_s / before.totals.latency_s - 1 if before.totals.latency_s else 0
+        )
+        plan = outcome.plan
+        table.add_row(
+            escape(after.name), str(after.calls), status, _seconds(before.totals.latency_s),
+            _seconds(after.totals.latency_s), f"{change:+.2%}",
+            f"{binary_bytes(before.totals.dram_weight_bytes)} -> "
+            f"{binary_bytes(after.totals.dram_weight_bytes)}",
+            f"{len(plan.resident) if plan else 0} layers, {binary_bytes(held_bytes(after))}",
+            escape(plan.described()) if plan else "infeasible",
+        )  # fmt: skip
+    console.print(table)
+    totals = Table(title=f"per {escape(planned.unit)}")
+    for col in ("", "latency", "energy", "DRAM", "weights from DRAM", "steps/s", "x floor"):
+        totals.add_column(col, justify="left" if not col else "right")
+    for name, run in (("default schedule", default), ("plan", planned)):
+        t = run.totals
+        totals.add_row(name, _seconds(t.latency_s), f"{t.energy_j:.4g} J",
+                       binary_bytes(t.dram_bytes), binary_bytes(t.dram_weight_bytes),
+                       f"{run.steps_per_s:.3g}" if run.steps else "-", f"{t.floor_ratio:.2f}",
+                       style="bold" if name == "plan" else None)  # fmt: skip
+    console.print(totals)
+    console.print(what_bounds(planned.totals, repeated=True))
+
+
+def pipeline_plans_to_dict(
+    outcomes: dict[str, PlanOutcome], default: PipelineRun, planned: PipelineRun
+) -> dict[str, Any]:
+    from edgewise.report.plan_report import outcome_to_dict
+
+    return {
+        "pipeline": planned.pipeline,
+        "description": planned.description,
+        "hardware": planned.spec_name,
+        "phases": {name: outcome_to_dict(o) for name, o in outcomes.items()},
+        "totals": {"default": asdict(default.totals), "plan": asdict(planned.totals)},
+        "steps": planned.steps,
+        "steps_per_s": {"default": default.steps_per_s, "plan": planned.steps_per_s},
     }
