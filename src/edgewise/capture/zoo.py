@@ -647,6 +647,15 @@ ZOO: dict[str, ZooEntry] = {e.name: _resolving(e) for e in _ENTRIES}
 
 def zoo_entry(name: str) -> ZooEntry:
     """The entry called `name`, or an error listing the known names."""
+    from edgewise.capture.pipelines import PIPELINES
+
+    if name in PIPELINES:
+        p = PIPELINES[name]
+        phases = ", ".join([m for _, m in p.text_encoders] + [p.denoiser, p.decoder])
+        raise EdgewiseError(
+            f"'{name}' is a pipeline of several graphs: this command takes one; give a phase "
+            f"({phases}), or use profile, memory, simulate or plan, which take pipelines"
+        )
     if name not in ZOO:
         close = difflib.get_close_matches(name, ZOO, n=1)
         hint = f" (did you mean '{close[0]}'?)" if close else ""

@@ -69,6 +69,7 @@ def zoo(json_out: JsonOpt = None) -> None:
     """List the zoo: models built from shipped configs, their inputs and published figures."""
     from rich.table import Table
 
+    from edgewise.capture.pipelines import PIPELINES
     from edgewise.capture.zoo import ZOO
 
     if json_out:
@@ -81,6 +82,16 @@ def zoo(json_out: JsonOpt = None) -> None:
                 "published": [vars(p) for p in e.published],
             }
             for e in ZOO.values()
+        ] + [
+            {
+                "name": p.name,
+                "description": p.description,
+                "inputs": "a prompt -> an image",
+                "options": ["batch", "cfg", "cfg_mode", "resolution", "steps"],
+                "published": [],
+                "phases": [m for _, m in p.text_encoders] + [p.denoiser, p.decoder],
+            }
+            for p in PIPELINES.values()
         ]
         write_output(json_out, to_json(data))
         if json_out == "-":
@@ -94,6 +105,15 @@ def zoo(json_out: JsonOpt = None) -> None:
         )
         table.add_row(e.name, e.inputs, ", ".join(sorted(e.options)) or "-", figures or "-")
     console.print(table)
+    pipes = Table(title="pipelines (phases x calls: profile, memory, simulate and plan per image)")
+    for col in ("pipeline", "phases (calls per image)", "options"):
+        pipes.add_column(col, overflow="fold")
+    for p in PIPELINES.values():
+        phases = [f"{m} (1)" for _, m in p.text_encoders]
+        phases += [f"{p.denoiser} (steps; x2 with --cfg-mode sequential)", f"{p.decoder} (1)"]
+        pipes.add_row(p.name, " -> ".join(phases), "--steps, --cfg, --cfg-mode, --batch, "
+                      "--resolution")  # fmt: skip
+    console.print(pipes)
 
 
 @app.command()
