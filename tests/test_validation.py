@@ -243,6 +243,11 @@ def test_what_bounds_adds_up_and_names_a_lever() -> None:
     kinds = (t.dram_weight_bytes, t.dram_refill_bytes, t.spilled_bytes, t.dram_stream_bytes,
              t.dram_output_bytes)  # fmt: skip
     assert sum(kinds) == pytest.approx(t.dram_bytes, abs=len(kinds))  # rounding per kind
+    # the finer split: skips' round trips and inputs inside refills + spills, scores inside
+    # the tiled streams; the tiny U-Net's skips outlive 100 ops and leave 64 KiB of SRAM
+    assert t.dram_long_lived_bytes > 0
+    assert t.dram_long_lived_bytes + t.dram_input_bytes <= t.dram_refill_bytes + t.spilled_bytes
+    assert 0 <= t.dram_scores_bytes <= t.dram_stream_bytes
     by_bound = t.compute_bound_s + t.dram_bound_s + t.sram_bound_s + t.overhead_bound_s
     assert by_bound == pytest.approx(t.latency_s)
     text = what_bounds(sim.totals)

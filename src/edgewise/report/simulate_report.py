@@ -74,9 +74,13 @@ def what_bounds(t: Totals, repeated: bool = False) -> str:
     `repeated`: the figures are of a pipeline, whose phases are called many times."""
     time = {"compute": t.compute_bound_s, "DRAM": t.dram_bound_s, "SRAM": t.sram_bound_s,
             "overhead": t.overhead_bound_s}  # fmt: skip
-    moved = {"weights": t.dram_weight_bytes, "refills": t.dram_refill_bytes,
-             "spills": t.spilled_bytes, "tiled streams": t.dram_stream_bytes,
-             "outputs": t.dram_output_bytes}  # fmt: skip
+    activations = t.dram_refill_bytes + t.spilled_bytes - t.dram_long_lived_bytes
+    moved = {"weights": t.dram_weight_bytes,
+             "long-lived (skip) round trips": t.dram_long_lived_bytes,
+             "other activation round trips": activations - t.dram_input_bytes,
+             "attention scores": t.dram_scores_bytes,
+             "other tiled streams": t.dram_stream_bytes - t.dram_scores_bytes,
+             "inputs": t.dram_input_bytes, "outputs": t.dram_output_bytes}  # fmt: skip
     total_s, total_b = max(t.latency_s, 1e-30), max(t.dram_bytes, 1)
     lines = [
         "time by bound: " + ", ".join(f"{k} {v / total_s:.0%}" for k, v in time.items() if v),
@@ -91,8 +95,13 @@ def what_bounds(t: Totals, repeated: bool = False) -> str:
                  "with a sensitivity file), layers' weights kept on chip across calls "
                  f"(`plan` on {where}: residency), or one weight read for both CFG halves "
                  "(`--cfg --cfg-mode batch`)")  # fmt: skip
-    elif main == "DRAM" and heavy in ("refills", "spills"):
-        lever = "activations leave the chip: `plan` (keep, spill or recompute the long-lived)"
+    elif main == "DRAM" and heavy == "long-lived (skip) round trips":
+        lever = ("long-lived tensors leave the chip: `plan` (keep, spill or recompute them; "
+                 "recompute where compute idles)")  # fmt: skip
+    elif main == "DRAM" and heavy == "other activation round trips":
+        lever = "activations do not fit beside each other: more SRAM, or `plan`"
+    elif main == "DRAM" and heavy == "attention scores":
+        lever = "attention scores through DRAM: fused attention (`--attention fused`)"
     elif main == "DRAM":
         lever = "ops tiled through DRAM: more SRAM, or fused attention (`--attention fused`)"
     elif main == "compute":

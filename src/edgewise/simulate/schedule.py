@@ -37,7 +37,7 @@ import numpy as np
 
 from edgewise.analysis.lifetimes import segments
 from edgewise.ir.vocab import Action
-from edgewise.simulate.workload import OpWorkload
+from edgewise.simulate.workload import OpWorkload, Storage
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +88,8 @@ class Traffic:
     occupancy_bytes: np.ndarray  # SRAM held while the op runs
     overflow_bytes: np.ndarray  # occupancy above capacity
     problems: tuple[str, ...] = field(default=())  # rules the schedule breaks
+    long_lived_bytes: int = 0  # of refills + spills: storages living > LONG_LIVED_OPS ops
+    input_bytes: int = 0  # of refills: model inputs and constants read from DRAM
 
     @property
     def dram_bytes(self) -> np.ndarray:
@@ -96,6 +98,11 @@ class Traffic:
     @property
     def feasible(self) -> bool:
         return not self.overflow_bytes.any() and not self.problems
+
+
+# a storage used over more than this many ops is long-lived (a U-Net skip): the memory
+# command's default `--long-lived`; its DRAM round trips are told apart from the others
+LONG_LIVED_OPS = 100
 
 
 def segment_stream_bytes(work: OpWorkload, segment: Sequence[int], capacity: int) -> int:
@@ -176,10 +183,19 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
     views = {i for i, r in enumerate(reads) if not r and not work.writes[i]}
     clean_at_end: dict[int, bool] = {}
     last_event: dict[int, int] = {}
+    moved = {"long": 0, "input": 0}
+
+    def kind(s: Storage) -> str | None:
+        if s.is_input:
+            return "input"
+        return "long" if s.events and s.events[-1] - s.first_op > LONG_LIVED_OPS else None
+
     for s in work.storages:
         events, gaps, sid = s.events, s.gaps, s.id
         b = s.nbytes
         clean = s.is_input
+        tally = kind(s)
+        mine = 0  # DRAM bytes this storage moves as refills and spills
         for k, e in enumerate(events):
             before = k - 1
             on_chip = before >= 0 and (kept[gaps[before]] or gaps[before] in rebuilt)
@@ -194,6 +210,7 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
                         problems.append(f"op {e} is tiled but storage {sid} it writes is kept")
             elif not on_chip and (reads_here or keep_after):
                 refill[e] += b
+                mine += b
                 if tiled[e] and reads_here and keep_after:
                     problems.append(f"op {e} is tiled but storage {sid} it streams is kept")
             if e in views:
@@ -212,7 +229,10 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
                     occ[gap_end[after]] -= b
                 elif not clean:
                     spill[e] += b
+                    mine += b
                     clean = True
+        if tally is not None:
+            moved[tally] += mine
         if s.is_output and events and not clean:
             output[events[-1]] += b
             clean = True
@@ -223,13 +243,19 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
             g = gap_at(work, u, r.at)
             if g is not None and (kept[g] or (g in rebuilt and rebuilt[g].at <= r.at)):
                 continue
-            b = work.storage[u].nbytes
+            source = work.storage[u]
+            b = source.nbytes
             refill[r.at] += b
             occ[r.at] += b
             occ[r.at + 1] -= b
+            tally = kind(source)
+            if tally is not None:
+                moved[tally] += b
             if g is None and not clean_at_end[u]:  # dead by then: written out as it dies
                 spill[last_event[u]] += b
                 clean_at_end[u] = True
+                if tally is not None:
+                    moved[tally] += b
         stream[r.at] += segment_stream_bytes(work, r.segment, cap)
     tiled_ops = schedule.tiled
     occupancy = np.cumsum(np.array(occ, dtype=np.int64))[:n]
@@ -244,6 +270,8 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
         occupancy_bytes=occupancy,
         overflow_bytes=np.maximum(occupancy - cap, 0),
         problems=tuple(problems),
+        long_lived_bytes=moved["long"],
+        input_bytes=moved["input"],
     )
 
 

@@ -62,6 +62,9 @@ class Totals:
     dram_refill_bytes: int
     dram_stream_bytes: int
     dram_output_bytes: int
+    dram_long_lived_bytes: int  # of refills + spills: long-lived tensors' (skips') round trips
+    dram_input_bytes: int  # of refills: model inputs read
+    dram_scores_bytes: int  # of tiled streams: attention scores through DRAM
     sram_bytes: int
     macs: int
     # the latency by what bounds each op (they add up to latency_s)
@@ -391,6 +394,9 @@ def simulate(
         dram_refill_bytes=int(moved.refill_bytes.sum()) if has_dram else 0,
         dram_stream_bytes=int(moved.stream_bytes.sum()) if has_dram else 0,
         dram_output_bytes=int(moved.output_bytes.sum()) if has_dram else 0,
+        dram_long_lived_bytes=moved.long_lived_bytes if has_dram else 0,
+        dram_input_bytes=moved.input_bytes if has_dram else 0,
+        dram_scores_bytes=int((2 * work.scores_bytes[schedule.tiled]).sum()) if has_dram else 0,
         sram_bytes=round(float(need.sram_bytes.sum())),
         macs=total_macs,
         compute_bound_s=float(latency[cost.bound == 0].sum()),
