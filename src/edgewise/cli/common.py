@@ -103,6 +103,30 @@ CfgModeOpt = Annotated[
         "(two batch-1 calls)",
     ),
 ]
+PhaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--phase",
+        help="language models: prefill (the prompt; default) | decode (one token against "
+        "--context cached) | generate (prefill, then --new-tokens decode steps)",
+    ),
+]
+PromptTokensOpt = Annotated[
+    int | None,
+    typer.Option("--prompt-tokens", help="language models: prompt tokens (default 128)"),
+]
+NewTokensOpt = Annotated[
+    int | None,
+    typer.Option("--new-tokens", help="language models, --phase generate: tokens made (128)"),
+]
+ContextOpt = Annotated[
+    int | None,
+    typer.Option("--context", help="language models, --phase decode: cached tokens (1024)"),
+]
+ImageSizeOpt = Annotated[
+    int | None,
+    typer.Option("--image-size", help="vision-language models: image side in pixels"),
+]
 
 
 DepthOpt = Annotated[
@@ -191,6 +215,64 @@ def pipeline_for(
     )
     assert model is not None  # is_pipeline(None) is False
     return capture_pipeline(model, options)
+
+
+def llm_request(
+    model: str | None,
+    phase: str | None,
+    prompt_tokens: int | None,
+    new_tokens: int | None,
+    context: int | None,
+    image_size: int | None,
+    generate: bool = True,
+) -> dict[str, Any] | None:
+    """The language-model phase MODEL and the options name (None when MODEL is not a
+    language model: then the options are refused). `generate`: the command takes it."""
+    from edgewise.capture.llm import PHASES, check_tokens, is_llm, llm_entry
+
+    given = {"--phase": phase, "--prompt-tokens": prompt_tokens, "--new-tokens": new_tokens,
+             "--context": context, "--image-size": image_size}  # fmt: skip
+    if not is_llm(model):
+        named = [k for k, v in given.items() if v is not None]
+        if named:
+            raise EdgewiseError(
+                f"{', '.join(named)}: for language models (llama-3.2-1b, qwen2.5-0.5b, "
+                f"llava-1.5-7b, ...; see `edgewise zoo`), and '{model}' is not one"
+            )
+        return None
+    assert model is not None
+    entry = llm_entry(model)
+    phase = phase or "prefill"
+    if phase not in PHASES or (phase == "generate" and not generate):
+        allowed = PHASES if generate else PHASES[:2]
+        raise EdgewiseError(f"--phase must be one of {', '.join(allowed)} (got '{phase}')")
+    if image_size is not None and entry.vision is None:
+        raise EdgewiseError(f"--image-size is for vision-language models; '{model}' has no image")
+    if image_size is not None:
+        patch = int(entry.vision.config["patch_size"])  # type: ignore[union-attr]
+        if image_size < patch or image_size % patch or image_size > 8192:
+            raise EdgewiseError(
+                f"--image-size must be a multiple of {patch} px (the patch) up to 8192 "
+                f"(got {image_size})"
+            )
+    request = {
+        "name": model,
+        "phase": phase,
+        "prompt_tokens": check_tokens("--prompt-tokens", 128 if prompt_tokens is None
+                                      else prompt_tokens),
+        "new_tokens": check_tokens("--new-tokens", 128 if new_tokens is None else new_tokens),
+        "context": check_tokens("--context", 1024 if context is None else context, low=0),
+        "image_size": image_size,
+    }  # fmt: skip
+    return request
+
+
+def llm_graph(request: dict[str, Any]) -> Graph:
+    """The prefill or decode graph a request names."""
+    from edgewise.capture.llm import capture_llm
+
+    return capture_llm(request["name"], request["phase"], request["prompt_tokens"],
+                       request["context"], request["image_size"])  # fmt: skip
 
 
 def write_output(target: str, text: str) -> None:

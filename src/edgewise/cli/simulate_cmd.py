@@ -11,13 +11,18 @@ from edgewise.cli.common import (
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
+    ContextOpt,
     CsvOpt,
     DepthOpt,
     FramesOpt,
     HwOpt,
+    ImageSizeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
+    NewTokensOpt,
+    PhaseOpt,
+    PromptTokensOpt,
     ResolutionOpt,
     SetOpt,
     StepsOpt,
@@ -25,6 +30,8 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    llm_graph,
+    llm_request,
     output_target,
     pipeline_for,
     to_json,
@@ -67,6 +74,11 @@ def simulate(
     cfg: CfgOpt = False,
     steps: StepsOpt = None,
     cfg_mode: CfgModeOpt = None,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptTokensOpt = None,
+    new_tokens: NewTokensOpt = None,
+    context: ContextOpt = None,
+    image_size: ImageSizeOpt = None,
 ) -> None:
     """Latency, DRAM traffic, utilization and energy of every layer on an accelerator; for a
     pipeline (sd15, sdxl), of every phase and per image."""
@@ -114,7 +126,16 @@ def simulate(
         if json_out != "-":
             render_pipeline_run(run, console)
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
+                                              image_size)  # fmt: skip
+    if request is not None and request["phase"] == "generate":
+        if plan_file is not None or csv_out or plot is not None:
+            raise EdgewiseError("--phase generate: --plan, --csv and --plot take one graph "
+                                "(--phase prefill or decode)")  # fmt: skip
+        _generate(request, spec, weights, activations, attention, json_out)
+        return
+    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
+                                                         frames, cfg)  # fmt: skip
     work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)
     schedule: Schedule | None = None
@@ -194,6 +215,35 @@ def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, 
         runs.append(run)
         records[p.name] = {"file": str(plan_file), **plan.summary()}
     return pipeline_run(pipeline, spec, compute, tuple(runs)), records
+
+
+def _generate(request, spec, weights, activations, attention, json_out) -> None:  # type: ignore[no-untyped-def]
+    """Prefill, then every decode step, costed from three decode captures."""
+    from edgewise.capture.llm import capture_llm, llm_entry
+    from edgewise.hardware.spec import compute_precision
+    from edgewise.ir.vocab import PRECISION_BYTES
+    from edgewise.report.generation_report import generation_to_dict, render_generation
+    from edgewise.simulate.generation import simulate_generation
+    from edgewise.simulate.workload import op_workload
+
+    name, entry = request["name"], llm_entry(request["name"])
+    prefill_graph = capture_llm(name, "prefill", request["prompt_tokens"],
+                                image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill_graph.meta.get("image_tokens", 0))
+
+    def decode_at(context: int):  # type: ignore[no-untyped-def]
+        return op_workload(capture_llm(name, "decode", context=context), weights, activations,
+                           attention)  # fmt: skip
+
+    gen = simulate_generation(
+        op_workload(prefill_graph, weights, activations, attention), decode_at, spec,
+        compute_precision(weights, activations), prompt, request["new_tokens"],
+        entry.kv_bytes_per_token(PRECISION_BYTES[activations]),
+    )  # fmt: skip
+    if json_out:
+        write_output(json_out, to_json(generation_to_dict(gen)))
+    if json_out != "-":
+        render_generation(gen, console)
 
 
 def default_precision(spec) -> str:  # type: ignore[no-untyped-def]

@@ -93,8 +93,9 @@ def what_bounds(t: Totals, repeated: bool = False) -> str:
         where = "the pipeline" if repeated else "a pipeline such as sd15"
         lever = ("weights stream at every call: fewer weight bytes (`plan --allow precision` "
                  "with a sensitivity file), layers' weights kept on chip across calls "
-                 f"(`plan` on {where}: residency), or one weight read for both CFG halves "
-                 "(`--cfg --cfg-mode batch`)")  # fmt: skip
+                 f"(`plan` on {where}: residency), or one weight read serving more inputs "
+                 "(CFG as batch 2: `--cfg --cfg-mode batch`; an LLM: speculative decoding's "
+                 "verify pass)")  # fmt: skip
     elif main == "DRAM" and heavy == "long-lived (skip) round trips":
         lever = ("long-lived tensors leave the chip: `plan` (keep, spill or recompute them; "
                  "recompute where compute idles)")  # fmt: skip

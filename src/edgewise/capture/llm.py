@@ -1,0 +1,313 @@
+"""Language and vision-language models from transformers configs: prefill and decode graphs.
+
+A generation has two kinds of forward. *Prefill* runs the model over the whole prompt
+(for a VLM: the vision tower, the projector, then the language model over the image
+tokens and the prompt). *Decode* runs it over one new token against a KV cache of
+`context` tokens. The decode graph is captured with the cache as graph inputs,
+preallocated for context + 1 tokens: the new token's K and V are written into position
+`context` in place (as an NPU runtime or a static cache does; transformers' default
+`DynamicCache` would instead copy the whole cache with `torch.cat` every step), and
+attention reads all context + 1. So a decode step's MACs and bytes are affine in the
+context length, which `simulate.generation` uses to cost every step of a generation from
+three captures.
+
+KV cache bytes per token = layers x 2 (K and V) x KV heads x head_dim x bytes per value,
+head_dim as the config states it (Gemma 2: 256, not hidden / heads).
+
+    graph = capture_llm("llama-3.2-1b", "decode", context=1024)
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from edgewise.errors import EdgewiseError
+
+Config = dict[str, Any]
+PHASES = ("prefill", "decode", "generate")
+MAX_TOKENS = 1_048_576  # a typo guard on token counts
+
+
+def _llama(**over: Any) -> Config:
+    return {"model_type": "llama", "rms_norm_eps": 1e-5, "max_position_embeddings": 131072,
+            "rope_theta": 500000.0, "tie_word_embeddings": True,
+            "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+                             "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+            "vocab_size": 128256, **over}  # fmt: skip
+
+
+def _qwen2(**over: Any) -> Config:
+    return {"model_type": "qwen2", "vocab_size": 151936, "rms_norm_eps": 1e-6,
+            "rope_theta": 1000000.0, "max_position_embeddings": 32768,
+            "tie_word_embeddings": True, **over}  # fmt: skip
+
+
+# meta-llama/Llama-3.2-1B and -3B, Qwen/Qwen2.5-0.5B and -1.5B, google/gemma-2-2b and
+# lmsys/vicuna-7b-v1.5 (LLaVA-1.5's language model, as llava-hf/llava-1.5-7b-hf ships it):
+# config.json of each, the fields that decide the architecture
+LLAMA_32_1B = _llama(hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                     num_attention_heads=32, num_key_value_heads=8, head_dim=64)  # fmt: skip
+LLAMA_32_3B = _llama(hidden_size=3072, intermediate_size=8192, num_hidden_layers=28,
+                     num_attention_heads=24, num_key_value_heads=8, head_dim=128)  # fmt: skip
+QWEN25_05B = _qwen2(hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                    num_attention_heads=14, num_key_value_heads=2)  # fmt: skip
+QWEN25_15B = _qwen2(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                    num_attention_heads=12, num_key_value_heads=2)  # fmt: skip
+GEMMA2_2B = {"model_type": "gemma2", "vocab_size": 256000, "hidden_size": 2304,
+             "intermediate_size": 9216, "num_hidden_layers": 26, "num_attention_heads": 8,
+             "num_key_value_heads": 4, "head_dim": 256, "sliding_window": 4096,
+             "final_logit_softcapping": 30.0, "attn_logit_softcapping": 50.0,
+             "query_pre_attn_scalar": 256, "max_position_embeddings": 8192,
+             "rms_norm_eps": 1e-6, "rope_theta": 10000.0, "tie_word_embeddings": True,
+             "hidden_activation": "gelu_pytorch_tanh"}  # fmt: skip
+VICUNA_7B = {"model_type": "llama", "vocab_size": 32064, "hidden_size": 4096,
+             "intermediate_size": 11008, "num_hidden_layers": 32, "num_attention_heads": 32,
+             "num_key_value_heads": 32, "max_position_embeddings": 4096, "rms_norm_eps": 1e-5,
+             "rope_theta": 10000.0, "tie_word_embeddings": False}  # fmt: skip
+# openai/clip-vit-large-patch14-336 vision tower (LLaVA-1.5 reads its penultimate layer)
+CLIP_L14_336 = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 24,
+                "num_attention_heads": 16, "image_size": 336, "patch_size": 14,
+                "hidden_act": "quick_gelu", "layer_norm_eps": 1e-5,
+                "projection_dim": 768}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Vision:
+    """A VLM's vision tower and projector (LLaVA style: penultimate CLIP layer, no CLS,
+    a 2-layer MLP into the language model's width)."""
+
+    config: Config
+    default_image_size: int
+
+    def image_tokens(self, image_size: int) -> int:
+        return (image_size // int(self.config["patch_size"])) ** 2
+
+
+@dataclass(frozen=True)
+class LanguageEntry:
+    name: str
+    description: str
+    config: Config  # the language model's
+    params: int  # the published parameter count (the model card's, to `precision`)
+    precision: int  # worth of the card's last digit
+    source: str
+    vision: Vision | None = None
+
+    @property
+    def head_dim(self) -> int:
+        c = self.config
+        return int(c.get("head_dim") or c["hidden_size"] // c["num_attention_heads"])
+
+    @property
+    def kv_heads(self) -> int:
+        c = self.config
+        return int(c.get("num_key_value_heads") or c["num_attention_heads"])
+
+    def kv_bytes_per_token(self, bytes_per_value: float = 2.0) -> float:
+        """layers x 2 (K, V) x KV heads x head_dim x bytes."""
+        return (
+            self.config["num_hidden_layers"] * 2 * self.kv_heads * self.head_dim * bytes_per_value
+        )
+
+
+_CARD = "model card on Hugging Face ({}): {}"
+LLMS: dict[str, LanguageEntry] = {
+    e.name: e
+    for e in (
+        LanguageEntry("llama-3.2-1b", "Meta Llama 3.2 1B (GQA, 8 KV heads, tied embeddings)",
+                      LLAMA_32_1B, 1_230_000_000, 10**7,
+                      _CARD.format("meta-llama/Llama-3.2-1B", "1.23B parameters")),
+        LanguageEntry("llama-3.2-3b", "Meta Llama 3.2 3B (GQA, 8 KV heads, tied embeddings)",
+                      LLAMA_32_3B, 3_210_000_000, 10**7,
+                      _CARD.format("meta-llama/Llama-3.2-3B", "3.21B parameters")),
+        LanguageEntry("qwen2.5-0.5b", "Qwen2.5 0.5B (GQA, 2 KV heads, QKV bias, tied)",
+                      QWEN25_05B, 490_000_000, 10**7,
+                      _CARD.format("Qwen/Qwen2.5-0.5B", "Number of Parameters: 0.49B")),
+        LanguageEntry("qwen2.5-1.5b", "Qwen2.5 1.5B (GQA, 2 KV heads, QKV bias, tied)",
+                      QWEN25_15B, 1_540_000_000, 10**7,
+                      _CARD.format("Qwen/Qwen2.5-1.5B", "Number of Parameters: 1.54B")),
+        LanguageEntry("gemma-2-2b", "Google Gemma 2 2B (GQA, head_dim 256, logit soft-capping)",
+                      GEMMA2_2B, 2_610_000_000, 10**7,
+                      _CARD.format("google/gemma-2-2b", "2.61B params (safetensors)")),
+        LanguageEntry("llava-1.5-7b", "LLaVA-1.5 7B: CLIP ViT-L/14 at 336 (penultimate layer, "
+                      "576 image tokens), 2-layer MLP projector, Vicuna-7B",
+                      VICUNA_7B, 7_060_000_000, 10**7,
+                      _CARD.format("llava-hf/llava-1.5-7b-hf", "7.06B params (safetensors)"),
+                      Vision(CLIP_L14_336, 336)),
+    )
+}  # fmt: skip
+
+
+def is_llm(name: str | None) -> bool:
+    return name in LLMS
+
+
+def llm_entry(name: str) -> LanguageEntry:
+    if name not in LLMS:
+        close = difflib.get_close_matches(name, LLMS, n=1)
+        hint = f" (did you mean '{close[0]}'?)" if close else ""
+        raise EdgewiseError(f"unknown language model '{name}'{hint}: known are {', '.join(LLMS)}")
+    return LLMS[name]
+
+
+def check_tokens(option: str, value: Any, low: int = 1) -> int:
+    if type(value) is not int or not low <= value <= MAX_TOKENS:
+        raise EdgewiseError(
+            f"{option} must be a whole number from {low} to {MAX_TOKENS:,} (got {value!r})"
+        )
+    return value
+
+
+def _language_model(entry: LanguageEntry):  # type: ignore[no-untyped-def]
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    c = dict(entry.config)
+    config = AutoConfig.for_model(c.pop("model_type"), **c)
+    with torch.device("meta"):
+        return AutoModelForCausalLM.from_config(config)
+
+
+def _prefill_module(entry: LanguageEntry, image_size: int | None):  # type: ignore[no-untyped-def]
+    """(module, its kwargs builder): the LM alone, or vision tower + projector + LM."""
+    import torch
+    from torch import nn
+
+    lm = _language_model(entry)
+    if entry.vision is None:
+        return lm
+    from transformers import CLIPVisionConfig, CLIPVisionModel
+
+    vision_config = CLIPVisionConfig(**{**entry.vision.config, "image_size": image_size})
+    width = entry.config["hidden_size"]
+    with torch.device("meta"):
+        tower = CLIPVisionModel(vision_config)
+        projector = nn.Sequential(
+            nn.Linear(vision_config.hidden_size, width), nn.GELU(), nn.Linear(width, width)
+        )
+    return VisionLanguagePrefill(tower, projector, lm)
+
+
+class _Modules:  # the classes below need torch; defined lazily so importing this is cheap
+    pass
+
+
+def _classes() -> tuple[type, type]:
+    import torch
+    from torch import nn
+    from transformers import DynamicCache
+
+    class InPlaceCache(DynamicCache):
+        """The KV cache as graph inputs preallocated for context + n tokens: the new
+        tokens' K and V are written in place at `context`; attention reads all of it."""
+
+        def __init__(self, buffers: tuple[torch.Tensor, ...], context: int) -> None:
+            super().__init__()
+            self.buffers, self.context = buffers, context
+
+        def update(self, key_states, value_states, layer_idx, *args, **kwargs):  # type: ignore[no-untyped-def,override]
+            k, v = self.buffers[2 * layer_idx], self.buffers[2 * layer_idx + 1]
+            n = key_states.shape[-2]
+            k[:, :, self.context : self.context + n].copy_(key_states)
+            v[:, :, self.context : self.context + n].copy_(value_states)
+            return k, v
+
+        def get_seq_length(self, layer_idx: int = 0) -> int:  # type: ignore[override]
+            return self.context
+
+        def get_mask_sizes(self, query_length: int, layer_idx: int = 0) -> tuple[int, int]:  # type: ignore[override]
+            return self.context + query_length, 0
+
+    class DecodeStep(nn.Module):
+        """One new token against a KV cache of `context` tokens (the cache: inputs)."""
+
+        def __init__(self, model: nn.Module, context: int) -> None:
+            super().__init__()
+            self.model, self.context = model, context
+
+        def forward(self, input_ids: torch.Tensor, *kv: torch.Tensor) -> torch.Tensor:
+            cache = InPlaceCache(kv, self.context)
+            n = input_ids.shape[1]
+            position = torch.arange(self.context, self.context + n, device=input_ids.device)
+            out = self.model(input_ids=input_ids, cache=cache, use_cache=True,
+                             cache_position=position)  # fmt: skip
+            return out.logits
+
+    return InPlaceCache, DecodeStep
+
+
+def VisionLanguagePrefill(tower, projector, lm):  # type: ignore[no-untyped-def]
+    """Image tokens (the tower's penultimate layer without CLS, projected) then the prompt,
+    through the language model."""
+    import torch
+    from torch import nn
+
+    class _Prefill(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.vision_tower, self.multi_modal_projector, self.language_model = (
+                tower,
+                projector,
+                lm,
+            )
+
+        def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+            hidden = self.vision_tower(pixel_values, output_hidden_states=True).hidden_states
+            image = self.multi_modal_projector(hidden[-2][:, 1:])
+            text = self.language_model.get_input_embeddings()(input_ids)
+            embeds = torch.cat([image, text], dim=1)
+            return self.language_model(inputs_embeds=embeds, use_cache=False).logits
+
+    return _Prefill()
+
+
+def capture_llm(
+    name: str,
+    phase: str,
+    prompt_tokens: int = 128,
+    context: int = 1024,
+    image_size: int | None = None,
+    tokens: int = 1,
+):  # type: ignore[no-untyped-def]
+    """The prefill graph over `prompt_tokens` (and the image for a VLM) or one decode step
+    of `tokens` new tokens against `context` cached tokens."""
+    import torch
+
+    from edgewise.capture.torch_capture import capture
+
+    entry = llm_entry(name)
+    if phase not in ("prefill", "decode"):
+        raise EdgewiseError(f"--phase must be prefill, decode or generate (got '{phase}')")
+    meta: dict[str, object] = {"phase": phase}
+    if phase == "prefill":
+        check_tokens("--prompt-tokens", prompt_tokens)
+        module = _prefill_module(entry, image_size or _image_size(entry))
+        ids = torch.empty(1, prompt_tokens, dtype=torch.int64, device="meta")
+        if entry.vision is None:
+            return capture(module, input_ids=ids, use_cache=False, name=name,
+                           meta={**meta, "tokens": prompt_tokens})  # fmt: skip
+        side = image_size or entry.vision.default_image_size
+        pixels = torch.empty(1, 3, side, side, device="meta")
+        meta |= {"tokens": prompt_tokens, "image_size": side,
+                 "image_tokens": entry.vision.image_tokens(side)}  # fmt: skip
+        return capture(module, pixels, ids, name=name, meta=meta)
+    check_tokens("--context", context, low=0)
+    _, DecodeStep = _classes()
+    lm = _language_model(entry)
+    kv = [
+        torch.empty(1, entry.kv_heads, context + tokens, entry.head_dim, device="meta")
+        for _ in range(2 * entry.config["num_hidden_layers"])
+    ]
+    ids = torch.empty(1, tokens, dtype=torch.int64, device="meta")
+    return capture(DecodeStep(lm, context), ids, *kv, name=name,
+                   meta={**meta, "context": context, "tokens": tokens})  # fmt: skip
+
+
+def _image_size(entry: LanguageEntry) -> int | None:
+    return entry.vision.default_image_size if entry.vision else None
+
+
+Builder = Callable[..., Any]
