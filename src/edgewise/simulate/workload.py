@@ -194,8 +194,8 @@ def op_workload(
     weight = per_op(r_op[heavy], r_row[heavy])
     for op in graph.ops:  # a lookup reads the rows it gathers, not the table
         if op.target in _GATHERS and weight[op.index]:
-            rows = sum(graph.tensors[t].numel for t in op.outputs)
-            weight[op.index] = min(int(weight[op.index]), round(rows * w_bytes))
+            gathered = sum(graph.tensors[t].numel for t in op.outputs)
+            weight[op.index] = min(int(weight[op.index]), round(gathered * w_bytes))
     read = per_op(r_op[mine], r_row[mine])
     write = per_op(w_op[created], w_row[created])
     touched_op = np.concatenate([r_op[mine], w_op[created]])
