@@ -281,6 +281,7 @@ from edgewise.cli.plan_cmd import plan  # noqa: E402
 from edgewise.cli.run_cmd import run  # noqa: E402
 from edgewise.cli.sensitivity_cmd import sensitivity  # noqa: E402
 from edgewise.cli.simulate_cmd import simulate  # noqa: E402
+from edgewise.cli.speculative_cmd import speculative  # noqa: E402
 
 app.command()(memory)
 app.command()(simulate)
@@ -290,6 +291,7 @@ app.command()(plan)
 app.command()(run)
 app.command()(sensitivity)
 app.command()(digits)
+app.command()(speculative)
 app.add_typer(hw_app, name="hw")
 
 
