@@ -1,0 +1,128 @@
+"""Language and vision-language models: KV bytes, parameter counts, decode affine in the
+context, generation totals, speculative decoding."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from edgewise.capture.llm import LLMS, Vision, _prefill_module, capture_llm, llm_entry
+from edgewise.cli.main import app
+from edgewise.errors import EdgewiseError
+from edgewise.hardware.spec import load_spec
+from edgewise.simulate.generation import simulate_generation
+from edgewise.simulate.simulator import simulate
+from edgewise.simulate.speculative import Speculation, expected_tokens
+from edgewise.simulate.workload import op_workload
+
+
+def test_kv_bytes_per_token_by_hand() -> None:
+    # GQA: Llama-3.2-1B, 16 layers x 2 x 8 KV heads x head_dim 64 x 2 bytes (fp16)
+    assert llm_entry("llama-3.2-1b").kv_bytes_per_token(2) == 16 * 2 * 8 * 64 * 2 == 32768
+    # head_dim as the config states it: Gemma 2 2B's is 256, not 2304 / 8 = 288
+    gemma = llm_entry("gemma-2-2b")
+    assert gemma.head_dim == 256 and gemma.kv_bytes_per_token(1) == 26 * 2 * 4 * 256
+    # MHA: Llama-2-7B's architecture (Vicuna-7B, LLaVA-1.5's LM), fp16: 524,288 B/token
+    assert llm_entry("llava-1.5-7b").kv_bytes_per_token(2) == 524_288
+    # MQA: one KV head
+    mqa = replace(llm_entry("llama-3.2-1b"), config={**LLMS["llama-3.2-1b"].config,
+                                                     "num_key_value_heads": 1})  # fmt: skip
+    assert mqa.kv_bytes_per_token(0.5) == 16 * 2 * 1 * 64 * 0.5  # int4 KV
+
+
+@pytest.mark.parametrize("name", list(LLMS))
+def test_parameter_counts_match_the_model_cards(name: str) -> None:
+    entry = LLMS[name]
+    module = _prefill_module(entry, 336 if entry.vision else None)
+    seen = {id(p): p.numel() for p in module.parameters()}
+    assert abs(sum(seen.values()) - entry.params) < entry.precision, sum(seen.values())
+
+
+def test_llava_at_336_has_576_image_tokens() -> None:
+    assert Vision({"patch_size": 14}, 336).image_tokens(336) == 576
+    graph = capture_llm("llava-1.5-7b", "prefill", prompt_tokens=8)
+    assert graph.meta["image_tokens"] == 576
+    shapes = {graph.tensors[t].shape for op in graph.ops for t in op.outputs}
+    assert (1, 576 + 8, 4096) in shapes  # the language model sees image + prompt tokens
+
+
+def test_decode_macs_are_affine_in_the_context() -> None:
+    """Three lengths; per cached token each layer's heads add head_dim MACs for Q K^T and
+    head_dim for A V: 24 layers x 14 heads x 64 x 2 = 43,008 for Qwen2.5-0.5B."""
+    from edgewise.analysis.profile import profile
+
+    macs = [profile(capture_llm("qwen2.5-0.5b", "decode", context=c)).totals.macs
+            for c in (16, 48, 80)]  # fmt: skip
+    assert macs[1] - macs[0] == macs[2] - macs[1] == 32 * 24 * 14 * 64 * 2
+
+
+def test_generate_is_prefill_plus_every_decode_step() -> None:
+    """The interpolated steps equal a decode step captured and simulated at that length,
+    and the totals are the prefill plus the sum of the steps."""
+    spec = load_spec("snapdragon-8gen3")
+    name = "qwen2.5-0.5b"
+    entry = llm_entry(name)
+
+    def decode_at(context: int):  # type: ignore[no-untyped-def]
+        return op_workload(capture_llm(name, "decode", context=context), "int4", "int8")
+
+    prefill = op_workload(capture_llm(name, "prefill", prompt_tokens=32), "int4", "int8")
+    gen = simulate_generation(prefill, decode_at, spec, "int8", 32, 41, entry.kv_bytes_per_token(1))
+    assert len(gen.decode_latency_s) == 40 and list(gen.contexts) == list(range(32, 72))
+    assert gen.latency_s == pytest.approx(gen.ttft_s + gen.decode_latency_s.sum())
+    direct = simulate(decode_at(57), spec, "int8").totals
+    assert gen.decode_latency_s[57 - 32] == pytest.approx(direct.latency_s, rel=1e-9)
+    assert gen.decode_energy_j[57 - 32] == pytest.approx(direct.energy_j, rel=1e-9)
+    assert gen.main_decode_bound == "dram"  # decode is weight-bandwidth bound on an edge NPU
+    assert gen.kv_cache_bytes == entry.kv_bytes_per_token(1) * (32 + 41 - 1)
+    assert np.all(np.diff(gen.decode_latency_s) >= 0)  # a longer cache never costs less
+
+
+def test_speculative_expected_tokens_and_speedup_by_hand() -> None:
+    assert expected_tokens(0.8, 4) == pytest.approx(3.3616)
+    assert expected_tokens(1.0, 4) == 5
+    s = Speculation("t", "d", 4, 0.8, 100, 64, target_step_s=0.02, draft_step_s=0.004,
+                    verify_s=0.022, target_prefill_s=0.1, draft_prefill_s=0.02,
+                    target_energy_j=0, draft_energy_j=0, verify_energy_j=0, weight_bytes=0,
+                    kv_bytes=0)  # fmt: skip
+    # E x t_target / (G t_draft + t_verify) = 3.3616 x 0.02 / (4 x 0.004 + 0.022)
+    assert s.decode_speedup == pytest.approx(3.3616 * 0.02 / 0.038)
+    plain = 0.1 + 64 * 0.02
+    assert s.end_to_end_speedup == pytest.approx(plain / (0.1 + 0.02 + 64 / 3.3616 * 0.038))
+
+
+def test_cli_generate_json_and_refusals() -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["simulate", "qwen2.5-0.5b", "--phase", "generate",
+                              "--prompt-tokens", "16", "--new-tokens", "9", "--hw",
+                              "snapdragon-8gen3", "--json", "-"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    for key in ("ttft_s", "tokens_per_s", "decode_s_per_token", "kv_cache_bytes"):
+        assert data[key] > 0
+    assert data["decode"]["contexts"] == list(range(16, 24))
+    for args, says in (
+        (["simulate", "resnet18", "--context", "5"], "for language models"),
+        (["simulate", "qwen2.5-0.5b", "--phase", "train"], "--phase must be"),
+        (["simulate", "qwen2.5-0.5b", "--image-size", "336"], "vision-language"),
+        (["simulate", "llava-1.5-7b", "--image-size", "300"], "multiple of 14"),
+        (["speculative", "--target", "llama-3.2-3b", "--draft", "qwen2.5-0.5b"], "vocabulary"),
+    ):
+        bad = runner.invoke(app, args)
+        assert isinstance(bad.exception, EdgewiseError) and says in str(bad.exception), args
+
+
+def test_speculative_cli_prices_every_pass() -> None:
+    out = CliRunner().invoke(app, ["speculative", "--target", "qwen2.5-1.5b", "--draft",
+                                   "qwen2.5-0.5b", "--acceptance", "0.8", "--hw",
+                                   "snapdragon-8gen3", "--new-tokens", "32", "--json", "-"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    row = json.loads(out.stdout)["rows"][0]
+    assert row["tokens_per_round"] == pytest.approx(3.3616)
+    expected = 3.3616 * row["target_step_s"] / (4 * row["draft_step_s"] + row["verify_s"])
+    assert row["decode_speedup"] == pytest.approx(expected)
+    assert row["draft_step_s"] < row["target_step_s"] <= row["verify_s"]
