@@ -117,9 +117,10 @@ def test_cli_generate_json_and_refusals() -> None:
 
 
 def test_speculative_cli_prices_every_pass() -> None:
-    out = CliRunner().invoke(app, ["speculative", "--target", "qwen2.5-1.5b", "--draft",
-                                   "qwen2.5-0.5b", "--acceptance", "0.8", "--hw",
-                                   "snapdragon-8gen3", "--new-tokens", "32", "--json", "-"])  # fmt: skip
+    args = ["speculative", "--target", "qwen2.5-1.5b", "--draft", "qwen2.5-0.5b",
+            "--acceptance", "0.8", "--hw", "snapdragon-8gen3", "--new-tokens", "32",
+            "--json", "-"]  # fmt: skip
+    out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
     row = json.loads(out.stdout)["rows"][0]
     assert row["tokens_per_round"] == pytest.approx(3.3616)
