@@ -275,6 +275,20 @@ def llm_graph(request: dict[str, Any]) -> Graph:
                        request["context"], request["image_size"])  # fmt: skip
 
 
+def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:
+    """(prefill, first decode step, last decode step, tokens cached before decoding: the
+    prompt and the image's tokens) of `--phase generate`."""
+    from edgewise.capture.llm import capture_llm
+
+    name, new = request["name"], request["new_tokens"]
+    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
+                          image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    first = capture_llm(name, "decode", context=prompt)
+    last = capture_llm(name, "decode", context=prompt + max(new - 2, 0))
+    return prefill, first, last, prompt
+
+
 def write_output(target: str, text: str) -> None:
     """'-' is stdout; a file is written whole, with the command's other files, when the
     command has succeeded (`edgewise.ir.files.stage_outputs`)."""

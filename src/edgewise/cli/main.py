@@ -16,18 +16,26 @@ from edgewise.cli.common import (
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
+    ContextOpt,
     CsvOpt,
     DepthOpt,
     FramesOpt,
+    ImageSizeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
+    NewTokensOpt,
+    PhaseOpt,
+    PromptTokensOpt,
     ResolutionOpt,
     StepsOpt,
     bounded,
     check_png,
     console,
+    generation_graphs,
     graph_for,
+    llm_graph,
+    llm_request,
     output_target,
     pipeline_for,
     to_json,
@@ -128,11 +136,18 @@ def capture(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptTokensOpt = None,
+    context: ContextOpt = None,
+    image_size: ImageSizeOpt = None,
 ) -> None:
     """Capture a model's op graph (no weights) and save it as JSON."""
     from edgewise.ir.serialize import graph_json
 
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    request = None if module else llm_request(model, phase, prompt_tokens, None, context,
+                                              image_size, generate=False)  # fmt: skip
+    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
+                                                         frames, cfg)  # fmt: skip
     write_output(str(output), graph_json(graph))
     if str(output) != "-":
         console.print(
@@ -166,9 +181,15 @@ def profile(
     cfg: CfgOpt = False,
     steps: StepsOpt = None,
     cfg_mode: CfgModeOpt = None,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptTokensOpt = None,
+    new_tokens: NewTokensOpt = None,
+    context: ContextOpt = None,
+    image_size: ImageSizeOpt = None,
 ) -> None:
     """Per-op, per-layer or per-block parameters, MACs, vector ops and activation bytes;
-    for a pipeline (sd15, sdxl), per phase and per image."""
+    for a pipeline (sd15, sdxl), per phase and per image; for a language model's
+    generation, prefill and decode."""
     from edgewise.analysis.profile import profile as run_profile
     from edgewise.report.profile_report import profile_to_csv, profile_to_dict, render_profile
 
@@ -196,7 +217,27 @@ def profile(
         if json_out != "-":
             render_pipeline_counts(counts, console)
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
+                                              image_size)  # fmt: skip
+    if request is not None and request["phase"] == "generate":
+        from edgewise.analysis.generation import count_generation
+        from edgewise.report.generation_report import (
+            generation_counts_to_dict,
+            render_generation_counts,
+        )
+
+        if csv_out or plot is not None:
+            raise EdgewiseError("--phase generate: --csv and --plot take one graph")
+        prefill, first, last, prompt = generation_graphs(request)
+        gen_counts = count_generation(prefill, first, last, prompt, request["new_tokens"],
+                                      convention)  # fmt: skip
+        if json_out:
+            write_output(json_out, to_json(generation_counts_to_dict(gen_counts)))
+        if json_out != "-":
+            render_generation_counts(gen_counts, console)
+        return
+    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
+                                                         frames, cfg)  # fmt: skip
     prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]
     if json_out:
         write_output(json_out, to_json(profile_to_dict(prof)))

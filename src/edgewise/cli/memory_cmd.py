@@ -11,17 +11,25 @@ from edgewise.cli.common import (
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
+    ContextOpt,
     CsvOpt,
     FramesOpt,
+    ImageSizeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
+    NewTokensOpt,
+    PhaseOpt,
+    PromptTokensOpt,
     ResolutionOpt,
     StepsOpt,
     bounded,
     check_png,
     console,
+    generation_graphs,
     graph_for,
+    llm_graph,
+    llm_request,
     output_target,
     pipeline_for,
     size_in_bytes,
@@ -81,6 +89,11 @@ def memory(
     cfg: CfgOpt = False,
     steps: StepsOpt = None,
     cfg_mode: CfgModeOpt = None,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptTokensOpt = None,
+    new_tokens: NewTokensOpt = None,
+    context: ContextOpt = None,
+    image_size: ImageSizeOpt = None,
 ) -> None:
     """Live memory at every op: activations, skips, attention scores; peak; real-run check;
     for a pipeline (sd15, sdxl), each phase's peak and the peak per image."""
@@ -123,7 +136,16 @@ def memory(
         if json_out != "-":
             render_pipeline_memory(mem, console)
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
+                                              image_size)  # fmt: skip
+    if request is not None and request["phase"] == "generate":
+        _generation_memory(request, dtype, options, measure or bool(csv_out) or plot is not None,
+                           json_out)  # fmt: skip
+        return
+    if request is not None and measure:
+        raise EdgewiseError("--measure runs zoo models and --module factories, not --phase")
+    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
+                                                         frames, cfg)  # fmt: skip
     tl = memory_timeline(graph, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
     measured, eager_peak = None, None
     if measure:
@@ -142,6 +164,30 @@ def memory(
         render_memory(tl, console, measured, eager_peak, rows)
         if plot is not None:
             console.print(f"timeline written to {plot}")
+
+
+def _generation_memory(request, dtype, options, one_graph_only, json_out) -> None:  # type: ignore[no-untyped-def]
+    from edgewise.analysis.generation import generation_memory
+    from edgewise.capture.llm import llm_entry
+    from edgewise.ir.graph import DTYPE_BYTES
+    from edgewise.report.generation_report import (
+        generation_memory_to_dict,
+        render_generation_memory,
+    )
+
+    if one_graph_only:
+        raise EdgewiseError("--phase generate: --measure, --csv and --plot take one graph")
+    prefill, _first, last, prompt = generation_graphs(request)
+    kv_dtype = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+    bytes_per_value = DTYPE_BYTES[kv_dtype[dtype]] if dtype else 4.0  # as captured: fp32
+    entry = llm_entry(request["name"])
+    kv = entry.kv_bytes_per_token(bytes_per_value)
+    rest = {k: v for k, v in options.items() if k != "dtype"}
+    mem = generation_memory(prefill, last, prompt, request["new_tokens"], kv, dtype, **rest)
+    if json_out:
+        write_output(json_out, to_json(generation_memory_to_dict(mem)))
+    if json_out != "-":
+        render_generation_memory(mem, console)
 
 
 def _measure(graph, model, module, batch, resolution, frames, cfg, dtype, device, options):  # type: ignore[no-untyped-def]

@@ -11,11 +11,15 @@ from edgewise.cli.common import (
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
+    ContextOpt,
     FramesOpt,
     HwOpt,
+    ImageSizeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
+    PhaseOpt,
+    PromptTokensOpt,
     ResolutionOpt,
     SetOpt,
     StepsOpt,
@@ -23,6 +27,8 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    llm_graph,
+    llm_request,
     output_target,
     pipeline_for,
     to_json,
@@ -98,6 +104,10 @@ def plan(
     cfg: CfgOpt = False,
     steps: StepsOpt = None,
     cfg_mode: CfgModeOpt = None,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptTokensOpt = None,
+    context: ContextOpt = None,
+    image_size: ImageSizeOpt = None,
 ) -> None:
     """Keep, spill or recompute each long-lived tensor, hold weights across calls, and more;
     compare with the obvious plans. A pipeline (sd15, sdxl) is planned phase by phase."""
@@ -122,7 +132,10 @@ def plan(
                        time_limit, long_lived, floor or (), sensitivity, accuracy_budget, output,
                        json_out)  # fmt: skip
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    request = None if module else llm_request(model, phase, prompt_tokens, None, context,
+                                              image_size, generate=False)  # fmt: skip
+    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
+                                                         frames, cfg)  # fmt: skip
     outcome = make_plan(
         graph,
         spec,

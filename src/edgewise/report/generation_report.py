@@ -10,7 +10,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from edgewise.report.format import binary_bytes
+from edgewise.analysis.generation import GenerationCounts, GenerationMemory
+from edgewise.report.format import binary_bytes, si
 from edgewise.report.pipeline_report import main_bound
 from edgewise.report.simulate_report import _seconds, what_bounds
 from edgewise.simulate.generation import Generation
@@ -80,3 +81,39 @@ def render_generation(gen: Generation, console: Console) -> None:
     if gen.samples:
         last = gen.samples[-1].sim
         console.print("the last decode step: " + what_bounds(last.totals).replace("\n", "\n  "))
+
+
+def render_generation_counts(c: GenerationCounts, console: Console) -> None:
+    table = Table(title=f"{escape(c.model)}: {c.prompt_tokens} prompt tokens, {c.new_tokens} new")
+    for col in ("phase", "calls", "MACs", "FLOPs"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    table.add_row("prefill", "1", si(c.prefill.macs), si(c.prefill.flops))
+    table.add_row("decode", str(c.new_tokens - 1), si(c.decode_macs), si(c.decode_flops))
+    table.add_row("generation", "", si(c.macs), si(c.prefill.flops + c.decode_flops), style="bold")
+    console.print(table)
+    console.print(f"parameters: {si(c.prefill.params)}")
+
+
+def generation_counts_to_dict(c: GenerationCounts) -> dict[str, Any]:
+    return {"model": c.model, "prompt_tokens": c.prompt_tokens, "new_tokens": c.new_tokens,
+            "prefill": asdict(c.prefill), "decode_macs": c.decode_macs,
+            "decode_vector_ops": c.decode_vector_ops, "decode_flops": c.decode_flops,
+            "macs": c.macs}  # fmt: skip
+
+
+def render_generation_memory(m: GenerationMemory, console: Console) -> None:
+    table = Table(title=f"{escape(m.model)}: memory over the generation")
+    for col in ("phase", "weights", "KV cache", "activation peak", "total"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+    b = binary_bytes
+    table.add_row("prefill", b(m.weight_bytes), b(m.kv_after_prefill_bytes),
+                  b(m.prefill_activation_bytes), b(m.prefill_bytes))  # fmt: skip
+    table.add_row("last decode step", b(m.weight_bytes), b(m.kv_final_bytes),
+                  b(m.decode_activation_bytes), b(m.decode_bytes))  # fmt: skip
+    console.print(table)
+    console.print(f"peak over the generation: {binary_bytes(m.peak_bytes)}")
+
+
+def generation_memory_to_dict(m: GenerationMemory) -> dict[str, Any]:
+    return {**asdict(m), "prefill_bytes": m.prefill_bytes, "decode_bytes": m.decode_bytes,
+            "peak_bytes": m.peak_bytes}  # fmt: skip
