@@ -647,8 +647,14 @@ ZOO: dict[str, ZooEntry] = {e.name: _resolving(e) for e in _ENTRIES}
 
 def zoo_entry(name: str) -> ZooEntry:
     """The entry called `name`, or an error listing the known names."""
+    from edgewise.capture.llm import LLMS
     from edgewise.capture.pipelines import PIPELINES
 
+    if name in LLMS:
+        raise EdgewiseError(
+            f"'{name}' is a language model: profile, memory, simulate, plan and capture take "
+            "it with --phase prefill|decode (simulate, profile and memory also generate)"
+        )
     if name in PIPELINES:
         p = PIPELINES[name]
         phases = ", ".join([m for _, m in p.text_encoders] + [p.denoiser, p.decoder])

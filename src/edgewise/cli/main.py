@@ -77,6 +77,7 @@ def zoo(json_out: JsonOpt = None) -> None:
     """List the zoo: models built from shipped configs, their inputs and published figures."""
     from rich.table import Table
 
+    from edgewise.capture.llm import LLMS
     from edgewise.capture.pipelines import PIPELINES
     from edgewise.capture.zoo import ZOO
 
@@ -100,7 +101,18 @@ def zoo(json_out: JsonOpt = None) -> None:
                 "phases": [m for _, m in p.text_encoders] + [p.denoiser, p.decoder],
             }
             for p in PIPELINES.values()
-        ]
+        ] + [
+            {
+                "name": e.name,
+                "description": e.description,
+                "inputs": "tokens (and an image)" if e.vision else "tokens",
+                "options": ["context", "image_size", "new_tokens", "phase", "prompt_tokens"],
+                "published": [{"quantity": "params", "value": e.params, "convention": "-",
+                               "source": e.source, "precision": e.precision}],
+                "kv_bytes_per_token_fp16": e.kv_bytes_per_token(2),
+            }
+            for e in LLMS.values()
+        ]  # fmt: skip
         write_output(json_out, to_json(data))
         if json_out == "-":
             return
@@ -122,6 +134,13 @@ def zoo(json_out: JsonOpt = None) -> None:
         pipes.add_row(p.name, " -> ".join(phases), "--steps, --cfg, --cfg-mode, --batch, "
                       "--resolution")  # fmt: skip
     console.print(pipes)
+    llms = Table(title="language and vision-language models (--phase prefill | decode | generate)")
+    for col in ("model", "architecture", "KV bytes/token (fp16)", "published parameters (source)"):
+        llms.add_column(col, overflow="fold")
+    for lm in LLMS.values():
+        llms.add_row(lm.name, lm.description, f"{lm.kv_bytes_per_token(2):,.0f}",
+                     f"{lm.params:,} ({lm.source})")  # fmt: skip
+    console.print(llms)
 
 
 @app.command()
