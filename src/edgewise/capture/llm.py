@@ -302,8 +302,16 @@ def capture_llm(
         for _ in range(2 * entry.config["num_hidden_layers"])
     ]
     ids = torch.empty(1, tokens, dtype=torch.int64, device="meta")
-    return capture(DecodeStep(lm, context), ids, *kv, name=name,
-                   meta={**meta, "context": context, "tokens": tokens})  # fmt: skip
+    graph = capture(DecodeStep(lm, context), ids, *kv, name=name,
+                    meta={**meta, "context": context, "tokens": tokens})  # fmt: skip
+    # the cache's inputs, by name, so a workload can hold them at their own precision
+    cache = [
+        t.name
+        for t in graph.tensors.values()
+        if t.kind.value == "input" and len(t.shape) == 4 and t.shape[-2] == context + tokens
+    ]
+    graph.meta["kv_inputs"] = cache  # fmt: skip
+    return graph
 
 
 def _image_size(entry: LanguageEntry) -> int | None:

@@ -123,6 +123,14 @@ ContextOpt = Annotated[
     int | None,
     typer.Option("--context", help="language models, --phase decode: cached tokens (1024)"),
 ]
+KvPrecisionOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--kv-precision",
+        help="language models: the KV cache's precision, apart from the weights "
+        "(fp16 | int8 | int4; default the activations')",
+    ),
+]
 ImageSizeOpt = Annotated[
     int | None,
     typer.Option("--image-size", help="vision-language models: image side in pixels"),
@@ -265,6 +273,21 @@ def llm_request(
         "image_size": image_size,
     }  # fmt: skip
     return request
+
+
+def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str | None:
+    """--kv-precision, checked: a precision name, and only for a language model."""
+    from edgewise.ir.vocab import PRECISION_BYTES
+
+    if value is None:
+        return None
+    if request is None:
+        raise EdgewiseError("--kv-precision is for language models (--phase decode or generate)")
+    if value not in PRECISION_BYTES:
+        raise EdgewiseError(
+            f"--kv-precision must be one of {', '.join(PRECISION_BYTES)} (got '{value}')"
+        )
+    return value
 
 
 def llm_graph(request: dict[str, Any]) -> Graph:

@@ -18,6 +18,7 @@ from edgewise.cli.common import (
     HwOpt,
     ImageSizeOpt,
     JsonOpt,
+    KvPrecisionOpt,
     ModelArg,
     ModuleOpt,
     NewTokensOpt,
@@ -30,6 +31,7 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
+    kv_precision_for,
     llm_graph,
     llm_request,
     output_target,
@@ -79,6 +81,7 @@ def simulate(
     new_tokens: NewTokensOpt = None,
     context: ContextOpt = None,
     image_size: ImageSizeOpt = None,
+    kv_precision: KvPrecisionOpt = None,
 ) -> None:
     """Latency, DRAM traffic, utilization and energy of every layer on an accelerator; for a
     pipeline (sd15, sdxl), of every phase and per image."""
@@ -128,15 +131,16 @@ def simulate(
         return
     request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
                                               image_size)  # fmt: skip
+    kv = kv_precision_for(kv_precision, request)
     if request is not None and request["phase"] == "generate":
         if plan_file is not None or csv_out or plot is not None:
             raise EdgewiseError("--phase generate: --plan, --csv and --plot take one graph "
                                 "(--phase prefill or decode)")  # fmt: skip
-        _generate(request, spec, weights, activations, attention, json_out)
+        _generate(request, spec, weights, activations, attention, json_out, kv)
         return
     graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
                                                          frames, cfg)  # fmt: skip
-    work = op_workload(graph, weights, activations, attention)  # type: ignore[arg-type]
+    work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)
     schedule: Schedule | None = None
     plan_record: dict[str, object] | None = None
@@ -217,7 +221,7 @@ def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, 
     return pipeline_run(pipeline, spec, compute, tuple(runs)), records
 
 
-def _generate(request, spec, weights, activations, attention, json_out) -> None:  # type: ignore[no-untyped-def]
+def _generate(request, spec, weights, activations, attention, json_out, kv) -> None:  # type: ignore[no-untyped-def]
     """Prefill, then every decode step, costed from three decode captures."""
     from edgewise.capture.llm import capture_llm, llm_entry
     from edgewise.hardware.spec import compute_precision
@@ -233,12 +237,12 @@ def _generate(request, spec, weights, activations, attention, json_out) -> None:
 
     def decode_at(context: int):  # type: ignore[no-untyped-def]
         return op_workload(capture_llm(name, "decode", context=context), weights, activations,
-                           attention)  # fmt: skip
+                           attention, kv)  # fmt: skip
 
     gen = simulate_generation(
         op_workload(prefill_graph, weights, activations, attention), decode_at, spec,
         compute_precision(weights, activations), prompt, request["new_tokens"],
-        entry.kv_bytes_per_token(PRECISION_BYTES[activations]),
+        entry.kv_bytes_per_token(PRECISION_BYTES[kv or activations]), kv,
     )  # fmt: skip
     if json_out:
         write_output(json_out, to_json(generation_to_dict(gen)))

@@ -26,7 +26,7 @@ def generation_to_dict(gen: Generation) -> dict[str, Any]:
             "compute": gen.precision,
             "weights": w.weight_precision,
             "activations": w.activation_precision,
-            "kv_cache": w.activation_precision,
+            "kv_cache": gen.kv_precision,
         },
         "prompt_tokens": gen.prompt_tokens,
         "new_tokens": gen.new_tokens,
@@ -60,7 +60,8 @@ def render_generation(gen: Generation, console: Console) -> None:
     table = Table(
         title=f"{escape(gen.model)} on {escape(gen.spec_name)}: {gen.prompt_tokens} prompt "
         f"tokens, {gen.new_tokens} new ({w.weight_precision} weights, "
-        f"{w.activation_precision} activations and KV cache, {gen.precision} MACs)"
+        f"{w.activation_precision} activations, {gen.kv_precision} KV cache, {gen.precision} "
+        "MACs)"
     )
     table.add_column("")
     table.add_column("value", justify="right")

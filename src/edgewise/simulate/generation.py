@@ -62,6 +62,7 @@ class Generation:
     decode_bound: np.ndarray  # per step: the bound taking most of its time (BOUNDS index)
     samples: tuple[DecodeSample, ...]  # the captures the steps were interpolated from
     kv_bytes_per_token: float
+    kv_precision: str = ""  # the cache's precision (the activations' unless given)
 
     @property
     def ttft_s(self) -> float:
@@ -182,6 +183,7 @@ def simulate_generation(
     prompt_tokens: int,
     new_tokens: int,
     kv_bytes_per_token: float,
+    kv_precision: str | None = None,
 ) -> Generation:
     """Prefill, then the decode steps (see the module docstring); `decode_at(L)` gives the
     decode workload at context L (a capture)."""
@@ -197,6 +199,7 @@ def simulate_generation(
     else:
         latency = energy = dram = np.zeros(0)
         bound, contexts, samples = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), ()
+    kv = kv_precision or first.work.activation_precision
     return Generation(first.work.model, spec.name, precision, prompt_tokens, new_tokens, first,
                       contexts, latency, energy, dram, bound.astype(np.int64), samples,
-                      kv_bytes_per_token)  # fmt: skip
+                      kv_bytes_per_token, kv)  # fmt: skip

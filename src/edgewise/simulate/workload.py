@@ -141,8 +141,10 @@ def op_workload(
     weight_precision: str = "fp32",
     activation_precision: str = "fp32",
     attention: AttentionMode = AttentionMode.CAPTURED,
+    kv_precision: str | None = None,
 ) -> OpWorkload:
-    """Per-op demands of `graph` with weights and activations at the given precisions.
+    """Per-op demands of `graph` with weights and activations at the given precisions
+    (`kv_precision`: a decode graph's KV cache inputs at their own, `capture.llm`).
 
     Each op reads the distinct storages of its inputs (in argument order) and creates the
     activation storages its outputs first write; a view moves nothing. Computed on whole
@@ -170,6 +172,13 @@ def op_workload(
             q, k = graph.tensors[op.inputs[0]], graph.tensors[op.inputs[1]]
             scores[op.index] = scores_bytes(q.shape, k.shape[-2], a_bytes)
     size = cols.sizes(w_bytes, a_bytes)
+    if kv_precision is not None and graph.meta.get("kv_inputs"):  # the KV cache's own width
+        named = set(graph.meta["kv_inputs"])
+        kv = {t.storage_id: t.numel for t in graph.tensors_of_kind(TensorKind.INPUT)
+              if t.name in named}  # fmt: skip
+        rows = np.flatnonzero(np.isin(cols.ids, list(kv)))
+        per_value = PRECISION_BYTES[kv_precision]
+        size[rows] = [round(kv[int(sid)] * per_value) for sid in cols.ids[rows]]
     is_weight = cols.is_weight
     placed = ~is_weight & (cols.first_op >= 0)  # activations, and inputs/constants read
     moves = np.array([op.category is not OpCategory.VIEW for op in graph.ops], dtype=bool)
