@@ -127,3 +127,42 @@ def test_speculative_cli_prices_every_pass() -> None:
     expected = 3.3616 * row["target_step_s"] / (4 * row["draft_step_s"] + row["verify_s"])
     assert row["decode_speedup"] == pytest.approx(expected)
     assert row["draft_step_s"] < row["target_step_s"] <= row["verify_s"]
+
+
+def test_the_decode_graph_is_the_eager_decode_step_bit_for_bit() -> None:
+    """The captured decode step (the cache as inputs, the new K and V written in place)
+    computes what transformers computes with its own cache: a tiny Llama, random weights."""
+    import torch
+    from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+    from edgewise.capture.llm import _classes
+
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=128, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=16)  # fmt: skip
+    model = LlamaForCausalLM(config).eval()
+    prompt, token = torch.randint(0, 128, (1, 9)), torch.randint(0, 128, (1, 1))
+    _, decode_step = _classes()
+    with torch.no_grad():
+        cache = DynamicCache(config=config)
+        model(input_ids=prompt, past_key_values=cache, use_cache=True)
+        buffers = []
+        for layer in cache.layers:
+            for t in (layer.keys, layer.values):
+                b = torch.zeros(1, 2, 10, 16)
+                b[:, :, :9] = t
+                buffers.append(b)
+        mine = decode_step(model, 9)(token, *buffers)
+        reference = model(input_ids=token, past_key_values=cache, use_cache=True).logits
+    assert torch.equal(mine, reference)
+
+
+def test_kv_precision_scales_only_the_cache() -> None:
+    graph = capture_llm("qwen2.5-0.5b", "decode", context=16)
+    assert len(graph.meta["kv_inputs"]) == 2 * 24
+    base = op_workload(graph, "int8", "int8")
+    int4 = op_workload(graph, "int8", "int8", kv_precision="int4")
+    cache = 2 * 24 * 2 * 17 * 64  # K and V, 24 layers, 2 KV heads, 17 positions, head_dim 64
+    assert base.input_bytes - int4.input_bytes == cache // 2  # int8 -> int4
+    assert base.total_weight_bytes == int4.total_weight_bytes
