@@ -26,7 +26,6 @@ from rich.console import Console
 from rich.table import Table
 from scipy.optimize import least_squares
 
-from edgewise.capture.zoo import Workload, capture_zoo
 from edgewise.execute.published import SHIPPED, agreement, compare, read_published, target_of
 from edgewise.execute.published import predict as predicted_seconds
 from edgewise.hardware.spec import HardwareSpec, load_spec
@@ -143,7 +142,7 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     rows = read_published(args.table)
-    graphs: dict[tuple[str, int | None], object] = {}
+    graphs: dict = {}
     before = compare(rows, args.presets, graphs)  # type: ignore[arg-type]
     fitted: dict[str, dict[str, float]] = {}
     for preset in args.presets:
@@ -152,10 +151,9 @@ def main() -> None:
             target, name, overrides, precision = target_of(row)
             if name != preset or target.skipped:
                 continue
-            key = (target.zoo, target.resolution)
-            if key not in graphs:
-                graphs[key] = capture_zoo(target.zoo, Workload(resolution=target.resolution))
-            cases.append((graphs[key], precision, overrides, row.latency_s))
+            if target not in graphs:
+                graphs[target] = target.capture()
+            cases.append((graphs[target], precision, overrides, row.latency_s))
         fitted[preset] = fit(preset, cases)
         if args.write:
             write(preset, fitted[preset])
