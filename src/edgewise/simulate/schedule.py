@@ -105,6 +105,13 @@ class Traffic:
 LONG_LIVED_OPS = 100
 
 
+def _kind(s: Storage) -> str | None:
+    """How `what_bounds` tells a storage's DRAM round trips apart."""
+    if s.is_input:
+        return "input"
+    return "long" if s.events and s.events[-1] - s.first_op > LONG_LIVED_OPS else None
+
+
 def segment_stream_bytes(work: OpWorkload, segment: Sequence[int], capacity: int) -> int:
     """DRAM bytes of a recomputed segment's ops whose operands alone exceed SRAM."""
     total = 0
@@ -183,18 +190,11 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
     views = {i for i, r in enumerate(reads) if not r and not work.writes[i]}
     clean_at_end: dict[int, bool] = {}
     last_event: dict[int, int] = {}
-    moved = {"long": 0, "input": 0}
-
-    def kind(s: Storage) -> str | None:
-        if s.is_input:
-            return "input"
-        return "long" if s.events and s.events[-1] - s.first_op > LONG_LIVED_OPS else None
-
+    moved = {"long": 0, "input": 0, None: 0}  # refills + spills by kind (None: the rest)
     for s in work.storages:
         events, gaps, sid = s.events, s.gaps, s.id
         b = s.nbytes
         clean = s.is_input
-        tally = kind(s)
         mine = 0  # DRAM bytes this storage moves as refills and spills
         for k, e in enumerate(events):
             before = k - 1
@@ -231,8 +231,8 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
                     spill[e] += b
                     mine += b
                     clean = True
-        if tally is not None:
-            moved[tally] += mine
+        if mine:
+            moved[_kind(s)] += mine
         if s.is_output and events and not clean:
             output[events[-1]] += b
             clean = True
@@ -248,14 +248,11 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
             refill[r.at] += b
             occ[r.at] += b
             occ[r.at + 1] -= b
-            tally = kind(source)
-            if tally is not None:
-                moved[tally] += b
+            moved[_kind(source)] += b
             if g is None and not clean_at_end[u]:  # dead by then: written out as it dies
                 spill[last_event[u]] += b
                 clean_at_end[u] = True
-                if tally is not None:
-                    moved[tally] += b
+                moved[_kind(source)] += b
         stream[r.at] += segment_stream_bytes(work, r.segment, cap)
     tiled_ops = schedule.tiled
     occupancy = np.cumsum(np.array(occ, dtype=np.int64))[:n]

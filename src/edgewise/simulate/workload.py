@@ -201,8 +201,9 @@ def op_workload(
 
     heavy = distinct & is_weight[r_row]
     weight = per_op(r_op[heavy], r_row[heavy])
-    for op in graph.ops:  # a lookup reads the rows it gathers, not the table
-        if op.target in _GATHERS and weight[op.index]:
+    lookups = [op for op in graph.ops if op.target in _GATHERS]
+    for op in lookups:  # a lookup reads the rows it gathers, not the table
+        if weight[op.index]:
             gathered = sum(graph.tensors[t].numel for t in op.outputs)
             weight[op.index] = min(int(weight[op.index]), round(gathered * w_bytes))
     read = per_op(r_op[mine], r_row[mine])
