@@ -166,3 +166,22 @@ def test_kv_precision_scales_only_the_cache() -> None:
     cache = 2 * 24 * 2 * 17 * 64  # K and V, 24 layers, 2 KV heads, 17 positions, head_dim 64
     assert base.input_bytes - int4.input_bytes == cache // 2  # int8 -> int4
     assert base.total_weight_bytes == int4.total_weight_bytes
+
+
+def test_profile_and_memory_of_a_generation() -> None:
+    """Decode counts sum over every step: MACs(L) = MACs(16) + (L - 16) x 43,008 for
+    Qwen2.5-0.5B (the affine test above), so 8 steps at L = 16..23 add 8 x MACs(16) +
+    43,008 x (0 + ... + 7); the cache holds 16 + 9 - 1 tokens at the end."""
+    from edgewise.analysis.profile import profile
+
+    runner = CliRunner()
+    args = ["--phase", "generate", "--prompt-tokens", "16", "--new-tokens", "9", "--json", "-"]
+    counts = json.loads(runner.invoke(app, ["profile", "qwen2.5-0.5b", *args]).stdout)
+    first = profile(capture_llm("qwen2.5-0.5b", "decode", context=16)).totals.macs
+    assert counts["decode_macs"] == 8 * first + 43_008 * sum(range(8))
+    assert counts["macs"] == counts["prefill"]["macs"] + counts["decode_macs"]
+    memory = json.loads(runner.invoke(app, ["memory", "qwen2.5-0.5b", *args]).stdout)
+    per_token = llm_entry("qwen2.5-0.5b").kv_bytes_per_token(4)  # captured fp32
+    assert memory["kv_final_bytes"] == per_token * (16 + 9 - 1)
+    assert memory["kv_after_prefill_bytes"] == per_token * 16
+    assert memory["peak_bytes"] == max(memory["prefill_bytes"], memory["decode_bytes"])

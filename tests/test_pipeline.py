@@ -191,3 +191,20 @@ def test_sd15_pipeline_cli_per_phase_and_per_image() -> None:
     unet = data["phases"][1]
     assert unet["totals"]["latency_s"] == pytest.approx(3 * unet["first_call"]["latency_s"])
     assert data["steps"] == 3
+
+
+def test_profile_and_memory_of_sd15_per_phase_and_per_image() -> None:
+    runner = CliRunner()
+    args = ["sd15", "--cfg", "--steps", "3", "--json", "-"]
+    counts = json.loads(runner.invoke(app, ["profile", *args]).stdout)
+    phases = counts["phases"]
+    assert [p["calls"] for p in phases] == [1, 3, 1]
+    assert counts["totals"]["macs"] == sum(p["per_call"]["macs"] * p["calls"] for p in phases)
+    assert counts["totals"]["params"] == sum(p["per_call"]["params"] for p in phases)
+    mem = json.loads(runner.invoke(app, ["memory", *args]).stdout)
+    weights = sum(p["weight_bytes"] for p in mem["phases"])
+    peaks = [p["peak_activation_bytes"] for p in mem["phases"]]
+    assert mem["all_loaded_peak_bytes"] == weights + max(peaks)
+    assert mem["one_loaded_peak_bytes"] == max(
+        p["weight_bytes"] + p["peak_activation_bytes"] for p in mem["phases"]
+    )
