@@ -185,3 +185,20 @@ def test_profile_and_memory_of_a_generation() -> None:
     assert memory["kv_final_bytes"] == per_token * (16 + 9 - 1)
     assert memory["kv_after_prefill_bytes"] == per_token * 16
     assert memory["peak_bytes"] == max(memory["prefill_bytes"], memory["decode_bytes"])
+
+
+def test_qwen2_vl_image_tokens_follow_the_image_size() -> None:
+    """transformers' smart_resize: sides to multiples of 28 px, the area within [56^2,
+    28^2 x 1280]; one token per 28 x 28 pixels (14 px patches merged 2 x 2)."""
+    from edgewise.capture.llm import smart_resize
+
+    vision = llm_entry("qwen2-vl-2b").vision
+    assert vision is not None
+    assert smart_resize(448, 448) == (448, 448) and vision.image_tokens(448) == 256
+    assert smart_resize(500, 300) == (504, 308)  # rounded to the nearest multiple of 28
+    assert vision.image_tokens(2000) == 35 * 35  # capped at 1,003,520 pixels
+    assert vision.image_tokens(30) == 4  # raised to 56 x 56
+    graph = capture_llm("qwen2-vl-2b", "prefill", prompt_tokens=8, image_size=336)
+    assert graph.meta["image_tokens"] == 144
+    shapes = {graph.tensors[t].shape for op in graph.ops for t in op.outputs}
+    assert (1, 144 + 8, 1536) in shapes

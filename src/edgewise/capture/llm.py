@@ -20,6 +20,7 @@ head_dim as the config states it (Gemma 2: 256, not hidden / heads).
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -74,16 +75,58 @@ CLIP_L14_336 = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_laye
                 "projection_dim": 768}  # fmt: skip
 
 
+# Qwen/Qwen2-VL-2B-Instruct config.json "vision_config": a ViT over 14 x 14 patches of
+# two frames (an image is repeated), 2 x 2 patches merged into one LM token
+QWEN2_VL_VISION = {"embed_dim": 1280, "depth": 32, "num_heads": 16, "mlp_ratio": 4,
+                   "patch_size": 14, "temporal_patch_size": 2, "spatial_merge_size": 2,
+                   "hidden_size": 1536}  # fmt: skip
+QWEN2_VL_PIXELS = (56 * 56, 28 * 28 * 1280)  # transformers' smart_resize min and max pixels
+
+
+def smart_resize(height: int, width: int, factor: int = 28) -> tuple[int, int]:
+    """Qwen2-VL's resize (transformers `smart_resize`): each side to a multiple of
+    `factor`, the area kept within QWEN2_VL_PIXELS."""
+    low, high = QWEN2_VL_PIXELS
+    h = max(factor, round(height / factor) * factor)
+    w = max(factor, round(width / factor) * factor)
+    if h * w > high:
+        beta = math.sqrt(height * width / high)
+        h = math.floor(height / beta / factor) * factor
+        w = math.floor(width / beta / factor) * factor
+    elif h * w < low:
+        beta = math.sqrt(low / (height * width))
+        h = math.ceil(height * beta / factor) * factor
+        w = math.ceil(width * beta / factor) * factor
+    return h, w
+
+
 @dataclass(frozen=True)
 class Vision:
-    """A VLM's vision tower and projector (LLaVA style: penultimate CLIP layer, no CLS,
-    a 2-layer MLP into the language model's width)."""
+    """A VLM's vision tower and projector: `clip` (LLaVA: the penultimate CLIP layer
+    without CLS, a 2-layer MLP into the LM's width; the image at a multiple of the patch)
+    or `qwen2-vl` (the image resized by `smart_resize`, one LM token per 28 x 28 pixels)."""
 
     config: Config
     default_image_size: int
+    kind: str = "clip"
 
     def image_tokens(self, image_size: int) -> int:
+        if self.kind == "qwen2-vl":
+            h, w = smart_resize(image_size, image_size)
+            return (h // 28) * (w // 28)
         return (image_size // int(self.config["patch_size"])) ** 2
+
+    def check(self, image_size: int) -> None:
+        if self.kind == "qwen2-vl":
+            if not 1 <= image_size <= 8192:
+                raise EdgewiseError(f"--image-size must be 1 to 8192 px (got {image_size})")
+            return
+        patch = int(self.config["patch_size"])
+        if image_size < patch or image_size % patch or image_size > 8192:
+            raise EdgewiseError(
+                f"--image-size must be a multiple of {patch} px (the patch) up to 8192 "
+                f"(got {image_size})"
+            )
 
 
 @dataclass(frozen=True)
@@ -137,6 +180,13 @@ LLMS: dict[str, LanguageEntry] = {
                       VICUNA_7B, 7_060_000_000, 10**7,
                       _CARD.format("llava-hf/llava-1.5-7b-hf", "7.06B params (safetensors)"),
                       Vision(CLIP_L14_336, 336)),
+        LanguageEntry("qwen2-vl-2b", "Qwen2-VL 2B: a 675 M ViT over 14 px patches merged 2 x 2 "
+                      "(image tokens from the image size, smart_resize), Qwen2 1.5B LM",
+                      _qwen2(hidden_size=1536, intermediate_size=8960, num_hidden_layers=28,
+                             num_attention_heads=12, num_key_value_heads=2),
+                      2_210_000_000, 10**7,
+                      _CARD.format("Qwen/Qwen2-VL-2B-Instruct", "2.21B params (safetensors)"),
+                      Vision(QWEN2_VL_VISION, 448, "qwen2-vl")),
     )
 }  # fmt: skip
 
@@ -179,6 +229,9 @@ def _prefill_module(entry: LanguageEntry, image_size: int | None):  # type: igno
     lm = _language_model(entry)
     if entry.vision is None:
         return lm
+    if entry.vision.kind == "qwen2-vl":
+        with torch.device("meta"):
+            return _qwen2_vl_prefill(entry.vision.config, lm)
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     vision_config = CLIPVisionConfig(**{**entry.vision.config, "image_size": image_size})
@@ -264,6 +317,84 @@ def VisionLanguagePrefill(tower, projector, lm):  # type: ignore[no-untyped-def]
     return _Prefill()
 
 
+def _qwen2_vl_prefill(c: Config, lm):  # type: ignore[no-untyped-def]
+    """Qwen2-VL's vision tower written out with its parameter shapes (transformers' own
+    builds its attention spans from `grid_thw` values at run time, which a capture on fake
+    tensors cannot read): patches -> Conv3d -> blocks (LayerNorm, QKV, 2-D rotary, full
+    attention over the image, projection, LayerNorm, QuickGELU MLP) -> merger (4 patches
+    -> one LM token) -> the image tokens, then the prompt, through the LM."""
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+
+    dim, heads, ratio = int(c["embed_dim"]), int(c["num_heads"]), int(c["mlp_ratio"])
+    merged = dim * int(c["spatial_merge_size"]) ** 2
+
+    class QuickGELU(nn.Module):
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x * torch.sigmoid(1.702 * x)
+
+    class Attention(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv, self.proj = nn.Linear(dim, 3 * dim), nn.Linear(dim, dim)
+
+        def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+            n = x.shape[0]
+            q, k, v = self.qkv(x).reshape(n, 3, heads, dim // heads).permute(1, 2, 0, 3)
+
+            def rotate(t: torch.Tensor) -> torch.Tensor:
+                half = t.shape[-1] // 2
+                return t * cos + torch.cat((-t[..., half:], t[..., :half]), dim=-1) * sin
+
+            out = F.scaled_dot_product_attention(rotate(q)[None], rotate(k)[None], v[None])
+            return self.proj(out[0].transpose(0, 1).reshape(n, dim))
+
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.norm1, self.norm2 = nn.LayerNorm(dim, eps=1e-6), nn.LayerNorm(dim, eps=1e-6)
+            self.attn = Attention()
+            self.mlp = nn.Sequential(nn.Linear(dim, ratio * dim), QuickGELU(),
+                                     nn.Linear(ratio * dim, dim))  # fmt: skip
+
+        def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+            x = x + self.attn(self.norm1(x), cos, sin)
+            return x + self.mlp(self.norm2(x))
+
+    class Vision(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            t, p = int(c["temporal_patch_size"]), int(c["patch_size"])
+            self.patch_embed = nn.Conv3d(3, dim, (t, p, p), (t, p, p), bias=False)
+            self.blocks = nn.ModuleList(Block() for _ in range(int(c["depth"])))
+            self.ln_q = nn.LayerNorm(dim, eps=1e-6)
+            self.merger = nn.Sequential(nn.Linear(merged, merged), nn.GELU(),
+                                        nn.Linear(merged, int(c["hidden_size"])))  # fmt: skip
+
+        def forward(self, patches: torch.Tensor) -> torch.Tensor:
+            n = patches.shape[0]
+            x = self.patch_embed(patches).reshape(n, dim)
+            angle = torch.ones(n, dim // heads, device=x.device)  # the 2-D rotary's angles
+            cos, sin = angle.cos(), angle.sin()
+            for block in self.blocks:
+                x = block(x, cos, sin)
+            return self.merger(self.ln_q(x).reshape(-1, merged))
+
+    class Prefill(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.visual, self.language_model = Vision(), lm
+
+        def forward(self, patches: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+            image = self.visual(patches)[None]
+            text = self.language_model.get_input_embeddings()(input_ids)
+            embeds = torch.cat([image, text], dim=1)
+            return self.language_model(inputs_embeds=embeds, use_cache=False).logits
+
+    return Prefill()
+
+
 def capture_llm(
     name: str,
     phase: str,
@@ -290,9 +421,14 @@ def capture_llm(
             return capture(module, input_ids=ids, use_cache=False, name=name,
                            meta={**meta, "tokens": prompt_tokens})  # fmt: skip
         side = image_size or entry.vision.default_image_size
-        pixels = torch.empty(1, 3, side, side, device="meta")
+        entry.vision.check(side)
         meta |= {"tokens": prompt_tokens, "image_size": side,
                  "image_tokens": entry.vision.image_tokens(side)}  # fmt: skip
+        if entry.vision.kind == "qwen2-vl":  # the processor's patches: 2 frames of 14 x 14
+            h, w = smart_resize(side, side)
+            pixels = torch.empty((h // 14) * (w // 14), 3, 2, 14, 14, device="meta")
+        else:
+            pixels = torch.empty(1, 3, side, side, device="meta")
         return capture(module, pixels, ids, name=name, meta=meta)
     check_tokens("--context", context, low=0)
     _, DecodeStep = _classes()

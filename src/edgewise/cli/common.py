@@ -257,12 +257,7 @@ def llm_request(
     if image_size is not None and entry.vision is None:
         raise EdgewiseError(f"--image-size is for vision-language models; '{model}' has no image")
     if image_size is not None:
-        patch = int(entry.vision.config["patch_size"])  # type: ignore[union-attr]
-        if image_size < patch or image_size % patch or image_size > 8192:
-            raise EdgewiseError(
-                f"--image-size must be a multiple of {patch} px (the patch) up to 8192 "
-                f"(got {image_size})"
-            )
+        entry.vision.check(image_size)  # type: ignore[union-attr]
     request = {
         "name": model,
         "phase": phase,
