@@ -81,6 +81,16 @@ QWEN2_VL_VISION = {"embed_dim": 1280, "depth": 32, "num_heads": 16, "mlp_ratio":
                    "patch_size": 14, "temporal_patch_size": 2, "spatial_merge_size": 2,
                    "hidden_size": 1536}  # fmt: skip
 QWEN2_VL_PIXELS = (56 * 56, 28 * 28 * 1280)  # transformers' smart_resize min and max pixels
+# HuggingFaceTB/SmolVLM-256M-Instruct (Idefics3): a SigLIP-B/16 tower over 512 px crops,
+# pixel shuffle by 4 (64 tokens a crop) into SmolLM2-135M's width
+SMOLVLM_VISION = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12,
+                  "num_attention_heads": 12, "patch_size": 16, "image_size": 512,
+                  "scale_factor": 4}  # fmt: skip
+SMOLLM2_135M = {"model_type": "llama", "vocab_size": 49280, "hidden_size": 576,
+                "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+                "num_key_value_heads": 3, "max_position_embeddings": 8192,
+                "rope_theta": 100000.0, "rms_norm_eps": 1e-5,
+                "tie_word_embeddings": False}  # fmt: skip
 
 
 def smart_resize(height: int, width: int, factor: int = 28) -> tuple[int, int]:
@@ -110,13 +120,29 @@ class Vision:
     default_image_size: int
     kind: str = "clip"
 
+    def crops(self, image_size: int) -> int:
+        """SmolVLM's image splitting: (S / 512)^2 crops, and a global view when S > 512."""
+        n = (image_size // int(self.config["image_size"])) ** 2
+        return n + 1 if n > 1 else 1
+
     def image_tokens(self, image_size: int) -> int:
+        if self.kind == "idefics3":
+            per_crop = (int(self.config["image_size"]) // int(self.config["patch_size"])) ** 2
+            return self.crops(image_size) * per_crop // int(self.config["scale_factor"]) ** 2
         if self.kind == "qwen2-vl":
             h, w = smart_resize(image_size, image_size)
             return (h // 28) * (w // 28)
         return (image_size // int(self.config["patch_size"])) ** 2
 
     def check(self, image_size: int) -> None:
+        if self.kind == "idefics3":
+            crop = int(self.config["image_size"])
+            if image_size % crop or not crop <= image_size <= 4 * crop:
+                raise EdgewiseError(
+                    f"--image-size must be {crop}, {2 * crop}, {3 * crop} or {4 * crop} px "
+                    f"(whole {crop} px crops; got {image_size})"
+                )
+            return
         if self.kind == "qwen2-vl":
             if not 1 <= image_size <= 8192:
                 raise EdgewiseError(f"--image-size must be 1 to 8192 px (got {image_size})")
@@ -187,6 +213,11 @@ LLMS: dict[str, LanguageEntry] = {
                       2_210_000_000, 10**7,
                       _CARD.format("Qwen/Qwen2-VL-2B-Instruct", "2.21B params (safetensors)"),
                       Vision(QWEN2_VL_VISION, 448, "qwen2-vl")),
+        LanguageEntry("smolvlm-256m", "SmolVLM 256M (Idefics3): SigLIP-B/16 over 512 px crops, "
+                      "pixel shuffle to 64 tokens a crop, SmolLM2-135M",
+                      SMOLLM2_135M, 256_000_000, 10**6,
+                      _CARD.format("HuggingFaceTB/SmolVLM-256M-Instruct", "256M parameters"),
+                      Vision(SMOLVLM_VISION, 512, "idefics3")),
     )
 }  # fmt: skip
 
@@ -232,6 +263,9 @@ def _prefill_module(entry: LanguageEntry, image_size: int | None):  # type: igno
     if entry.vision.kind == "qwen2-vl":
         with torch.device("meta"):
             return _qwen2_vl_prefill(entry.vision.config, lm)
+    if entry.vision.kind == "idefics3":
+        with torch.device("meta"):
+            return _idefics3_prefill(entry.vision.config, lm)
     from transformers import CLIPVisionConfig, CLIPVisionModel
 
     vision_config = CLIPVisionConfig(**{**entry.vision.config, "image_size": image_size})
@@ -315,6 +349,43 @@ def VisionLanguagePrefill(tower, projector, lm):  # type: ignore[no-untyped-def]
             return self.language_model(inputs_embeds=embeds, use_cache=False).logits
 
     return _Prefill()
+
+
+def _idefics3_prefill(c: Config, lm):  # type: ignore[no-untyped-def]
+    """SmolVLM: SigLIP over every crop (no pooling head), pixel shuffle (each 4 x 4 block of
+    patches into one vector), a bias-free projection into the LM, then the prompt."""
+    import torch
+    from torch import nn
+    from transformers import SiglipVisionConfig, SiglipVisionModel
+
+    config = {k: v for k, v in c.items() if k != "scale_factor"}
+    tower = SiglipVisionModel(SiglipVisionConfig(**config, vision_use_head=False))
+    scale, dim = int(c["scale_factor"]), int(c["hidden_size"])
+    side = int(c["image_size"]) // int(c["patch_size"])
+
+    class Connector(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.modality_projection = nn.Linear(dim * scale**2, lm.config.hidden_size, bias=False)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            n = x.shape[0]
+            x = x.reshape(n, side, side // scale, dim * scale).permute(0, 2, 1, 3)
+            x = x.reshape(n, side // scale, side // scale, dim * scale**2).permute(0, 2, 1, 3)
+            return self.modality_projection(x.reshape(n, -1, dim * scale**2))
+
+    class Prefill(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.vision_model, self.connector, self.language_model = tower, Connector(), lm
+
+        def forward(self, pixel_values: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+            image = self.connector(self.vision_model(pixel_values).last_hidden_state)
+            text = self.language_model.get_input_embeddings()(input_ids)
+            embeds = torch.cat([image.reshape(1, -1, image.shape[-1]), text], dim=1)
+            return self.language_model(inputs_embeds=embeds, use_cache=False).logits
+
+    return Prefill()
 
 
 def _qwen2_vl_prefill(c: Config, lm):  # type: ignore[no-untyped-def]
@@ -427,6 +498,9 @@ def capture_llm(
         if entry.vision.kind == "qwen2-vl":  # the processor's patches: 2 frames of 14 x 14
             h, w = smart_resize(side, side)
             pixels = torch.empty((h // 14) * (w // 14), 3, 2, 14, 14, device="meta")
+        elif entry.vision.kind == "idefics3":  # the processor's crops, 512 x 512 each
+            crop = int(entry.vision.config["image_size"])
+            pixels = torch.empty(entry.vision.crops(side), 3, crop, crop, device="meta")
         else:
             pixels = torch.empty(1, 3, side, side, device="meta")
         return capture(module, pixels, ids, name=name, meta=meta)
