@@ -202,3 +202,16 @@ def test_qwen2_vl_image_tokens_follow_the_image_size() -> None:
     assert graph.meta["image_tokens"] == 144
     shapes = {graph.tensors[t].shape for op in graph.ops for t in op.outputs}
     assert (1, 144 + 8, 1536) in shapes
+
+
+def test_run_replays_a_decode_step_with_a_real_cache() -> None:
+    """`run --phase decode`: random weights, a random 32-token cache; the interpreter's
+    replay of the captured step is bit-exact against the eager step, and the measured peak
+    of the tensors it allocates is the predicted one."""
+    out = CliRunner().invoke(app, ["run", "smolvlm-256m", "--phase", "decode", "--context",
+                                   "32", "--json", "-"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["replay_bit_exact"] and data["bit_exact"]
+    assert data["eager_peak_bytes"] == data["predicted_eager_peak_bytes"]
+    assert data["baseline_peak_bytes"] == data["predicted_baseline_peak_bytes"]

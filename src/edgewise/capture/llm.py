@@ -466,7 +466,7 @@ def _qwen2_vl_prefill(c: Config, lm):  # type: ignore[no-untyped-def]
     return Prefill()
 
 
-def capture_llm(
+def build_llm(
     name: str,
     phase: str,
     prompt_tokens: int = 128,
@@ -474,11 +474,10 @@ def capture_llm(
     image_size: int | None = None,
     tokens: int = 1,
 ):  # type: ignore[no-untyped-def]
-    """The prefill graph over `prompt_tokens` (and the image for a VLM) or one decode step
-    of `tokens` new tokens against `context` cached tokens."""
+    """(module, args, kwargs, meta) on the meta device: the prefill over `prompt_tokens` (and
+    the image for a VLM), or one decode step of `tokens` new tokens against `context`
+    cached ones. `capture_llm` captures it; `edgewise run` runs it for real."""
     import torch
-
-    from edgewise.capture.torch_capture import capture
 
     entry = llm_entry(name)
     if phase not in ("prefill", "decode"):
@@ -489,8 +488,8 @@ def capture_llm(
         module = _prefill_module(entry, image_size or _image_size(entry))
         ids = torch.empty(1, prompt_tokens, dtype=torch.int64, device="meta")
         if entry.vision is None:
-            return capture(module, input_ids=ids, use_cache=False, name=name,
-                           meta={**meta, "tokens": prompt_tokens})  # fmt: skip
+            return module, (), {"input_ids": ids, "use_cache": False}, meta | {
+                "tokens": prompt_tokens}  # fmt: skip
         side = image_size or entry.vision.default_image_size
         entry.vision.check(side)
         meta |= {"tokens": prompt_tokens, "image_size": side,
@@ -503,24 +502,38 @@ def capture_llm(
             pixels = torch.empty(entry.vision.crops(side), 3, crop, crop, device="meta")
         else:
             pixels = torch.empty(1, 3, side, side, device="meta")
-        return capture(module, pixels, ids, name=name, meta=meta)
+        return module, (pixels, ids), {}, meta
     check_tokens("--context", context, low=0)
     _, DecodeStep = _classes()
     lm = _language_model(entry)
-    kv = [
+    kv = tuple(
         torch.empty(1, entry.kv_heads, context + tokens, entry.head_dim, device="meta")
         for _ in range(2 * entry.config["num_hidden_layers"])
-    ]
+    )
     ids = torch.empty(1, tokens, dtype=torch.int64, device="meta")
-    graph = capture(DecodeStep(lm, context), ids, *kv, name=name,
-                    meta={**meta, "context": context, "tokens": tokens})  # fmt: skip
-    # the cache's inputs, by name, so a workload can hold them at their own precision
-    cache = [
-        t.name
-        for t in graph.tensors.values()
-        if t.kind.value == "input" and len(t.shape) == 4 and t.shape[-2] == context + tokens
-    ]
-    graph.meta["kv_inputs"] = cache  # fmt: skip
+    return DecodeStep(lm, context), (ids, *kv), {}, meta | {"context": context, "tokens": tokens}
+
+
+def capture_llm(
+    name: str,
+    phase: str,
+    prompt_tokens: int = 128,
+    context: int = 1024,
+    image_size: int | None = None,
+    tokens: int = 1,
+):  # type: ignore[no-untyped-def]
+    """The graph of `build_llm`'s forward; a decode graph names its KV cache inputs in
+    `meta["kv_inputs"]`, so a workload can hold them at their own precision."""
+    from edgewise.capture.torch_capture import capture
+
+    module, args, kwargs, meta = build_llm(name, phase, prompt_tokens, context, image_size, tokens)
+    graph = capture(module, *args, name=name, meta=meta, **kwargs)
+    if phase == "decode":
+        graph.meta["kv_inputs"] = [
+            t.name
+            for t in graph.tensors.values()
+            if t.kind.value == "input" and len(t.shape) == 4 and t.shape[-2] == context + tokens
+        ]
     return graph
 
 

@@ -10,14 +10,20 @@ import typer
 from edgewise.cli.common import (
     BatchOpt,
     CfgOpt,
+    ContextOpt,
     FramesOpt,
+    ImageSizeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
+    PhaseOpt,
+    PromptTokensOpt,
     ResolutionOpt,
     bounded,
     console,
     graph_for,
+    llm_graph,
+    llm_request,
     to_json,
     workload_for,
     write_output,
@@ -57,8 +63,13 @@ def run(
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
     cfg: CfgOpt = False,
+    phase: PhaseOpt = None,
+    prompt_tokens: PromptTokensOpt = None,
+    context: ContextOpt = None,
+    image_size: ImageSizeOpt = None,
 ) -> None:
-    """Run the real model with a plan applied: peak memory, latency, output fidelity."""
+    """Run the real model with a plan applied: peak memory, latency, output fidelity; a
+    language model's prefill or decode step (its KV cache real, random) likewise."""
     from edgewise.analysis.memory import memory_timeline
     from edgewise.capture.source import model_from_source
     from edgewise.execute.measure import check_fits, materialize
@@ -71,7 +82,12 @@ def run(
         raise EdgewiseError(f"--repeat must be at least 1 (got {repeat})")
     if weights is not None and not weights.is_file():
         raise EdgewiseError(f"--weights: '{weights}' does not exist")
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    request = None if module else llm_request(model, phase, prompt_tokens, None, context,
+                                              image_size, generate=False)  # fmt: skip
+    if request is not None and weights is not None:
+        raise EdgewiseError("--weights: a language model runs with random weights for now")
+    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
+                                                         frames, cfg)  # fmt: skip
     plan = load_plan(plan_file, graph) if plan_file is not None else None
     if device == "cuda":
         import torch
@@ -82,8 +98,16 @@ def run(
     copies = 2 if plan is not None and plan.weights else 1  # fake-quantized weights beside
     check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
                    + 1.5 * eager.peak_bytes), device)  # fmt: skip
-    workload = workload_for(batch, resolution, frames, cfg)
-    built_model, built_args, built_kwargs = model_from_source(model, module, workload)
+    if request is not None:
+        from edgewise.capture.llm import build_llm
+
+        built_model, built_args, built_kwargs, _ = build_llm(
+            request["name"], request["phase"], request["prompt_tokens"], request["context"],
+            request["image_size"],
+        )  # fmt: skip
+    else:
+        workload = workload_for(batch, resolution, frames, cfg)
+        built_model, built_args, built_kwargs = model_from_source(model, module, workload)
     if weights is not None:  # before materializing: a meta model is filled, not randomized
         from edgewise.execute.weights import load_weights
 
