@@ -146,7 +146,7 @@ def test_the_decode_graph_is_the_eager_decode_step_bit_for_bit() -> None:
     _, decode_step = _classes()
     with torch.no_grad():
         cache = DynamicCache(config=config)
-        model(input_ids=prompt, past_key_values=cache, use_cache=True)
+        model(input_ids=prompt, cache=cache, use_cache=True)
         buffers = []
         for layer in cache.layers:
             for t in (layer.keys, layer.values):
@@ -154,7 +154,7 @@ def test_the_decode_graph_is_the_eager_decode_step_bit_for_bit() -> None:
                 b[:, :, :9] = t
                 buffers.append(b)
         mine = decode_step(model, 9)(token, *buffers)
-        reference = model(input_ids=token, past_key_values=cache, use_cache=True).logits
+        reference = model(input_ids=token, cache=cache, use_cache=True).logits
     assert torch.equal(mine, reference)
 
 
