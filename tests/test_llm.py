@@ -215,3 +215,54 @@ def test_run_replays_a_decode_step_with_a_real_cache() -> None:
     assert data["replay_bit_exact"] and data["bit_exact"]
     assert data["eager_peak_bytes"] == data["predicted_eager_peak_bytes"]
     assert data["baseline_peak_bytes"] == data["predicted_baseline_peak_bytes"]
+
+
+def test_kv_cache_residency_equals_brute_force() -> None:
+    """A tiny Llama's decode step over 20 calls, only its KV cache holdable (4 inputs):
+    every subset held, each simulated, against the MILP; its figure is the simulator's."""
+    import itertools
+
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from edgewise import capture
+    from edgewise.capture.llm import _classes
+    from edgewise.ir.vocab import Objective
+    from edgewise.plan.knobs import with_residency
+    from edgewise.plan.milp import TENSOR_ACTIONS, solve_milp
+    from edgewise.plan.problem import plan_problem
+    from edgewise.simulate.pipeline import simulate_phase
+    from edgewise.simulate.schedule import Schedule, belady
+    from edgewise.simulate.simulator import activation_capacity
+
+    config = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=16)  # fmt: skip
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    _, decode_step = _classes()
+    kv = [torch.empty(1, 2, 200, 16, device="meta") for _ in range(4)]
+    graph = capture(decode_step(model, 199), torch.empty(1, 1, dtype=torch.int64, device="meta"),
+                    *kv, meta={"kv_inputs": [f"arg{i}" for i in range(1, 5)]})  # fmt: skip
+    spec = load_spec("generic-npu", ["sram_bytes=24KiB"])
+    work = op_workload(graph, "int8", "int8")
+    base = simulate(work, spec, "int8")
+    problem = replace(plan_problem(graph, work, base, spec), calls=20)
+    problem = replace(with_residency(problem, graph, work), layers=(), bits_ratio=None)
+    assert len(problem.held_inputs) == 4
+    capacity = activation_capacity(work, spec)[0]
+    best = float("inf")
+    for held in itertools.product((False, True), repeat=4):
+        chosen = frozenset(s for s, h in zip(problem.held_inputs, held, strict=True) if h)
+        nbytes = sum(work.storage[s].nbytes for s in chosen)
+        free = belady(work, capacity - nbytes)
+        schedule = Schedule(capacity, free.kept, free.tiled, free.recompute, None, chosen)
+        run = simulate_phase("decode", work, spec, "int8", 20, schedule)
+        if run.totals.feasible:
+            best = min(best, run.totals.latency_s)
+    result = solve_milp(problem, Objective.LATENCY, TENSOR_ACTIONS)
+    assert result.status == "optimal" and result.schedule is not None
+    planned = simulate_phase("decode", work, spec, "int8", 20, result.schedule).totals.latency_s
+    assert planned == pytest.approx(result.objective, rel=1e-9)
+    assert planned == pytest.approx(best, rel=1e-9)
+    assert 0 < len(result.schedule.resident_inputs) < 4  # 6.25 KiB each: a real trade

@@ -18,6 +18,7 @@ from edgewise.cli.common import (
     JsonOpt,
     ModelArg,
     ModuleOpt,
+    NewTokensOpt,
     PhaseOpt,
     PromptTokensOpt,
     ResolutionOpt,
@@ -106,6 +107,7 @@ def plan(
     cfg_mode: CfgModeOpt = None,
     phase: PhaseOpt = None,
     prompt_tokens: PromptTokensOpt = None,
+    new_tokens: NewTokensOpt = None,
     context: ContextOpt = None,
     image_size: ImageSizeOpt = None,
 ) -> None:
@@ -132,8 +134,15 @@ def plan(
                        time_limit, long_lived, floor or (), sensitivity, accuracy_budget, output,
                        json_out)  # fmt: skip
         return
-    request = None if module else llm_request(model, phase, prompt_tokens, None, context,
-                                              image_size, generate=False)  # fmt: skip
+    request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
+                                              image_size)  # fmt: skip
+    if request is not None and request["phase"] == "generate":
+        if plot is not None:
+            raise EdgewiseError("--plot takes one graph: --phase prefill or decode")
+        _plan_pipeline(_generation_pipeline(request), spec, weights, activations, objective,
+                       allowed, solver, time_limit, long_lived, floor or (), sensitivity,
+                       accuracy_budget, output, json_out)  # fmt: skip
+        return
     graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
                                                          frames, cfg)  # fmt: skip
     outcome = make_plan(
@@ -231,3 +240,23 @@ def _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, sol
         if json_out != "-":
             console.print(f"plan written to {output} (use: edgewise simulate {pipeline.name} "
                           f"... --plan {output})")  # fmt: skip
+
+
+def _generation_pipeline(request):  # type: ignore[no-untyped-def]
+    """A generation as two phases: the prefill once, the decode step N - 1 times at the
+    mean context of the steps (their costs are affine in it, so the mean step x N - 1 is
+    their sum, to rounding the context to a whole token); weights and the KV cache may be
+    held on chip across the decode steps."""
+    from edgewise.capture.llm import capture_llm
+    from edgewise.ir.pipeline import Phase, Pipeline
+
+    name, new = request["name"], request["new_tokens"]
+    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
+                          image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    phases = [Phase("prefill", prefill, 1)]
+    if new > 1:
+        mean = prompt + (new - 2) // 2
+        phases.append(Phase("decode", capture_llm(name, "decode", context=mean), new - 1))
+    return Pipeline(f"{name} generate", tuple(phases), unit="generation",
+                    description=f"{prompt} prompt tokens, {new} new")  # fmt: skip

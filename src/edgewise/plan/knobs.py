@@ -30,7 +30,7 @@ from edgewise.analysis.memory import flash_tile, scores_bytes
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory
 from edgewise.ir.files import read_bytes, schema_problem
-from edgewise.ir.graph import Graph
+from edgewise.ir.graph import Graph, TensorKind
 from edgewise.ir.vocab import PRECISION_BYTES, WEIGHT_OPTIONS
 from edgewise.plan.problem import AttentionOp, PlanProblem, WeightLayer
 from edgewise.plan.result import Knobs
@@ -135,11 +135,15 @@ def with_residency(problem: PlanProblem, graph: Graph, work: OpWorkload) -> Plan
     once (the phase's first call) and held in SRAM at every op of every call; streamed,
     they are read from DRAM at every call. Only where it can pay: a phase called more than
     once, on a spec that streams its weights (a spec that keeps them, `weights_resident`,
-    decides for itself). Layers keep their precision decisions when those are allowed."""
+    decides for itself). Layers keep their precision decisions when those are allowed. A
+    decode step's KV cache inputs (`capture.llm`) may be held across its calls too."""
     if problem.calls < 2 or problem.streamed_share < 1 or not problem.spec.dram_bytes:
         return problem
+    named = set(graph.meta.get("kv_inputs") or ())  # a decode step's KV cache, by input name
+    held = tuple(sorted({t.storage_id for t in graph.tensors_of_kind(TensorKind.INPUT)
+                         if t.name in named and t.storage_id in work.storage}))  # fmt: skip
     if problem.layers:
-        return replace(problem, residency=True)
+        return replace(problem, residency=True, held_inputs=held)
     base = work.weight_precision
     layers = tuple(
         WeightLayer(
@@ -147,7 +151,8 @@ def with_residency(problem: PlanProblem, graph: Graph, work: OpWorkload) -> Plan
         )
         for name, ops in _ops_by_layer(graph, work).items()
     )
-    return replace(problem, layers=layers, bits_ratio={base: 1.0}, residency=True)
+    return replace(problem, layers=layers, bits_ratio={base: 1.0}, residency=True,
+                   held_inputs=held)  # fmt: skip
 
 
 def with_tiling(problem: PlanProblem, graph: Graph, work: OpWorkload) -> PlanProblem:

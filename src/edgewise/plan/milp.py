@@ -148,6 +148,9 @@ class _Builder:
         self.load: dict[int, float] = {}  # bytes the first call loads at op 0 (-1: constant)
         self.planned = {t.gap: k for k, t in enumerate(problem.tensors)}
         self.held_col: int | None = None
+        cap = capacity if capacity is not None else float(problem.capacity_bytes)
+        self.inputs = {sid: float(self.w.storage[sid].nbytes) for sid in problem.held_inputs
+                       if 0 < self.w.storage[sid].nbytes <= cap}  # fmt: skip
         self.held_most = self._held_most()
 
     # --- expressions for a storage's state ------------------------------------------
@@ -197,9 +200,17 @@ class _Builder:
                     m.var(("R", k, j), integer=True)
                 for idx in range(len(t.places)):
                     m.var(("Rc", k, idx))
+        for sid in self.inputs:  # held across calls: on chip throughout, never kept by gap
+            m.var(("HI", sid), integer=True)
         for g in range(w.n_gaps):
             if g not in self.planned:
-                m.var(("K", g), lo=1.0 if self._keep_dominates(g) else 0.0, integer=True)
+                holdable = int(w.gap_storage[g]) in self.inputs
+                lo = 1.0 if self._keep_dominates(g) and not holdable else 0.0
+                col = m.var(("K", g), lo=lo, integer=True)
+                if holdable:
+                    m.row(
+                        (0.0, {col: 1.0, m.names["HI", int(w.gap_storage[g])]: 1.0}), -np.inf, 1.0
+                    )
         self._choices()
         self._storages()
         if Action.RECOMPUTE in allow:
@@ -290,6 +301,8 @@ class _Builder:
                         m.row(_sum(keep_after, (t_const, t_terms)), -np.inf, 1.0)
                 elif reads_here:
                     self._put(self.dram[e], _scale(_sum((1.0, {}), _neg(before)), b))
+                    if s.id in self.inputs:  # held: read from SRAM
+                        self._put(self.dram[e], (0.0, {m.names["HI", s.id]: -b}))
                     if after is not None and (t_terms or t_const):  # streamed stays off
                         m.row(
                             _sum(_sum(keep_after, _neg(before)), (t_const, t_terms)), -np.inf, 1.0
@@ -457,7 +470,7 @@ class _Builder:
         most: dict[int, float] = {}
         for l_, _o, per_op in self._held_options():
             most[l_] = max(most.get(l_, 0.0), sum(per_op))
-        total = sum(most.values())
+        total = sum(most.values()) + sum(self.inputs.values())
         return min(total, self.capacity) if self.capacity is not None else total
 
     def _residency(self) -> None:
@@ -471,6 +484,11 @@ class _Builder:
             if not p.weights_preloaded:
                 _add(self.load, col, sum(per_op))
             held[col] = sum(per_op)
+        for sid, b in self.inputs.items():
+            col = m.names["HI", sid]
+            if not p.weights_preloaded:
+                _add(self.load, col, b)
+            held[col] = b
         if held:
             self.held_col = m.var(("Hc",), hi=np.inf)
             m.row((0.0, {self.held_col: 1.0, **{c: -v / MIB for c, v in held.items()}}), 0.0, 0.0)
@@ -786,6 +804,9 @@ def _fix(
             fixed[names["Q", l_, o]] = float(o == option)
     for a_, fused in enumerate(knobs.fused):
         fixed[names["A", a_]] = float(fused)
+    for sid in p.held_inputs:
+        if ("HI", sid) in names:
+            fixed[names["HI", sid]] = float(sid in schedule.resident_inputs)
     resident = knobs.resident or (False,) * len(p.layers)
     for l_, (layer, option, kept) in enumerate(zip(p.layers, knobs.weights, resident,
                                                    strict=True)):  # fmt: skip
@@ -886,7 +907,10 @@ def decode(built: _Built, x: np.ndarray) -> tuple[tuple[Choice, ...], Schedule, 
         for l_, layer in enumerate(p.layers)
     ) if p.residency else ()  # fmt: skip
     knobs = Knobs(tuple(weights), fused, resident)
-    schedule = Schedule(p.capacity_bytes, kept, tiled, tuple(rebuilds), resident_ops(p, knobs))
+    held = frozenset(sid for sid in p.held_inputs if ("HI", sid) in names
+                     and x[names["HI", sid]] > 0.5)  # fmt: skip
+    schedule = Schedule(p.capacity_bytes, kept, tiled, tuple(rebuilds), resident_ops(p, knobs),
+                        held)  # fmt: skip
     return tuple(choices), schedule, knobs
 
 

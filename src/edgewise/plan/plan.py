@@ -87,6 +87,7 @@ class PlannedSchedule:
     off_gaps: tuple[Count, ...]  # gaps (not planned ones) whose storage waits in DRAM
     tiled_ops: tuple[Count, ...]
     resident_ops: tuple[Count, ...] = ()  # ops whose weights stay in SRAM across calls
+    resident_inputs: tuple[Count, ...] = ()  # input storages (KV cache) held across calls
 
 
 @with_config(_STRICT)
@@ -125,6 +126,7 @@ class Plan:
             "tiled_ops": len(self.schedule.tiled_ops),
             "calls": self.calls,
             "resident_layers": len(self.resident),
+            "resident_inputs": len(self.schedule.resident_inputs),
         }
 
     def described(self) -> str:
@@ -140,6 +142,11 @@ class Plan:
             + (
                 f"; {len(self.resident)} layers' weights held on chip across {self.calls} calls"
                 if self.resident
+                else ""
+            )
+            + (
+                f"; {len(self.schedule.resident_inputs)} KV cache inputs held on chip"
+                if self.schedule.resident_inputs
                 else ""
             )
         )
@@ -179,7 +186,8 @@ class Plan:
         if self.schedule.resident_ops:
             held = np.zeros(work.n_ops, dtype=bool)
             held[list(self.schedule.resident_ops)] = True
-        return Schedule(self.schedule.capacity_bytes, kept, tiled, tuple(rebuilds), held)
+        return Schedule(self.schedule.capacity_bytes, kept, tiled, tuple(rebuilds), held,
+                        frozenset(self.schedule.resident_inputs))  # fmt: skip
 
 
 @with_config(ConfigDict(strict=True, extra="allow"))
@@ -201,6 +209,7 @@ def planned_schedule(schedule: Schedule, problem: PlanProblem) -> PlannedSchedul
         resident_ops=tuple(int(i) for i in np.flatnonzero(schedule.resident_ops))
         if schedule.resident_ops is not None
         else (),
+        resident_inputs=tuple(sorted(schedule.resident_inputs)),
         tiled_ops=tuple(int(i) for i in np.flatnonzero(schedule.tiled)),
     )
 
@@ -363,6 +372,9 @@ def check_plan(plan: Plan, graph: Graph) -> None:
         raise EdgewiseError("its schedule tiles an op the graph does not have")
     if any(not 0 <= i < n for i in plan.schedule.resident_ops):
         raise EdgewiseError("its schedule holds the weights of an op the graph does not have")
+    inputs = {t.storage_id for t in graph.tensors_of_kind(TensorKind.INPUT)}
+    if any(sid not in inputs for sid in plan.schedule.resident_inputs):
+        raise EdgewiseError("its schedule holds a storage that is not an input of the graph")
     unheld = sorted(set(plan.resident) - weighted)
     if unheld:
         raise EdgewiseError(f"resident: layer '{unheld[0]}' has no weights in {graph.model}")

@@ -97,6 +97,7 @@ class PlanProblem:
     attention: tuple[AttentionOp, ...] = ()  # tiling decisions (empty unless allowed)
     calls: int = 1  # the phase's calls: the objective is the first call + (calls - 1) later
     residency: bool = False  # per layer in `layers`: keep its weights on chip across calls
+    held_inputs: tuple[int, ...] = ()  # input storages (the KV cache) that may be held too
 
     @property
     def restricted(self) -> int:

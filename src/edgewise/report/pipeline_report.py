@@ -173,8 +173,9 @@ def pipeline_memory_to_dict(mem: PipelineMemory) -> dict[str, Any]:
 
 
 def held_bytes(run: PhaseRun) -> int:
-    """Weight bytes a plan holds on chip across the phase's calls."""
-    return run.first.schedule.held_weight_bytes(run.first.work)
+    """Bytes a plan holds on chip across the phase's calls: weights and KV cache inputs."""
+    schedule, work = run.first.schedule, run.first.work
+    return schedule.held_weight_bytes(work) + schedule.held_input_bytes(work)
 
 
 def render_pipeline_plans(

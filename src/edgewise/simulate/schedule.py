@@ -69,12 +69,18 @@ class Schedule:
     # bool per op: a plan keeps the weights this op reads in SRAM across every call of the
     # phase (loaded once, never streamed; held at every op); None: no plan residency
     resident_ops: np.ndarray | None = None
+    # input storages (a decode step's KV cache) a plan keeps in SRAM across the calls
+    resident_inputs: frozenset[int] = frozenset()
 
     def held_weight_bytes(self, work: OpWorkload) -> int:
         """Weight bytes the plan keeps in SRAM at every op."""
         if self.resident_ops is None:
             return 0
         return int(work.weight_bytes[self.resident_ops].sum())
+
+    def held_input_bytes(self, work: OpWorkload) -> int:
+        """Input bytes the plan keeps in SRAM at every op."""
+        return sum(work.storage[sid].nbytes for sid in self.resident_inputs)
 
 
 @dataclass(frozen=True)
@@ -191,8 +197,12 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
     clean_at_end: dict[int, bool] = {}
     last_event: dict[int, int] = {}
     moved = {"long": 0, "input": 0, None: 0}  # refills + spills by kind (None: the rest)
+    held = schedule.resident_inputs
     for s in work.storages:
         events, gaps, sid = s.events, s.gaps, s.id
+        if sid in held:  # on chip at every op (counted once, below): nothing moves
+            clean_at_end[sid], last_event[sid] = True, events[-1] if events else -1
+            continue
         b = s.nbytes
         clean = s.is_input
         mine = 0  # DRAM bytes this storage moves as refills and spills
@@ -240,6 +250,8 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
         last_event[sid] = events[-1] if events else -1
     for r in schedule.recompute:
         for u in r.sources:
+            if u in held:
+                continue
             g = gap_at(work, u, r.at)
             if g is not None and (kept[g] or (g in rebuilt and rebuilt[g].at <= r.at)):
                 continue
@@ -257,7 +269,7 @@ def traffic(work: OpWorkload, schedule: Schedule) -> Traffic:
     tiled_ops = schedule.tiled
     occupancy = np.cumsum(np.array(occ, dtype=np.int64))[:n]
     occupancy += np.where(tiled_ops, 0, work.operand_bytes + work.scores_bytes)
-    occupancy += schedule.held_weight_bytes(work)
+    occupancy += schedule.held_weight_bytes(work) + schedule.held_input_bytes(work)
     streamed = np.array(stream, dtype=np.int64) + np.where(tiled_ops, 2 * work.scores_bytes, 0)
     return Traffic(
         refill_bytes=np.array(refill, dtype=np.int64),

@@ -288,6 +288,8 @@ def demand(
     macs, vector_ops = work.macs.copy(), work.vector_ops.copy()
     resident_ops = schedule.resident_ops
     weight_reads = weight_dram_bytes(work, share, preloaded, resident_ops)
+    if not preloaded and work.n_ops:  # held inputs too are loaded once, by the first call
+        weight_reads[0] += schedule.held_input_bytes(work)
     streams = streamed_weight_bytes(work, share, resident_ops)
     sram = work.sram_bytes.astype(np.float64)
     recomputed = 0
@@ -374,7 +376,9 @@ def simulate(
     total_macs = int(need.macs.sum())
     loaded = loaded_weight_bytes(work, share, schedule.resident_ops)
     weights = work.total_weight_bytes - (loaded if preloaded else 0.0)
-    compulsory = weights + work.input_bytes + work.output_bytes
+    held_in = schedule.held_input_bytes(work)
+    inputs = work.input_bytes - (held_in if preloaded else 0)
+    compulsory = weights + inputs + work.output_bytes
     floor = max(  # the model's own MACs: recomputation is not compulsory work
         (total_macs - need.recomputed_macs) / peak,
         compulsory / spec.dram_bandwidth_bytes_per_s if has_dram else 0.0,
@@ -388,14 +392,20 @@ def simulate(
         dram_energy_j=float(cost.dram_j.sum()),
         static_energy_j=float(cost.static_j.sum()),
         dram_bytes=round(float(need.dram_bytes.sum())),
-        dram_weight_bytes=round(float(need.dram_bytes.sum()) - float(moved.dram_bytes.sum()))
+        dram_weight_bytes=round(
+            float(need.dram_bytes.sum())
+            - float(moved.dram_bytes.sum())
+            - (0 if preloaded else held_in)
+        )
         if has_dram
         else 0,
-        dram_refill_bytes=int(moved.refill_bytes.sum()) if has_dram else 0,
+        dram_refill_bytes=int(moved.refill_bytes.sum()) + (0 if preloaded else held_in)
+        if has_dram
+        else 0,
         dram_stream_bytes=int(moved.stream_bytes.sum()) if has_dram else 0,
         dram_output_bytes=int(moved.output_bytes.sum()) if has_dram else 0,
         dram_long_lived_bytes=moved.long_lived_bytes if has_dram else 0,
-        dram_input_bytes=moved.input_bytes if has_dram else 0,
+        dram_input_bytes=moved.input_bytes + (0 if preloaded else held_in) if has_dram else 0,
         dram_scores_bytes=int((2 * work.scores_bytes[schedule.tiled]).sum()) if has_dram else 0,
         sram_bytes=round(float(need.sram_bytes.sum())),
         macs=total_macs,
