@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -253,7 +252,8 @@ def _language_model(entry: LanguageEntry):  # type: ignore[no-untyped-def]
 
 
 def _prefill_module(entry: LanguageEntry, image_size: int | None):  # type: ignore[no-untyped-def]
-    """(module, its kwargs builder): the LM alone, or vision tower + projector + LM."""
+    """The prefill module on the meta device: the LM alone, or vision tower + projector +
+    LM."""
     import torch
     from torch import nn
 
@@ -278,11 +278,9 @@ def _prefill_module(entry: LanguageEntry, image_size: int | None):  # type: igno
     return VisionLanguagePrefill(tower, projector, lm)
 
 
-class _Modules:  # the classes below need torch; defined lazily so importing this is cheap
-    pass
-
-
 def _classes() -> tuple[type, type]:
+    """(InPlaceCache, DecodeStep): they subclass torch and transformers classes, so they
+    are made on first use and importing this module stays cheap."""
     import torch
     from torch import nn
     from transformers import DynamicCache
@@ -539,6 +537,3 @@ def capture_llm(
 
 def _image_size(entry: LanguageEntry) -> int | None:
     return entry.vision.default_image_size if entry.vision else None
-
-
-Builder = Callable[..., Any]
