@@ -19,12 +19,11 @@ head_dim as the config states it (Gemma 2: 256, not hidden / heads).
 
 from __future__ import annotations
 
-import difflib
 import math
 from dataclasses import dataclass
 from typing import Any
 
-from edgewise.errors import EdgewiseError
+from edgewise.errors import EdgewiseError, unknown_name
 
 Config = dict[str, Any]
 PHASES = ("prefill", "decode", "generate")
@@ -227,9 +226,7 @@ def is_llm(name: str | None) -> bool:
 
 def llm_entry(name: str) -> LanguageEntry:
     if name not in LLMS:
-        close = difflib.get_close_matches(name, LLMS, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise EdgewiseError(f"unknown language model '{name}'{hint}: known are {', '.join(LLMS)}")
+        raise unknown_name("language model", name, LLMS)
     return LLMS[name]
 
 

@@ -11,10 +11,9 @@ memory-starved runtimes do). The text encoders see both prompts the same way.
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 
-from edgewise.errors import EdgewiseError
+from edgewise.errors import EdgewiseError, unknown_name
 from edgewise.ir.pipeline import MAX_CALLS, Phase, Pipeline
 
 CFG_MODES = ("batch", "sequential")
@@ -80,9 +79,7 @@ def is_pipeline(name: str | None) -> bool:
 
 def pipeline_entry(name: str) -> PipelineEntry:
     if name not in PIPELINES:
-        close = difflib.get_close_matches(name, PIPELINES, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise EdgewiseError(f"unknown pipeline '{name}'{hint}: known are {', '.join(PIPELINES)}")
+        raise unknown_name("pipeline", name, PIPELINES)
     return PIPELINES[name]
 
 

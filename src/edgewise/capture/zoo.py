@@ -12,7 +12,6 @@ one unit of its last published digit (`PublishedFigure.precision`).
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -29,7 +28,7 @@ from edgewise.capture.zoo_builtin import (
     VaeDecoder,
     share_parameters,
 )
-from edgewise.errors import EdgewiseError
+from edgewise.errors import EdgewiseError, unknown_name
 from edgewise.ir.graph import Graph
 
 Built = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]  # model, example args, kwargs
@@ -663,9 +662,7 @@ def zoo_entry(name: str) -> ZooEntry:
             f"({phases}), or use profile, memory, simulate or plan, which take pipelines"
         )
     if name not in ZOO:
-        close = difflib.get_close_matches(name, ZOO, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
-        raise EdgewiseError(f"unknown model '{name}'{hint}: known models are {', '.join(ZOO)}")
+        raise unknown_name("model", name, ZOO)
     return ZOO[name]
 
 

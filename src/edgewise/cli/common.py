@@ -318,6 +318,15 @@ def write_output(target: str, text: str) -> None:
     write_atomic(check_target(target, "output"), text)
 
 
+def emit(json_out: str | None, data: Any, render: Any) -> None:
+    """`--json` gets `data()` (a file, or '-' for stdout); the console gets `render()`
+    unless the JSON went to stdout."""
+    if json_out:
+        write_output(json_out, to_json(data()))
+    if json_out != "-":
+        render()
+
+
 def to_json(data: Any) -> str:
     """Strict JSON: a figure that is not finite is written as null, its path listed."""
     from edgewise.ir.files import strict_json

@@ -32,6 +32,7 @@ from edgewise.cli.common import (
     bounded,
     check_png,
     console,
+    emit,
     generation_graphs,
     graph_for,
     llm_graph,
@@ -231,10 +232,11 @@ def profile(
                 "--csv and --plot take one graph: give a phase's zoo model (e.g. sd15-unet)"
             )
         counts = count_pipeline(pipeline, convention)
-        if json_out:
-            write_output(json_out, to_json(pipeline_counts_to_dict(counts)))
-        if json_out != "-":
-            render_pipeline_counts(counts, console)
+        emit(
+            json_out,
+            lambda: pipeline_counts_to_dict(counts),
+            lambda: render_pipeline_counts(counts, console),
+        )
         return
     request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
                                               image_size)  # fmt: skip
@@ -250,10 +252,11 @@ def profile(
         prefill, first, last, prompt = generation_graphs(request)
         gen_counts = count_generation(prefill, first, last, prompt, request["new_tokens"],
                                       convention)  # fmt: skip
-        if json_out:
-            write_output(json_out, to_json(generation_counts_to_dict(gen_counts)))
-        if json_out != "-":
-            render_generation_counts(gen_counts, console)
+        emit(
+            json_out,
+            lambda: generation_counts_to_dict(gen_counts),
+            lambda: render_generation_counts(gen_counts, console),
+        )
         return
     graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
                                                          frames, cfg)  # fmt: skip

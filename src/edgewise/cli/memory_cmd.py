@@ -26,6 +26,7 @@ from edgewise.cli.common import (
     bounded,
     check_png,
     console,
+    emit,
     generation_graphs,
     graph_for,
     llm_graph,
@@ -131,10 +132,11 @@ def memory(
                 "(e.g. sd15-unet)"
             )
         mem = pipeline_memory(pipeline, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
-        if json_out:
-            write_output(json_out, to_json(pipeline_memory_to_dict(mem)))
-        if json_out != "-":
-            render_pipeline_memory(mem, console)
+        emit(
+            json_out,
+            lambda: pipeline_memory_to_dict(mem),
+            lambda: render_pipeline_memory(mem, console),
+        )
         return
     request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
                                               image_size)  # fmt: skip
@@ -184,10 +186,11 @@ def _generation_memory(request, dtype, options, one_graph_only, json_out) -> Non
     kv = entry.kv_bytes_per_token(bytes_per_value)
     rest = {k: v for k, v in options.items() if k != "dtype"}
     mem = generation_memory(prefill, last, prompt, request["new_tokens"], kv, dtype, **rest)
-    if json_out:
-        write_output(json_out, to_json(generation_memory_to_dict(mem)))
-    if json_out != "-":
-        render_generation_memory(mem, console)
+    emit(
+        json_out,
+        lambda: generation_memory_to_dict(mem),
+        lambda: render_generation_memory(mem, console),
+    )
 
 
 def _measure(graph, model, module, batch, resolution, frames, cfg, dtype, device, options):  # type: ignore[no-untyped-def]

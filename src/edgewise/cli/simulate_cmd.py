@@ -30,6 +30,7 @@ from edgewise.cli.common import (
     bounded,
     check_png,
     console,
+    emit,
     graph_for,
     kv_precision_for,
     llm_graph,
@@ -124,10 +125,11 @@ def simulate(
         else:
             run, records = _planned_pipeline(pipeline, plan_file, spec, weights, activations,
                                              compute, attention)  # fmt: skip
-        if json_out:
-            write_output(json_out, to_json(pipeline_run_to_dict(run, records)))
-        if json_out != "-":
-            render_pipeline_run(run, console)
+        emit(
+            json_out,
+            lambda: pipeline_run_to_dict(run, records),
+            lambda: render_pipeline_run(run, console),
+        )
         return
     request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
                                               image_size)  # fmt: skip
@@ -244,10 +246,7 @@ def _generate(request, spec, weights, activations, attention, json_out, kv) -> N
         compute_precision(weights, activations), prompt, request["new_tokens"],
         entry.kv_bytes_per_token(PRECISION_BYTES[kv or activations]), kv,
     )  # fmt: skip
-    if json_out:
-        write_output(json_out, to_json(generation_to_dict(gen)))
-    if json_out != "-":
-        render_generation(gen, console)
+    emit(json_out, lambda: generation_to_dict(gen), lambda: render_generation(gen, console))
 
 
 def default_precision(spec) -> str:  # type: ignore[no-untyped-def]
