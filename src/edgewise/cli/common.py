@@ -181,8 +181,12 @@ def graph_for(
     resolution: int | None,
     frames: int | None,
     cfg: bool,
+    request: dict[str, Any] | None = None,
 ) -> Graph:
-    """The graph behind MODEL or --module, at the workload the options describe."""
+    """The graph behind MODEL or --module, at the workload the options describe; a
+    language model's prefill or decode graph when `request` (`llm_request`) names one."""
+    if request is not None:
+        return llm_graph(request)
     from edgewise.capture.source import graph_from_source
 
     return graph_from_source(model, module, workload_for(batch, resolution, frames, cfg))

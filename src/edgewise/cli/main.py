@@ -35,7 +35,6 @@ from edgewise.cli.common import (
     emit,
     generation_graphs,
     graph_for,
-    llm_graph,
     llm_request,
     output_target,
     pipeline_for,
@@ -166,8 +165,7 @@ def capture(
 
     request = None if module else llm_request(model, phase, prompt_tokens, None, context,
                                               image_size, generate=False)  # fmt: skip
-    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
-                                                         frames, cfg)  # fmt: skip
+    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     write_output(str(output), graph_json(graph))
     if str(output) != "-":
         console.print(
@@ -258,8 +256,7 @@ def profile(
             lambda: render_generation_counts(gen_counts, console),
         )
         return
-    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
-                                                         frames, cfg)  # fmt: skip
+    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]
     if json_out:
         write_output(json_out, to_json(profile_to_dict(prof)))

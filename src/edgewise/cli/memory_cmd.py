@@ -29,7 +29,6 @@ from edgewise.cli.common import (
     emit,
     generation_graphs,
     graph_for,
-    llm_graph,
     llm_request,
     output_target,
     pipeline_for,
@@ -146,8 +145,7 @@ def memory(
         return
     if request is not None and measure:
         raise EdgewiseError("--measure runs zoo models and --module factories, not --phase")
-    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
-                                                         frames, cfg)  # fmt: skip
+    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     tl = memory_timeline(graph, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
     measured, eager_peak = None, None
     if measure:

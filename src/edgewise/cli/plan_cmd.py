@@ -28,7 +28,6 @@ from edgewise.cli.common import (
     check_png,
     console,
     graph_for,
-    llm_graph,
     llm_request,
     output_target,
     pipeline_for,
@@ -143,8 +142,7 @@ def plan(
                        allowed, solver, time_limit, long_lived, floor or (), sensitivity,
                        accuracy_budget, output, json_out)  # fmt: skip
         return
-    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
-                                                         frames, cfg)  # fmt: skip
+    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     outcome = make_plan(
         graph,
         spec,

@@ -22,7 +22,6 @@ from edgewise.cli.common import (
     bounded,
     console,
     graph_for,
-    llm_graph,
     llm_request,
     to_json,
     workload_for,
@@ -86,8 +85,7 @@ def run(
                                               image_size, generate=False)  # fmt: skip
     if request is not None and weights is not None:
         raise EdgewiseError("--weights: a language model runs with random weights for now")
-    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
-                                                         frames, cfg)  # fmt: skip
+    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     plan = load_plan(plan_file, graph) if plan_file is not None else None
     if device == "cuda":
         import torch

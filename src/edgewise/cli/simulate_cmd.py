@@ -33,7 +33,6 @@ from edgewise.cli.common import (
     emit,
     graph_for,
     kv_precision_for,
-    llm_graph,
     llm_request,
     output_target,
     pipeline_for,
@@ -140,8 +139,7 @@ def simulate(
                                 "(--phase prefill or decode)")  # fmt: skip
         _generate(request, spec, weights, activations, attention, json_out, kv)
         return
-    graph = llm_graph(request) if request else graph_for(model, module, batch, resolution,
-                                                         frames, cfg)  # fmt: skip
+    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
     mac_precision = compute_precision(weights, activations)
     schedule: Schedule | None = None
