@@ -222,11 +222,6 @@ def test_kv_cache_residency_equals_brute_force() -> None:
     every subset held, each simulated, against the MILP; its figure is the simulator's."""
     import itertools
 
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from edgewise import capture
-    from edgewise.capture.llm import _classes
     from edgewise.ir.vocab import Objective
     from edgewise.plan.knobs import with_residency
     from edgewise.plan.milp import TENSOR_ACTIONS, solve_milp
@@ -235,15 +230,7 @@ def test_kv_cache_residency_equals_brute_force() -> None:
     from edgewise.simulate.schedule import Schedule, belady
     from edgewise.simulate.simulator import activation_capacity
 
-    config = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         head_dim=16)  # fmt: skip
-    with torch.device("meta"):
-        model = LlamaForCausalLM(config)
-    _, decode_step = _classes()
-    kv = [torch.empty(1, 2, 200, 16, device="meta") for _ in range(4)]
-    graph = capture(decode_step(model, 199), torch.empty(1, 1, dtype=torch.int64, device="meta"),
-                    *kv, meta={"kv_inputs": [f"arg{i}" for i in range(1, 5)]})  # fmt: skip
+    graph = _tiny_decode_graph(199)
     spec = load_spec("generic-npu", ["sram_bytes=24KiB"])
     work = op_workload(graph, "int8", "int8")
     base = simulate(work, spec, "int8")
@@ -266,3 +253,141 @@ def test_kv_cache_residency_equals_brute_force() -> None:
     assert planned == pytest.approx(result.objective, rel=1e-9)
     assert planned == pytest.approx(best, rel=1e-9)
     assert 0 < len(result.schedule.resident_inputs) < 4  # 6.25 KiB each: a real trade
+
+
+def _tiny_decode_graph(context: int):  # type: ignore[no-untyped-def]
+    """A tiny Llama's decode step (2 layers, 2 KV heads of 16) against `context` cached
+    tokens: its 4 cache inputs named as `capture_llm` names them."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from edgewise import capture
+    from edgewise.capture.llm import _classes
+
+    config = LlamaConfig(vocab_size=256, hidden_size=64, intermediate_size=128,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         head_dim=16)  # fmt: skip
+    with torch.device("meta"):
+        model = LlamaForCausalLM(config)
+    _, decode_step = _classes()
+    kv = [torch.empty(1, 2, context + 1, 16, device="meta") for _ in range(4)]
+    return capture(decode_step(model, context),
+                   torch.empty(1, 1, dtype=torch.int64, device="meta"), *kv,
+                   meta={"kv_inputs": [f"arg{i}" for i in range(1, 5)]})  # fmt: skip
+
+
+def test_kv_precision_is_a_planner_decision() -> None:
+    """`--allow kv-precision`: the plan at each KV precision the floor keeps, the best
+    returned; it is the best of the plans made with the KV precision fixed, and its figure
+    is the simulator's for that cache width and schedule."""
+    from edgewise.plan.planner import make_plan
+
+    graph = _tiny_decode_graph(199)
+    spec = load_spec("generic-npu", ["sram_bytes=24KiB"])
+    allow = frozenset({"keep", "spill", "recompute", "residency", "kv-precision"})
+    fixed = {kv: make_plan(graph, spec, "int8", "fp16", "fp16", calls=20, kv_precision=kv)
+             for kv in (None, "int8", "int4")}  # fmt: skip
+    best = min(fixed, key=lambda kv: fixed[kv].plan.objective_value)  # type: ignore[union-attr]
+    chosen = make_plan(graph, spec, "int8", "fp16", "fp16", allow=allow, calls=20,
+                       floors=["kv_cache=int4"])  # fmt: skip
+    assert chosen.plan is not None and chosen.plan.kv_precision == best == "int4"
+    assert chosen.plan.objective_value == pytest.approx(fixed["int4"].plan.objective_value)
+    values = [fixed[kv].plan.objective_value for kv in (None, "int8", "int4")]  # type: ignore[union-attr]
+    assert values[0] > values[1] > values[2]  # a decode step reads its whole cache
+    assert "KV cache at int4" in chosen.plan.note
+    work = op_workload(graph, "int8", "fp16", kv_precision="int4")
+    again = simulate(work, spec, "fp16", schedule=chosen.plan.sram_schedule(work), warm=True)
+    first = simulate(work, spec, "fp16", schedule=chosen.plan.sram_schedule(work))
+    total = first.totals.latency_s + 19 * again.totals.latency_s
+    assert total == pytest.approx(chosen.plan.objective_value, rel=1e-9)
+    # a floor keeps the cache at int8 at least; an error budget spends on it like on a layer
+    floored = make_plan(graph, spec, "int8", "fp16", "fp16", allow=allow, calls=20,
+                        floors=["kv_*=int8"])  # fmt: skip
+    assert floored.plan is not None and floored.plan.kv_precision == "int8"
+
+
+def test_kv_precision_under_an_error_budget(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from edgewise.plan.planner import make_plan
+
+    graph = _tiny_decode_graph(63)
+    spec = load_spec("generic-npu", ["sram_bytes=24KiB"])
+    table = tmp_path / "s.json"
+    table.write_text(json.dumps({"layers": {"kv_cache": {"int8": 0.001, "int4": 0.03}}}))
+    allow = frozenset({"keep", "spill", "kv-precision"})
+    for budget, expected in ((0.01, "int8"), (0.05, "int4"), (0.0, None)):
+        out = make_plan(graph, spec, "int8", "fp16", "fp16", allow=allow, sensitivity=table,
+                        accuracy_budget=budget)  # fmt: skip
+        assert out.plan is not None and out.plan.kv_precision == expected, budget
+
+
+def test_a_kv_precision_plan_round_trips_through_simulate(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    runner = CliRunner()
+    plan_file = tmp_path / "p.json"
+    common = ["qwen2.5-0.5b", "--phase", "decode", "--context", "32", "--hw", "generic-npu"]
+    out = runner.invoke(app, ["plan", *common, "--allow", "keep,spill,kv-precision", "--floor",
+                              "kv_cache=int4", "-o", str(plan_file), "--json", "-"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    planned = json.loads(out.stdout)
+    assert json.loads(plan_file.read_text())["kv_precision"] == "int4"
+    out = runner.invoke(app, ["simulate", *common, "--plan", str(plan_file), "--json", "-"])
+    assert out.exit_code == 0, out.output
+    simulated = json.loads(out.stdout)["totals"]["latency_s"]
+    assert simulated == pytest.approx(planned["plan"]["objective_value"], rel=1e-12)
+    refused = [
+        ["simulate", *common, "--plan", str(plan_file), "--kv-precision", "int8"],
+        ["plan", "resnet18", "--allow", "keep,kv-precision", "--floor", "kv_cache=int8"],
+        ["plan", *common, "--allow", "keep,kv-precision"],  # nothing bounds the error
+    ]
+    for args in refused:
+        out = runner.invoke(app, args)
+        assert isinstance(out.exception, EdgewiseError), (args, out.output)
+        assert "kv" in str(out.exception).lower(), args
+
+
+TINY_LLAMA = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64,
+              "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+              "num_key_value_heads": 2, "head_dim": 16, "tie_word_embeddings": False}  # fmt: skip
+
+
+def test_run_loads_real_weights_into_a_language_model(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """`run --weights` on a text LLM: the checkpoint's names (as transformers saves them)
+    fill the prefill module and the decode step (one prefix added); both replay bit-exact.
+    A decode plan with an int4 KV cache is applied for real: the cache fake-quantized."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from edgewise.capture.llm import LanguageEntry, build_llm
+    from edgewise.execute.weights import load_weights
+
+    monkeypatch.setitem(LLMS, "tiny-llama", LanguageEntry("tiny-llama", "a test model",
+                                                          TINY_LLAMA, 0, 1, "test"))  # fmt: skip
+    torch.manual_seed(0)
+    config = {k: v for k, v in TINY_LLAMA.items() if k != "model_type"}
+    state = LlamaForCausalLM(LlamaConfig(**config)).state_dict()
+    path = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    module = load_weights(build_llm("tiny-llama", "decode", context=8)[0], path)
+    q = "model.layers.1.self_attn.q_proj.weight"
+    assert torch.equal(module.model.get_parameter(q), state[q])
+    runner = CliRunner()
+    for phase in ("prefill", "decode"):
+        out = runner.invoke(app, ["run", "tiny-llama", "--phase", phase, "--prompt-tokens", "6",
+                                  "--context", "8", "--weights", str(path), "--json",
+                                  "-"])  # fmt: skip
+        assert out.exit_code == 0, out.output
+        data = json.loads(out.stdout)
+        assert data["replay_bit_exact"] and data["bit_exact"] and data["kv_bits"] is None
+    plan = tmp_path / "plan.json"
+    decode = ["tiny-llama", "--phase", "decode", "--context", "8"]
+    out = runner.invoke(app, ["plan", *decode, "--allow", "keep,spill,kv-precision", "--floor",
+                              "kv_cache=int4", "-o", str(plan)])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    out = runner.invoke(app, ["run", *decode, "--weights", str(path), "--plan", str(plan),
+                              "--json", "-"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["kv_bits"] == 4 and data["replay_bit_exact"] and not data["bit_exact"]
+    assert data["sqnr_db"] > 10  # 4-bit per-token scales: the logits move, not much
+    vlm = runner.invoke(app, ["run", "smolvlm-256m", "--weights", str(path)])
+    assert isinstance(vlm.exception, EdgewiseError) and "vision-language" in str(vlm.exception)

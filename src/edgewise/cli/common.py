@@ -311,6 +311,27 @@ def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int
     return prefill, first, last, prompt
 
 
+def generation_pipeline(request: dict[str, Any]) -> Pipeline:
+    """A generation as two phases: the prefill once, the decode step N - 1 times at the
+    mean context of the steps (their costs are affine in it, so the mean step x N - 1 is
+    their sum, to rounding the context to a whole token); weights and the KV cache may be
+    held on chip across the decode steps. What `plan --phase generate` plans and
+    `simulate --phase generate --plan` costs."""
+    from edgewise.capture.llm import capture_llm
+    from edgewise.ir.pipeline import Phase, Pipeline
+
+    name, new = request["name"], request["new_tokens"]
+    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
+                          image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    phases = [Phase("prefill", prefill, 1)]
+    if new > 1:
+        mean = prompt + (new - 2) // 2
+        phases.append(Phase("decode", capture_llm(name, "decode", context=mean), new - 1))
+    return Pipeline(f"{name} generate", tuple(phases), unit="generation",
+                    description=f"{prompt} prompt tokens, {new} new")  # fmt: skip
+
+
 def write_output(target: str, text: str) -> None:
     """'-' is stdout; a file is written whole, with the command's other files, when the
     command has succeeded (`edgewise.ir.files.stage_outputs`)."""

@@ -16,6 +16,7 @@ from edgewise.cli.common import (
     HwOpt,
     ImageSizeOpt,
     JsonOpt,
+    KvPrecisionOpt,
     ModelArg,
     ModuleOpt,
     NewTokensOpt,
@@ -27,7 +28,9 @@ from edgewise.cli.common import (
     bounded,
     check_png,
     console,
+    generation_pipeline,
     graph_for,
+    kv_precision_for,
     llm_request,
     output_target,
     pipeline_for,
@@ -53,13 +56,15 @@ def plan(
         typer.Option(
             "--allow",
             help="comma list of keep, spill, recompute, residency (weights held on chip across "
-            "a phase's calls), precision, tiling",
+            "a phase's calls), precision, kv-precision (a decode step's KV cache), tiling",
         ),
     ] = "keep,spill,recompute,residency",
     floor: Annotated[
         list[str] | None,
         typer.Option(
-            "--floor", metavar="GLOB=PRECISION", help="lowest weight precision for matching layers"
+            "--floor",
+            metavar="GLOB=PRECISION",
+            help="lowest weight precision for matching layers (kv_cache: the KV cache's)",
         ),
     ] = None,
     sensitivity: Annotated[
@@ -109,6 +114,7 @@ def plan(
     new_tokens: NewTokensOpt = None,
     context: ContextOpt = None,
     image_size: ImageSizeOpt = None,
+    kv_precision: KvPrecisionOpt = None,
 ) -> None:
     """Keep, spill or recompute each long-lived tensor, hold weights across calls, and more;
     compare with the obvious plans. A pipeline (sd15, sdxl) is planned phase by phase."""
@@ -127,6 +133,9 @@ def plan(
     pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
                                                  cfg_mode)  # fmt: skip
     if pipeline is not None:
+        if "kv-precision" in allowed or kv_precision is not None:
+            raise EdgewiseError(f"--allow kv-precision and --kv-precision are for language "
+                                f"models; '{pipeline.name}' has no KV cache")  # fmt: skip
         if plot is not None:
             raise EdgewiseError("--plot takes one graph: give a phase's zoo model (e.g. sd15-unet)")
         _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, solver,
@@ -135,12 +144,16 @@ def plan(
         return
     request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
                                               image_size)  # fmt: skip
+    kv = kv_precision_for(kv_precision, request)
+    if "kv-precision" in allowed and (request is None or request["phase"] == "prefill"):
+        raise EdgewiseError("--allow kv-precision decides a decode step's KV cache: give a "
+                            "language model with --phase decode or generate")  # fmt: skip
     if request is not None and request["phase"] == "generate":
         if plot is not None:
             raise EdgewiseError("--plot takes one graph: --phase prefill or decode")
-        _plan_pipeline(_generation_pipeline(request), spec, weights, activations, objective,
+        _plan_pipeline(generation_pipeline(request), spec, weights, activations, objective,
                        allowed, solver, time_limit, long_lived, floor or (), sensitivity,
-                       accuracy_budget, output, json_out)  # fmt: skip
+                       accuracy_budget, output, json_out, kv)  # fmt: skip
         return
     graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     outcome = make_plan(
@@ -157,6 +170,7 @@ def plan(
         floor or (),
         sensitivity,
         accuracy_budget,
+        kv_precision=kv,
     )
     if output is not None and outcome.plan is not None:
         save_plan(outcome.plan, output)
@@ -177,7 +191,8 @@ def plan(
 
 
 def _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, solver, time_limit,  # type: ignore[no-untyped-def]
-                   long_lived, floors, sensitivity, budget, output, json_out) -> None:  # fmt: skip
+                   long_lived, floors, sensitivity, budget, output, json_out,
+                   kv=None) -> None:  # fmt: skip
     """Each phase planned over its calls; the run's totals with and without the plans."""
     from dataclasses import replace
 
@@ -205,6 +220,7 @@ def _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, sol
             sensitivity,
             budget,
             calls=p.calls,
+            kv_precision=kv,
         )
         for p in pipeline.phases
     }
@@ -238,23 +254,3 @@ def _plan_pipeline(pipeline, spec, weights, activations, objective, allowed, sol
         if json_out != "-":
             console.print(f"plan written to {output} (use: edgewise simulate {pipeline.name} "
                           f"... --plan {output})")  # fmt: skip
-
-
-def _generation_pipeline(request):  # type: ignore[no-untyped-def]
-    """A generation as two phases: the prefill once, the decode step N - 1 times at the
-    mean context of the steps (their costs are affine in it, so the mean step x N - 1 is
-    their sum, to rounding the context to a whole token); weights and the KV cache may be
-    held on chip across the decode steps."""
-    from edgewise.capture.llm import capture_llm
-    from edgewise.ir.pipeline import Phase, Pipeline
-
-    name, new = request["name"], request["new_tokens"]
-    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
-                          image_size=request["image_size"])  # fmt: skip
-    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
-    phases = [Phase("prefill", prefill, 1)]
-    if new > 1:
-        mean = prompt + (new - 2) // 2
-        phases.append(Phase("decode", capture_llm(name, "decode", context=mean), new - 1))
-    return Pipeline(f"{name} generate", tuple(phases), unit="generation",
-                    description=f"{prompt} prompt tokens, {new} new")  # fmt: skip

@@ -70,6 +70,7 @@ def run(
     """Run the real model with a plan applied: peak memory, latency, output fidelity; a
     language model's prefill or decode step (its KV cache real, random) likewise."""
     from edgewise.analysis.memory import memory_timeline
+    from edgewise.capture.llm import llm_entry
     from edgewise.capture.source import model_from_source
     from edgewise.execute.measure import check_fits, materialize
     from edgewise.execute.run import plan_run_to_dict, run_plan
@@ -83,8 +84,12 @@ def run(
         raise EdgewiseError(f"--weights: '{weights}' does not exist")
     request = None if module else llm_request(model, phase, prompt_tokens, None, context,
                                               image_size, generate=False)  # fmt: skip
-    if request is not None and weights is not None:
-        raise EdgewiseError("--weights: a language model runs with random weights for now")
+    if request is not None and weights is not None and llm_entry(request["name"]).vision:
+        raise EdgewiseError(
+            "--weights: a vision-language model's checkpoint names its parts its own way "
+            "(vision_tower, language_model, ...); real weights load into text models only, "
+            "run this one with random weights"
+        )
     graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     plan = load_plan(plan_file, graph) if plan_file is not None else None
     if device == "cuda":
@@ -156,6 +161,8 @@ def render_run(result: PlanRun, out: Console) -> None:
     if result.quantized_layers:
         acts = f"int{result.activation_bits}" if result.activation_bits else "float"
         extra.append(f"{result.quantized_layers} layers fake-quantized (activations {acts})")
+    if result.kv_bits:
+        extra.append(f"KV cache fake-quantized to int{result.kv_bits} (per token and head)")
     extra += [f"{n} attention ops {mode}" for mode, n in result.attention.items()]
     out.print(f"plan: {actions}" + "".join(f"; {e}" for e in extra))
     for name, fid in (("replay (interpreter vs eager)", result.replay),

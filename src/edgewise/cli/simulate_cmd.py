@@ -31,6 +31,7 @@ from edgewise.cli.common import (
     check_png,
     console,
     emit,
+    generation_pipeline,
     graph_for,
     kv_precision_for,
     llm_request,
@@ -133,23 +134,36 @@ def simulate(
     request = None if module else llm_request(model, phase, prompt_tokens, new_tokens, context,
                                               image_size)  # fmt: skip
     kv = kv_precision_for(kv_precision, request)
+    mac_precision = compute_precision(weights, activations)
     if request is not None and request["phase"] == "generate":
-        if plan_file is not None or csv_out or plot is not None:
-            raise EdgewiseError("--phase generate: --plan, --csv and --plot take one graph "
+        if csv_out or plot is not None:
+            raise EdgewiseError("--phase generate: --csv and --plot take one graph "
                                 "(--phase prefill or decode)")  # fmt: skip
-        _generate(request, spec, weights, activations, attention, json_out, kv)
+        if plan_file is None:
+            _generate(request, spec, weights, activations, attention, json_out, kv)
+            return
+        from edgewise.report.pipeline_report import pipeline_run_to_dict, render_pipeline_run
+
+        if kv is not None:
+            raise EdgewiseError("--kv-precision with --plan: the plan file sets the KV cache's")
+        run, records = _planned_pipeline(generation_pipeline(request), plan_file, spec, weights,
+                                         activations, mac_precision, attention)  # fmt: skip
+        emit(json_out, lambda: pipeline_run_to_dict(run, records),
+             lambda: render_pipeline_run(run, console))  # fmt: skip
         return
     graph = graph_for(model, module, batch, resolution, frames, cfg, request)
-    work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
-    mac_precision = compute_precision(weights, activations)
     schedule: Schedule | None = None
     plan_record: dict[str, object] | None = None
     plan_line = ""
-    if plan_file is not None:
-        from edgewise.plan.plan import PlanPrecision, check_plan_for, load_plan
+    if plan_file is None:
+        work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
+    else:
+        from edgewise.plan.plan import PlanPrecision, check_plan_for, kv_precision_of, load_plan
 
         loaded = load_plan(plan_file, graph)
         try:
+            kv = kv_precision_of(loaded, kv)
+            work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
             check_plan_for(loaded, spec, PlanPrecision(weights, activations, mac_precision), work)
         except EdgewiseError as e:
             raise EdgewiseError(f"plan '{plan_file}': {e}") from None
@@ -207,7 +221,8 @@ def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, 
     runs, records = [], {}
     for p in pipeline.phases:
         plan = plans[p.name]
-        work = op_workload(p.graph, weights, activations, attention)
+        work = op_workload(p.graph, weights, activations, attention,  # type: ignore[arg-type]
+                           kv_precision=plan.kv_precision)  # fmt: skip
         try:
             check_plan_for(plan, spec, PlanPrecision(weights, activations, compute), work)
         except EdgewiseError as e:

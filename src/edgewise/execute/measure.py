@@ -99,6 +99,34 @@ def check_fits(needed_bytes: int, device: str) -> None:
         )
 
 
+def rebuild_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> set[str]:
+    """Buffers computed at construction (a rotary embedding's `inv_freq`) rebuilt from their
+    module's own config: a module without parameters that keeps the `config` it was built
+    from (transformers' rotary embeddings) is built again on the CPU and its buffers copied.
+    Returns the names restored."""
+    restored = set()
+    owners: dict[str, list[str]] = {}
+    for name in buffers:
+        owners.setdefault(name.rpartition(".")[0], []).append(name)
+    for prefix, names in owners.items():
+        module = model.get_submodule(prefix)
+        config = getattr(module, "config", None)
+        if config is None or any(True for _ in module.parameters()):
+            continue
+        try:
+            with torch.device("cpu"):
+                fresh = type(module)(config)
+        except Exception:
+            continue
+        for name in names:
+            new = fresh._buffers.get(name.rpartition(".")[2])
+            if new is not None and new.shape == buffers[name].shape:
+                with torch.no_grad():
+                    buffers[name].copy_(new.to(buffers[name].dtype))
+                restored.add(name)
+    return restored
+
+
 def materialize(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], dtype: str, device: str
 ) -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
@@ -125,6 +153,7 @@ def materialize(
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
             for name, b in model.named_buffers():
                 b.copy_(torch.ones_like(b) if "var" in name else torch.zeros_like(b))
+        rebuild_buffers(model, dict(model.named_buffers()))  # e.g. rotary inv_freq
     model = model.to(device=device)
     if any(p.dtype != torch_dtype for p in model.parameters() if p.is_floating_point()):
         model = model.to(dtype=torch_dtype)

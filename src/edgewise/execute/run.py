@@ -8,7 +8,10 @@ The pipeline (`run_plan`), in order:
 3. quantize: weights of the plan's low-precision layers are fake-quantized per output
    channel, once; when the plan's activations are an integer format, those layers'
    activation inputs are fake-quantized per tensor with scales calibrated on one run
-   over the run's own inputs (max |x| per layer);
+   over the run's own inputs (max |x| per layer); a plan's KV cache precision fake-quantizes
+   a decode step's cache inputs, symmetric per token and head (one scale per head_dim
+   vector, as KV-cache quantizers such as KIVI's value path and llama.cpp's q8_0/q4_0 cache
+   group them);
 4. measure three forwards, each once under the allocation profiler (peak) and then
    `repeat` times timed (median): the eager model, the baseline interpreter, the planned
    interpreter;
@@ -104,6 +107,7 @@ class PlanRun:
     activation_bits: int | None  # their activations' format, None when left in float
     attention: dict[str, int]  # materialized | fused -> ops
     int8_kernel_ops: int = 0  # matmuls run on PyTorch's int8-weight kernel (--int8-kernels)
+    kv_bits: int | None = None  # the KV cache inputs' fake-quantized width (None: as given)
 
     @property
     def saved_bytes(self) -> int:
@@ -135,6 +139,9 @@ def run_plan(
     base_schedule = schedule(graph)
     plan_schedule = schedule(graph, plan)
     planned_feeds, hook, bits, layers = _quantization(graph, plan, prog, feeds, plan_schedule)
+    kv_bits = BITS.get(plan.kv_precision or "") if plan is not None else None
+    if kv_bits:
+        planned_feeds |= quantized_cache(graph, planned_feeds, kv_bits)
     int8 = int8_weights(graph, plan, feeds) if int8_kernels else {}
 
     def eager() -> tuple[torch.Tensor, ...]:
@@ -186,6 +193,7 @@ def run_plan(
         activation_bits=bits,
         attention={m: modes.count(m) for m in dict.fromkeys(modes)},
         int8_kernel_ops=len(int8),
+        kv_bits=kv_bits,
     )
 
 
@@ -382,6 +390,21 @@ def _quantization(
     return quantized, fake_quantize, bits, len(plan.weights)
 
 
+def quantized_cache(
+    graph: Graph, feeds: Mapping[int, torch.Tensor], bits: int
+) -> dict[int, torch.Tensor]:
+    """A decode step's KV cache inputs (`meta["kv_inputs"]`) fake-quantized, one symmetric
+    scale per token and head (each head_dim vector)."""
+    named = set(graph.meta.get("kv_inputs") or ())
+    out = {}
+    with torch.no_grad():
+        for t in graph.tensors_of_kind(TensorKind.INPUT):
+            if t.name in named and t.id in feeds:
+                x = feeds[t.id]
+                out[t.id] = fake_quantize_weight(x.reshape(-1, x.shape[-1]), bits).reshape(x.shape)
+    return out
+
+
 # --------------------------------------------------------------------------- measuring
 
 
@@ -451,6 +474,7 @@ def plan_run_to_dict(run: PlanRun) -> dict[str, Any]:
         "actions": run.actions,
         "recomputed_ops": run.recomputed_ops,
         "quantized_layers": run.quantized_layers,
+        "kv_bits": run.kv_bits,
         "activation_bits": run.activation_bits,
         "attention": run.attention,
         "int8_kernel_ops": run.int8_kernel_ops,

@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from edgewise.errors import EdgewiseError
-from edgewise.execute.measure import available_memory_bytes
+from edgewise.execute.measure import available_memory_bytes, rebuild_buffers
 from edgewise.ir.files import parse_json
 
 MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit
@@ -310,10 +310,10 @@ def read_weights(model: nn.Module, path: Path) -> tuple[nn.Module, LoadedWeights
     except SafetensorError as e:
         raise EdgewiseError(f"'{path}' is not a valid safetensors file: {e}") from None
     if materialized:
+        unfilled = {n: b for n, b in wanted.items() if n in non_persistent and n not in found}
+        rebuilt = rebuild_buffers(model, unfilled)
         lost = [
-            n
-            for n, b in wanted.items()
-            if n in non_persistent and n not in found and not _restore_position_ids(n, b)
+            n for n, b in unfilled.items() if n not in rebuilt and not _restore_position_ids(n, b)
         ]
         if lost:
             raise EdgewiseError(

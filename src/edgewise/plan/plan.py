@@ -20,6 +20,7 @@ from typing import Annotated, Any
 import numpy as np
 from pydantic import ConfigDict, Field, TypeAdapter, ValidationError, with_config
 
+from edgewise.analysis.lifetimes import WEIGHT_KINDS
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.categories import OpCategory
@@ -111,6 +112,7 @@ class Plan:
     note: Text = ""  # e.g. why a baseline was returned instead of the solver's plan
     calls: Annotated[int, Field(ge=1, le=10**6)] = 1  # the phase's calls it was planned for
     resident: tuple[Text, ...] = ()  # layers whose weights stay in SRAM across the calls
+    kv_precision: Text | None = None  # a decode step's KV cache (None: the activations')
 
     def summary(self) -> dict[str, Any]:
         """What the plan decides, counted: tensors by action, layers by weight precision,
@@ -127,6 +129,7 @@ class Plan:
             "calls": self.calls,
             "resident_layers": len(self.resident),
             "resident_inputs": len(self.schedule.resident_inputs),
+            "kv_precision": self.kv_precision,
         }
 
     def described(self) -> str:
@@ -149,6 +152,7 @@ class Plan:
                 if self.schedule.resident_inputs
                 else ""
             )
+            + (f"; KV cache {self.kv_precision}" if self.kv_precision else "")
         )
 
     def workload(self, work: OpWorkload, graph: Graph) -> OpWorkload:
@@ -348,15 +352,20 @@ def check_plan(plan: Plan, graph: Graph) -> None:
         unknown = [u for u in t.sources if u not in storages]
         if unknown:
             raise EdgewiseError(f"{where} recomputes from storage {unknown[0]}: not in the graph")
+    if plan.kv_precision is not None and plan.kv_precision not in PRECISION_BYTES:
+        known = ", ".join(PRECISION_BYTES)
+        raise EdgewiseError(f"kv_precision '{plan.kv_precision}' is not a precision ({known})")
+    if plan.kv_precision is not None and not graph.meta.get("kv_inputs"):
+        raise EdgewiseError("the plan sets a KV cache precision, but this graph has no KV cache")
     bad = sorted(p for p in plan.weights.values() if p not in WEIGHT_OPTIONS)
     if bad:
         raise EdgewiseError(
             f"weight precision must be one of {', '.join(WEIGHT_OPTIONS)} (got {bad})"
         )
-    weighted = {
+    weighted = {  # as the workload counts weights: parameters and buffers
         op.scope
         for op in graph.ops
-        if any(graph.tensors[i].kind is TensorKind.PARAMETER for i in op.inputs)
+        if any(graph.tensors[i].kind in WEIGHT_KINDS for i in op.inputs)
     }
     missing = sorted(set(plan.weights) - weighted)
     if missing:
@@ -405,6 +414,18 @@ def check_plan_for(
         not 0 <= g < work.n_gaps for g in (*plan.schedule.off_gaps, *(t.gap for t in plan.tensors))
     ):
         raise EdgewiseError("the plan's schedule is for another graph: plan this model again")
+
+
+def kv_precision_of(plan: Plan, given: str | None) -> str | None:
+    """The KV cache precision to cost a plan at: the plan's own; a different
+    --kv-precision is refused (the plan's schedule was sized for its cache)."""
+    if given is not None and given != plan.kv_precision:
+        made = plan.kv_precision or "as the activations"
+        raise EdgewiseError(
+            f"the plan was made with the KV cache {made}, not {given}: drop --kv-precision "
+            "or plan again with it"
+        )
+    return plan.kv_precision
 
 
 PIPELINE_SCHEMA = "edgewise.pipeline-plan"

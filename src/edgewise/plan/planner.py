@@ -4,6 +4,7 @@ allowed one returned: a plan never simulates worse than an allowed baseline."""
 
 from __future__ import annotations
 
+import fnmatch
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -11,7 +12,14 @@ from pathlib import Path
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
-from edgewise.ir.vocab import Action, AttentionMode, Objective, parse_enum
+from edgewise.ir.vocab import (
+    PRECISION_BYTES,
+    WEIGHT_OPTIONS,
+    Action,
+    AttentionMode,
+    Objective,
+    parse_enum,
+)
 from edgewise.plan.greedy import figure, pins_for, solve_greedy
 from edgewise.plan.knobs import (
     default_knobs,
@@ -38,7 +46,7 @@ from edgewise.simulate.pipeline import PhaseRun, simulate_phase
 from edgewise.simulate.simulator import Simulation, activation_capacity, simulate
 from edgewise.simulate.workload import OpWorkload, op_workload
 
-ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "tiling", "residency"})
+ALLOWED = frozenset({*TENSOR_ACTIONS, "precision", "kv-precision", "tiling", "residency"})
 DEFAULT_ALLOW = frozenset({*TENSOR_ACTIONS, "residency"})  # as `edgewise plan` without --allow
 ALTERNATIVES = ("spill-all", "keep-fit", "recompute-all", "plan")
 SOLVERS = ("milp", "greedy")
@@ -73,36 +81,134 @@ def make_plan(
     sensitivity: Path | None = None,
     accuracy_budget: float | None = None,
     calls: int = 1,
+    kv_precision: str | None = None,
 ) -> PlanOutcome:
-    """Plan `graph` (one phase, called `calls` times back to back) on `spec`."""
+    """Plan `graph` (one phase, called `calls` times back to back) on `spec`; a decode
+    step's KV cache at `kv_precision` (None: the activations'), or, with `kv-precision`
+    allowed, at the best of the precisions its floor or error budget permits: the whole
+    plan is solved at each (at most four) and the best simulated one is returned, so the
+    choice is optimal over one precision for the whole cache."""
     goal = Objective(parse_enum(Objective, objective, "--objective"))
     if solver not in SOLVERS:
         raise EdgewiseError(f"--solver must be milp or greedy (got '{solver}')")
     unknown = allow - ALLOWED
     if unknown or not allow:
         given = ",".join(sorted(allow))
-        known = "keep, spill, recompute, precision, tiling, residency"
+        known = "keep, spill, recompute, precision, kv-precision, tiling, residency"
         raise EdgewiseError(f"--allow takes a comma list of {known} (got '{given}')")
     if time_limit_s <= 0:
         raise EdgewiseError(f"--time-limit must be positive seconds (got {time_limit_s})")
-    if (floors or sensitivity or accuracy_budget is not None) and "precision" not in allow:
+    levers = allow & {"precision", "kv-precision"}
+    if (floors or sensitivity or accuracy_budget is not None) and not levers:
         raise EdgewiseError(
-            "--floor, --sensitivity and --accuracy-budget need --allow ...,precision"
+            "--floor, --sensitivity and --accuracy-budget need --allow ...,precision "
+            "(or kv-precision)"
         )
-    if "precision" in allow and not floors and (sensitivity is None or accuracy_budget is None):
+    if "precision" in allow and not floors and sensitivity is None:
         raise EdgewiseError(
             "--allow precision needs --sensitivity FILE with --accuracy-budget B (measure the "
             "file with `edgewise sensitivity`), or --floor LAYER=BITS: without them nothing "
             "bounds the error and every layer would go to int2"
         )
-    work: OpWorkload = compiled(op_workload(graph, weights, activations), spec)
+    if (sensitivity is None) != (accuracy_budget is None):
+        raise EdgewiseError("--sensitivity FILE and --accuracy-budget X go together")
+    parsed = parse_floors(list(floors))
+    if "kv-precision" in allow and sensitivity is None and _kv_floor(parsed) is None:
+        raise EdgewiseError(
+            f"--allow kv-precision needs --floor {KV_CACHE}=BITS, or --sensitivity FILE (with a "
+            f"'{KV_CACHE}' entry) and --accuracy-budget B: without them nothing bounds the "
+            "error and the cache would go to int2"
+        )
+    table = load_sensitivity(sensitivity) if sensitivity else None
+    options = kv_options(graph, activations, kv_precision, allow, parsed, table, accuracy_budget)
+    outcomes = [
+        _plan_at(graph, spec, weights, activations, compute, goal, allow, solver, time_limit_s,
+                 long_lived_ops, parsed, table,
+                 None if accuracy_budget is None else accuracy_budget - error, calls, kv)
+        for kv, error in options
+    ]  # fmt: skip
+    solved = [o for o in outcomes if o.plan is not None]
+    if not solved:  # the narrowest cache needs the least SRAM: its minimum is reported
+        return outcomes[-1]
+    best = min(solved, key=lambda o: figure(o.simulations["plan"], goal))
+    if len(options) == 1:
+        return best
+    unit = {Objective.LATENCY: (1e3, "ms"), Objective.ENERGY: (1e3, "mJ"),
+            Objective.DRAM: (2.0**-20, "MiB")}[goal]  # fmt: skip
+    tried = ", ".join(
+        f"{kv or activations} {figure(o.simulations['plan'], goal) * unit[0]:.4g} {unit[1]}"
+        if o.plan is not None else f"{kv or activations} does not fit"
+        for (kv, _), o in zip(options, outcomes, strict=True)
+    )  # fmt: skip
+    assert best.plan is not None
+    kv = best.plan.kv_precision or activations
+    line = f"KV cache at {kv} (the plan at each KV precision, {goal}: {tried})"
+    note = "; ".join(x for x in (best.plan.note, line) if x)
+    return replace(best, plan=replace(best.plan, note=note), note=note)
+
+
+KV_CACHE = "kv_cache"  # a decode step's KV cache, as floors and sensitivity files name it
+
+
+def _kv_floor(floors: Sequence[tuple[str, str]]) -> float | None:
+    return min((PRECISION_BYTES[p] for g, p in floors if fnmatch.fnmatch(KV_CACHE, g)),
+               default=None)  # fmt: skip
+
+
+def kv_options(
+    graph: Graph,
+    activations: str,
+    kv_precision: str | None,
+    allow: frozenset[str],
+    floors: Sequence[tuple[str, str]],
+    table: dict[str, dict[str, float]] | None,
+    budget: float | None,
+) -> list[tuple[str | None, float]]:
+    """The KV cache precisions to plan at, each with its error (the sensitivity file's
+    `kv_cache` entry; 0 for the base): the base first, then each narrower integer width the
+    floor keeps and the budget affords. Only the base where there is no cache to decide."""
+    base = kv_precision or activations
+    if "kv-precision" not in allow or not graph.meta.get("kv_inputs"):
+        return [(kv_precision, 0.0)]
+    floor = _kv_floor(floors)
+    out: list[tuple[str | None, float]] = [(kv_precision, 0.0)]
+    for p in WEIGHT_OPTIONS:
+        if PRECISION_BYTES[p] >= PRECISION_BYTES[base] or (floor and PRECISION_BYTES[p] < floor):
+            continue
+        if table is None:
+            out.append((str(p), 0.0))
+            continue
+        error = table.get(KV_CACHE, {}).get(str(p))
+        if error is not None and budget is not None and (error <= budget if budget else not error):
+            out.append((str(p), error))
+    return out
+
+
+def _plan_at(
+    graph: Graph,
+    spec: HardwareSpec,
+    weights: str,
+    activations: str,
+    compute: str,
+    goal: Objective,
+    allow: frozenset[str],
+    solver: str,
+    time_limit_s: float,
+    long_lived_ops: int,
+    floors: list[tuple[str, str]],
+    table: dict[str, dict[str, float]] | None,
+    accuracy_budget: float | None,
+    calls: int,
+    kv_precision: str | None,
+) -> PlanOutcome:
+    """One plan, the KV cache (if any) at `kv_precision`."""
+    work: OpWorkload = compiled(
+        op_workload(graph, weights, activations, kv_precision=kv_precision), spec
+    )
     keep_fit = simulate(work, spec, compute)
     problem = replace(plan_problem(graph, work, keep_fit, spec, long_lived_ops), calls=calls)
     if "precision" in allow:
-        table = load_sensitivity(sensitivity) if sensitivity else None
-        problem = with_precision(
-            problem, graph, work, parse_floors(list(floors)), table, accuracy_budget
-        )
+        problem = with_precision(problem, graph, work, floors, table, accuracy_budget)
     if "tiling" in allow:
         problem = with_tiling(problem, graph, work)
     if "residency" in allow:
@@ -187,6 +293,7 @@ def make_plan(
         tensors=tensors,
         schedule=planned_schedule(sims["plan"].first.schedule, problem),
         calls=calls,
+        kv_precision=kv_precision,
         resident=tuple(
             layer.name
             for layer, kept in zip(problem.layers, knobs.resident or defaults.resident, strict=True)
