@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.text import Text
 
 from edgewise.cli.common import (
     BatchOpt,
@@ -66,9 +67,13 @@ def calibrate(
     spread = busy_spread(measured)
     if spread > BUSY_SPREAD:
         console.print(
-            f"[yellow]warning:[/yellow] a probe's slowest round took {spread:.2f}x its fastest "
-            "(median over probes): something else was using this machine, so these figures "
-            "are low and noisy; rerun `edgewise calibrate` when it is idle"
+            Text.assemble(
+                ("warning:", "yellow"),
+                f" a probe's slowest round took {spread:.2f}x its fastest "
+                "(median over probes): something else was using this machine, so "
+                "these figures are low and noisy; rerun `edgewise calibrate` when it "
+                "is idle",
+            )
         )
     use = "--hw host" if output is None else f"--hw {path}"
     console.print(f"written to {path}; simulate this machine with `{use}`")
@@ -88,7 +93,7 @@ def _render_calibration(m: HostMeasurements, spec: HardwareSpec) -> None:
         ("bytes read + written", "B/s", (m.cache_copy, m.dram_copy)),
     ):
         table.add_section()
-        table.add_row(f"[bold]{label}[/bold]", "", "", "")
+        table.add_row(Text(label, style="bold"), "", "", "")
         for p in probes:
             table.add_row(
                 p.what, f"{p.seconds * 1e3:.3g} ms", f"{si(p.rate)}{unit}", f"{p.spread:.2f}"
@@ -288,9 +293,13 @@ def _render_validation(v: Validation, limit: int) -> None:
     )
     if max(t.run_s) > 1.3 * min(t.run_s):
         console.print(
-            f"[yellow]warning:[/yellow] the plain runs vary from {_seconds(min(t.run_s))} to "
-            f"{_seconds(max(t.run_s))}: something else was using this machine; the "
-            "comparison is only as good as the measurement (rerun, or raise --repeat)"
+            Text.assemble(
+                ("warning:", "yellow"),
+                f" the plain runs vary from {_seconds(min(t.run_s))} to "
+                f"{_seconds(max(t.run_s))}: something else was using this machine; "
+                "the comparison is only as good as the measurement (rerun, or raise "
+                "--repeat)",
+            )
         )
     console.print(
         f"median |error| per {v.by}: {v.median_abs_layer_error:.0%} over the "

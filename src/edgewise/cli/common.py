@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from edgewise.ir.graph import Graph
     from edgewise.ir.pipeline import Pipeline
 
-console = Console(width=None if sys.stdout.isatty() else 160)  # pipes and CI get a wide table
+# pipes and CI get a wide table; no markup or emoji codes: model names, scopes and file names
+# are printed as they are ('pkg:factory' is no emoji, '[bold]' no style)
+console = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False)
 
 
 def bounded(low: float, high: float, low_open: bool = False) -> Any:
@@ -147,6 +149,14 @@ JsonOpt = Annotated[
 CsvOpt = Annotated[
     str | None,
     typer.Option("--csv", help="write CSV to FILE ('-' for stdout)", callback=output_target),
+]
+TraceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--trace",
+        help="write the simulated schedule as a Trace Event Format JSON (open in Perfetto)",
+        callback=output_target,
+    ),
 ]
 HwOpt = Annotated[str, typer.Option("--hw", help="hardware preset (edgewise hw list) or spec file")]
 SetOpt = Annotated[
@@ -359,6 +369,21 @@ def to_json(data: Any) -> str:
     return strict_json(data, indent=2)
 
 
-def check_png(plot: Path | None) -> None:
-    if plot is not None and plot.suffix.lower() != ".png":
-        raise EdgewiseError(f"--plot writes PNG: give a file ending in .png (got '{plot}')")
+PLOT_SUFFIXES = (".png", ".svg", ".pdf")
+
+
+def check_plot(plot: Path | None) -> None:
+    if plot is not None and plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise EdgewiseError(
+            f"--plot writes PNG, SVG or PDF: give a file ending in .png, .svg or .pdf "
+            f"(got '{plot}')"
+        )
+
+
+def write_trace(target: str | None, graph: Graph, sim: Any) -> None:
+    """--trace: the simulated schedule (`report.trace`)."""
+    if target is not None:
+        from edgewise.ir.files import strict_json
+        from edgewise.report.trace import trace_events
+
+        write_output(target, strict_json(trace_events(graph, sim)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from edgewise.cli.common import (
     BatchOpt,
@@ -30,7 +31,7 @@ from edgewise.cli.common import (
     ResolutionOpt,
     StepsOpt,
     bounded,
-    check_png,
+    check_plot,
     console,
     emit,
     generation_graphs,
@@ -188,7 +189,9 @@ def profile(
     ] = 40,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="write the per-layer charts (PNG)", callback=output_target),
+        typer.Option(
+            "--plot", help="write the per-layer charts (.png, .svg or .pdf)", callback=output_target
+        ),
     ] = None,
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
@@ -215,7 +218,7 @@ def profile(
         raise EdgewiseError(f"--by must be op, layer or block (got '{by}')")
     if depth < 0:
         raise EdgewiseError(f"--depth must be 0 or more (got {depth})")
-    check_png(plot)
+    check_plot(plot)
     pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
                                                  cfg_mode)  # fmt: skip
     if pipeline is not None:
@@ -330,7 +333,9 @@ def conventions(
     )
     console.print(table)
     for r in results:
-        console.print(f"[bold]{r.convention}[/bold]: {CONVENTIONS[r.convention].summary}")
+        console.print(
+            Text.assemble((r.convention, "bold"), f": {CONVENTIONS[r.convention].summary}")
+        )
 
 
 from edgewise.cli.calibrate_cmd import calibrate, validate  # noqa: E402

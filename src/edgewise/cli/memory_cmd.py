@@ -24,7 +24,7 @@ from edgewise.cli.common import (
     ResolutionOpt,
     StepsOpt,
     bounded,
-    check_png,
+    check_plot,
     console,
     emit,
     generation_graphs,
@@ -78,7 +78,10 @@ def memory(
         ),
     ] = 15,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="write the timeline (PNG)", callback=output_target)
+        Path | None,
+        typer.Option(
+            "--plot", help="write the timeline (.png, .svg or .pdf)", callback=output_target
+        ),
     ] = None,
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
@@ -106,7 +109,7 @@ def memory(
         render_memory,
     )
 
-    check_png(plot)
+    check_plot(plot)
     if device not in ("cpu", "cuda"):
         raise EdgewiseError(f"--device must be cpu or cuda (got '{device}')")
     parse_enum(AttentionMode, attention, "--attention")

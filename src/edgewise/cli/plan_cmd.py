@@ -25,8 +25,9 @@ from edgewise.cli.common import (
     ResolutionOpt,
     SetOpt,
     StepsOpt,
+    TraceOpt,
     bounded,
-    check_png,
+    check_plot,
     console,
     generation_pipeline,
     graph_for,
@@ -36,6 +37,7 @@ from edgewise.cli.common import (
     pipeline_for,
     to_json,
     write_output,
+    write_trace,
 )
 from edgewise.errors import EdgewiseError
 
@@ -99,7 +101,11 @@ def plan(
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option("--plot", help="SRAM timeline before/after (PNG)", callback=output_target),
+        typer.Option(
+            "--plot",
+            help="SRAM and decisions before/after (.png, .svg or .pdf)",
+            callback=output_target,
+        ),
     ] = None,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
@@ -115,6 +121,7 @@ def plan(
     context: ContextOpt = None,
     image_size: ImageSizeOpt = None,
     kv_precision: KvPrecisionOpt = None,
+    trace: TraceOpt = None,
 ) -> None:
     """Keep, spill or recompute each long-lived tensor, hold weights across calls, and more;
     compare with the obvious plans. A pipeline (sd15, sdxl) is planned phase by phase."""
@@ -124,7 +131,7 @@ def plan(
     from edgewise.plan.planner import make_plan
     from edgewise.report.plan_report import outcome_to_dict, plot_outcome, render_outcome
 
-    check_png(plot)
+    check_plot(plot)
     if output is not None and not output.parent.exists():
         raise EdgewiseError(f"cannot write '{output}': folder '{output.parent}' does not exist")
     spec = load_spec(hw, set_ or ())
@@ -132,6 +139,8 @@ def plan(
     allowed = frozenset(a.strip() for a in allow.split(",") if a.strip())
     pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
                                                  cfg_mode)  # fmt: skip
+    if pipeline is not None and trace:
+        raise EdgewiseError("--trace takes one graph: give a phase's zoo model (e.g. sd15-unet)")
     if pipeline is not None:
         if "kv-precision" in allowed or kv_precision is not None:
             raise EdgewiseError(f"--allow kv-precision and --kv-precision are for language "
@@ -149,8 +158,8 @@ def plan(
         raise EdgewiseError("--allow kv-precision decides a decode step's KV cache: give a "
                             "language model with --phase decode or generate")  # fmt: skip
     if request is not None and request["phase"] == "generate":
-        if plot is not None:
-            raise EdgewiseError("--plot takes one graph: --phase prefill or decode")
+        if plot is not None or trace:
+            raise EdgewiseError("--plot and --trace take one graph: --phase prefill or decode")
         _plan_pipeline(generation_pipeline(request), spec, weights, activations, objective,
                        allowed, solver, time_limit, long_lived, floor or (), sensitivity,
                        accuracy_budget, output, json_out, kv)  # fmt: skip
@@ -175,6 +184,8 @@ def plan(
     if output is not None and outcome.plan is not None:
         save_plan(outcome.plan, output)
     infeasible = outcome.plan is None
+    if not infeasible:
+        write_trace(trace, graph, outcome.simulations["plan"].first)
     if json_out:
         write_output(json_out, to_json(outcome_to_dict(outcome)))
     if plot is not None:

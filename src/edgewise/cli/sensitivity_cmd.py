@@ -122,7 +122,7 @@ def sensitivity(
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeRemainingColumn(),
-        console=Console(stderr=True),
+        console=Console(stderr=True, markup=False, emoji=False),
         transient=True,
     ) as bar:
         task = bar.add_task("sensitivity", total=len(chosen) * len(precisions))

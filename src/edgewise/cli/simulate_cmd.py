@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from edgewise.cli.common import (
     BatchOpt,
@@ -27,8 +28,9 @@ from edgewise.cli.common import (
     ResolutionOpt,
     SetOpt,
     StepsOpt,
+    TraceOpt,
     bounded,
-    check_png,
+    check_plot,
     console,
     emit,
     generation_pipeline,
@@ -39,6 +41,7 @@ from edgewise.cli.common import (
     pipeline_for,
     to_json,
     write_output,
+    write_trace,
 )
 from edgewise.errors import EdgewiseError
 
@@ -63,7 +66,10 @@ def simulate(
         typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),
     ] = 15,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="write the charts (PNG)", callback=output_target)
+        Path | None,
+        typer.Option(
+            "--plot", help="write the charts (.png, .svg or .pdf)", callback=output_target
+        ),
     ] = None,
     plan_file: Annotated[
         Path | None, typer.Option("--plan", help="apply a plan from `edgewise plan -o`")
@@ -83,6 +89,7 @@ def simulate(
     context: ContextOpt = None,
     image_size: ImageSizeOpt = None,
     kv_precision: KvPrecisionOpt = None,
+    trace: TraceOpt = None,
 ) -> None:
     """Latency, DRAM traffic, utilization and energy of every layer on an accelerator; for a
     pipeline (sd15, sdxl), of every phase and per image."""
@@ -104,13 +111,13 @@ def simulate(
         raise EdgewiseError(
             f"--attention must be captured, materialized or fused (got '{attention}')"
         )
-    check_png(plot)
+    check_plot(plot)
     spec = load_spec(hw, set_ or ())
     weights, activations = parse_precision(precision or default_precision(spec), spec)
     pipeline = None if module else pipeline_for(model, batch, resolution, frames, cfg, steps,
                                                  cfg_mode)  # fmt: skip
     if pipeline is not None:
-        if csv_out or plot is not None:
+        if csv_out or plot is not None or trace:
             raise EdgewiseError(
                 "a pipeline is simulated phase by phase: --csv and --plot take one graph (give "
                 "a phase's zoo model, e.g. sd15-unet)"
@@ -136,8 +143,8 @@ def simulate(
     kv = kv_precision_for(kv_precision, request)
     mac_precision = compute_precision(weights, activations)
     if request is not None and request["phase"] == "generate":
-        if csv_out or plot is not None:
-            raise EdgewiseError("--phase generate: --csv and --plot take one graph "
+        if csv_out or plot is not None or trace:
+            raise EdgewiseError("--phase generate: --csv, --plot and --trace take one graph "
                                 "(--phase prefill or decode)")  # fmt: skip
         if plan_file is None:
             _generate(request, spec, weights, activations, attention, json_out, kv)
@@ -180,7 +187,7 @@ def simulate(
             if sim.traffic.problems
             else (f"{over:,} bytes over SRAM at op {at} ({graph.ops[at].scope})")
         )
-        console.print(f"[bold red]the plan does not fit:[/bold red] {why}")
+        console.print(Text.assemble(("the plan does not fit:", "bold red"), f" {why}"))
     keys = tuple(
         f"{op.index}:{op.target}"
         if by == "op"
@@ -190,6 +197,7 @@ def simulate(
         for op in graph.ops
     )
     grouped = group_costs(sim, keys, spec.peak_macs_per_s(mac_precision))
+    write_trace(trace, graph, sim)
     if json_out:
         write_output(json_out, to_json(simulation_to_dict(sim, grouped, plan_record)))
     if csv_out:

@@ -9,6 +9,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from edgewise.plan.plan import plan_to_dict
 from edgewise.plan.planner import PlanOutcome
@@ -57,8 +58,11 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
     if r.gap is not None:
         status += f", gap {r.gap:.3%}"
     console.print(
-        f"[bold]{outcome.problem.model} on {outcome.problem.spec.name}[/bold]: "
-        f"{len(outcome.problem.tensors)} long-lived tensors, solver {status}, {r.seconds:.2f} s"
+        Text.assemble(
+            (f"{outcome.problem.model} on {outcome.problem.spec.name}", "bold"),
+            f": {len(outcome.problem.tensors)} long-lived tensors, solver {status}, "
+            f"{r.seconds:.2f} s",
+        )
     )
     if outcome.plan is not None and outcome.plan.objective_value is not None:
         unit = {"latency": (1e3, "ms"), "energy": (1e3, "mJ"), "dram": (2**-20, "MiB")}
