@@ -211,7 +211,7 @@ def simulate(
             )
         )
         plot_simulation(graph, sim, layer_rows, plot, spec.peak_macs_per_s(mac_precision),
-                        spec.dram_bandwidth_bytes_per_s)  # fmt: skip
+                        spec.dram_bandwidth_bytes_per_s, spec.peak_vector_ops_per_s)  # fmt: skip
     if "-" not in (json_out, csv_out):
         render_simulation(sim, grouped, console, rows, plan_line)
         if plot is not None:

@@ -222,6 +222,10 @@ class HardwareSpec(BaseModel):
             raise ValueError("; ".join(problems))
         return self
 
+    @property
+    def peak_vector_ops_per_s(self) -> float:
+        return self.vector_ops_per_cycle * self.clock_hz
+
     def peak_macs_per_s(self, precision: Precision) -> float:
         """Peak MAC rate at `precision`; an unsupported precision is a user mistake."""
         if precision not in self.macs_per_cycle:

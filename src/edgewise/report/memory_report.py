@@ -142,21 +142,30 @@ def render_memory(
 
 
 def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
-    """Stacked live bytes over execution order, each skip drawn from producer to consumer."""
+    """Live bytes over execution order, stacked as the peak counts them (activations,
+    long-lived tensors, attention scores), the current op's weights as a line beside (not
+    in the peak); below, each long-lived tensor from producer to last consumer, named."""
     plt = pyplot()
     import numpy as np
 
     n = len(tl.scopes)
     xs = np.arange(n)
     mib = 2**20
-    lanes = max(len(tl.long_lived_table), 1)
-    fig, (ax, ax_skip) = plt.subplots(
-        2, 1, figsize=(14, 7.5), sharex=True, gridspec_kw={"height_ratios": [3, 1.2]}
-    )
-    layers = [tl.activations, tl.long_lived, tl.attention_scores, tl.weights]
-    names = ["activations", "long-lived (skips)", "attention scores", "weights of the current op"]
-    colors = ["#4C72B0", "#C44E52", "#8172B3", "#CCB974"]
+    table = sorted(tl.long_lived_table, key=lambda r: r.first_op)
+    if table:
+        fig, (ax, ax_skip) = plt.subplots(
+            2, 1, figsize=(14, 8), sharex=True,
+            gridspec_kw={"height_ratios": [3, max(1.2, min(4.0, 0.12 * len(table)))]},
+        )  # fmt: skip
+    else:  # no long-lived tensor: no empty panel
+        fig, ax = plt.subplots(figsize=(14, 5.5))
+        ax_skip = None
+    layers = [tl.activations, tl.long_lived, tl.attention_scores]
+    names = ["activations", "long-lived (skips)", "attention scores"]
+    colors = ["#4C72B0", "#C44E52", "#8172B3"]
     ax.stackplot(xs, *[s / mib for s in layers], labels=names, colors=colors, step="mid")
+    ax.plot(xs, tl.weights / mib, color="#CCB974", lw=0.8, drawstyle="steps-mid",
+            label="weights of the current op (not in the peak)")  # fmt: skip
     p = tl.peak_op
     ax.axvline(p, color="black", lw=0.8, ls="--")
     ax.annotate(
@@ -168,7 +177,7 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
         va="top",
     )
     ax.set_ylabel("live bytes (MiB)")
-    ax.legend(loc="upper right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.suptitle(
         f"{tl.model}: live memory per op ({tl.lifetimes} lifetimes, attention {tl.attention})"
     )
@@ -192,17 +201,24 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
                     transform=ax.get_xaxis_transform(),
                 )
             start = i
-    # each long-lived tensor from producer to last consumer, thickness by size
-    biggest = max((r.bytes for r in tl.long_lived_table), default=1)
-    for lane, r in enumerate(sorted(tl.long_lived_table, key=lambda r: r.first_op)):
-        ax_skip.plot(
-            [r.first_op, r.last_op],
-            [lane, lane],
-            color="#C44E52",
-            solid_capstyle="butt",
-            lw=1 + 5 * r.bytes / biggest,
-        )
-    ax_skip.set_ylim(-1, lanes)
+    if ax_skip is None:
+        ax.set_xlabel("op in execution order (no long-lived tensors)")
+        ax.set_xlim(-0.5, n - 0.5)
+        save_figure(fig, path)
+        return
+    # each long-lived tensor from producer to last consumer, thickness by size; the
+    # largest named (all of them when there are few)
+    biggest = max(r.bytes for r in table)
+    named = {id(r) for r in sorted(table, key=lambda r: -r.bytes)[:24]}
+    for lane, r in enumerate(table):
+        ax_skip.plot([r.first_op, r.last_op], [lane, lane], color="#C44E52",
+                     solid_capstyle="butt", lw=1 + 4 * r.bytes / biggest)  # fmt: skip
+        if id(r) in named:  # left of the bar, or right of it where the left has no room
+            left = r.first_op > n / 4
+            ax_skip.text(r.first_op if left else r.last_op, lane,
+                         f" {r.producer_scope} ({binary_bytes(r.bytes)}) ",
+                         ha="right" if left else "left", va="center", fontsize=6)  # fmt: skip
+    ax_skip.set_ylim(-1, len(table))
     ax_skip.set_yticks([])
     ax_skip.set_ylabel("long-lived\ntensors")
     ax_skip.set_xlabel("op in execution order")

@@ -175,30 +175,51 @@ def _render_knobs(outcome: PlanOutcome, console: Console) -> None:
 
 
 def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
-    """SRAM occupancy per op for keep-fit and the plan, against the capacity."""
+    """SRAM occupancy per op under keep-fit and under the plan, against the capacity (top);
+    what the plan decides, per op (bottom): where recomputations land, where storages
+    spill, which ops run tiled, which layers' weights change precision (by precision) or
+    stay on chip across calls."""
     plt = pyplot()
+    import numpy as np
 
-    fig, ax = plt.subplots(figsize=(14, 4.5))
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True,
+                                    gridspec_kw={"height_ratios": [3, 1.6]})  # fmt: skip
     mib = 2**20
-    for name, color in (("keep-fit", "#C44E52"), ("spill-all", "#8172B3"), ("plan", "#4C72B0")):
+    for name, color in (("keep-fit", "#C44E52"), ("plan", "#4C72B0")):
         sim = outcome.simulations.get(name)
         if sim is not None:
             ax.plot(sim.later.traffic.occupancy_bytes / mib, lw=0.8, color=color, label=name)
-    ax.axhline(
-        outcome.problem.capacity_bytes / mib,
-        color="black",
-        ls="--",
-        lw=0.8,
-        label="SRAM for activations",
-    )
-    if outcome.plan:
-        for t in outcome.plan.tensors:
-            if t.action == "recompute":
-                ax.axvline(t.recompute_at, color="#55A868", lw=0.6, alpha=0.7)
-    ax.set_xlabel("op in execution order (green: where recomputation lands)")
+    ax.axhline(outcome.problem.capacity_bytes / mib, color="black", ls="--", lw=0.8,
+               label="SRAM for activations")  # fmt: skip
     ax.set_ylabel("SRAM occupied (MiB)")
-    ax.legend(fontsize=8, loc="upper right")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
-        f"{outcome.problem.model} on {outcome.problem.spec.name}: SRAM before and after the plan"
+        f"{outcome.problem.model} on {outcome.problem.spec.name}: SRAM and decisions, "
+        "keep-fit against the plan"
     )
+    rows: list[tuple[str, np.ndarray, str]] = []
+    plan, sim = outcome.plan, outcome.simulations.get("plan")
+    if plan is not None and sim is not None:
+        landed = [t.recompute_at for t in plan.tensors if t.action == "recompute"]
+        rows.append(("recomputed at", np.array(landed, dtype=np.int64), "#55A868"))
+        rows.append(("spills", np.flatnonzero(sim.first.traffic.spill_bytes), "#8172B3"))
+        rows.append(("tiled", np.array(plan.schedule.tiled_ops, dtype=np.int64), "#DD8452"))
+        rows.append(("weights held", np.array(plan.schedule.resident_ops, dtype=np.int64),
+                     "#937860"))  # fmt: skip
+        changed = {layer.name: layer for layer in outcome.problem.layers}
+        for precision in sorted(set(plan.weights.values())):
+            at = [op for name, p in plan.weights.items() if p == precision
+                  for op in changed[name].ops] if changed else []  # fmt: skip
+            rows.append((f"weights {precision}", np.array(at, dtype=np.int64), "#4C72B0"))
+        for mode in ("materialized", "fused"):
+            at = [a.op for a in plan.attention if a.mode == mode]
+            if at:
+                rows.append((f"attention {mode}", np.array(at, dtype=np.int64), "#DA8BC3"))
+    for lane, (_, where, color) in enumerate(rows):
+        if len(where):
+            strip.scatter(where, np.full(len(where), lane), marker="|", s=60, color=color)
+    strip.set_yticks(range(len(rows)), [f"{label} ({len(w)} ops)" for label, w, _ in rows],
+                     fontsize=7)  # fmt: skip
+    strip.set_ylim(-0.7, max(len(rows), 1) - 0.3)
+    strip.set_xlabel("op in execution order")
     save_figure(fig, path)

@@ -16,6 +16,7 @@ from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.ir.graph import Graph
 from edgewise.report.figures import pyplot, save_figure
 from edgewise.report.format import binary_bytes, si
+from edgewise.report.roofline import Roofline, roofline
 from edgewise.simulate.simulator import LayerCost, Simulation, Totals
 
 BOUND_COLORS = {
@@ -178,6 +179,7 @@ def plot_simulation(
     path: Path,
     peak: float,
     dram_bw: float,
+    vector_peak: float,
 ) -> None:
     """Per-layer latency coloured by bound with utilization (top), roofline (bottom)."""
     plt = pyplot()
@@ -209,8 +211,12 @@ def plot_simulation(
     util.set_ylim(0, 105)
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for b, c in BOUND_COLORS.items() if b != "none"]
     ax.legend(
-        handles, [f"{b}-bound" for b in BOUND_COLORS if b != "none"], loc="upper left", fontsize=8
-    )
+        handles,
+        [f"{b}-bound" for b in BOUND_COLORS if b != "none"],
+        fontsize=8,
+        loc="upper left",
+        bbox_to_anchor=(1.06, 1.0),
+    )  # beside the axes, not on the data
     stage_by_scope = dict(zip((op.scope for op in graph.ops), stage_of_ops(graph), strict=True))
     labels = {s.name: s.label for s in stages(graph)}
     start = 0
@@ -232,26 +238,42 @@ def plot_simulation(
                 ax.axvline(start - 0.5, color="0.8", lw=0.6)
             start = i
     ax.set_xlabel("layer in execution order")
-    roof = fig.add_subplot(2, 1, 2)
-    intensity = np.array([r.macs / max(r.dram_bytes, 1) for r in layers if r.macs])
-    achieved = np.array([r.macs / r.latency_s for r in layers if r.macs])
-    colors = [BOUND_COLORS[r.bound] for r in layers if r.macs]
-    roof.scatter(intensity, achieved, s=10, c=colors, alpha=0.8)
-    grid = np.logspace(
-        np.log10(max(intensity.min(initial=1e-3) / 2, 1e-3)),
-        np.log10(max(intensity.max(initial=1.0) * 2, 10)),
-        200,
-    )
-    roof.plot(grid, np.minimum(peak, grid * dram_bw), color="black", lw=1)
-    roof.set_xscale("log")
-    roof.set_yscale("log")
-    roof.set_xlabel("operational intensity (MACs per DRAM byte)")
-    roof.set_ylabel("achieved MAC/s")
-    roof.set_title(
-        f"roofline on {sim.spec_name}: peak {si(peak)}MAC/s, DRAM {si(dram_bw)}B/s", fontsize=9
-    )
+    draw_roofline(fig.add_subplot(2, 1, 2), roofline(rows, peak, vector_peak, dram_bw),
+                  sim.spec_name)  # fmt: skip
     fig.suptitle(
         f"{sim.work.model} on {sim.spec_name}: {_seconds(sim.totals.latency_s)} per forward, "
         f"floor {_seconds(sim.totals.floor_s)}, MAC utilization {sim.totals.mac_utilization:.0%}"
     )
     save_figure(fig, path)
+
+
+def draw_roofline(ax: Any, roof: Roofline, spec_name: str) -> None:
+    """Every timed layer on its roof (`report.roofline`): circles MAC layers, squares
+    vector-only layers, hollow at the right edge those that move no DRAM byte."""
+    import numpy as np
+
+    grid = np.logspace(np.log10(roof.x_range[0]), np.log10(roof.x_range[1]), 200)
+    for kind, marker, style in (("MAC", "o", "-"), ("vector", "s", "--")):
+        ax.plot(grid, roof.roof(kind, grid), color="black", lw=1, ls=style,
+                label=f"{kind} roof")  # fmt: skip
+        for on_chip in (False, True):
+            pts = [p for p in roof.points if p.kind == kind and p.on_chip == on_chip]
+            if not pts:
+                continue
+            colors = [BOUND_COLORS[p.bound] for p in pts]
+            ax.scatter([p.intensity for p in pts], [p.achieved for p in pts], s=14, marker=marker,
+                       c="none" if on_chip else colors, edgecolors=colors, alpha=0.85,
+                       label=f"{kind} layers" + (" with no DRAM bytes (right edge)"
+                                                 if on_chip else ""))  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlim(*roof.x_range)
+    ax.set_xlabel("operational intensity (ops per DRAM byte: MACs, or vector ops for layers "
+                  "without MACs)")  # fmt: skip
+    ax.set_ylabel("achieved ops/s")
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.06, 1.0))
+    ax.set_title(
+        f"roofline on {spec_name}: peak {si(roof.peak_macs_per_s)}MAC/s, vector "
+        f"{si(roof.peak_vector_per_s)}op/s, DRAM {si(roof.dram_bytes_per_s)}B/s",
+        fontsize=9,
+    )

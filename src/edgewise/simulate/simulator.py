@@ -122,6 +122,7 @@ class LayerCost:
     mac_utilization: float  # MACs / (peak MAC/s x latency)
     bound: str  # the bound of the ops that take most of its time
     tiled_ops: int
+    vector_ops: int = 0
 
 
 @gc_paused()
@@ -154,15 +155,16 @@ def group_costs(
 
     latency, energy = float_sums(sim.latency_s), float_sums(sim.energy_j)
     dram, sram, macs = int_sums(sim.dram_bytes), int_sums(sim.sram_bytes), int_sums(sim.work.macs)
-    tiled = int_sums(sim.schedule.tiled)
+    tiled, vector = int_sums(sim.schedule.tiled), int_sums(sim.work.vector_ops)
     kinds = len(BOUNDS)
     by_bound = np.bincount(group * kinds + sim.bound, weights=sim.latency_s, minlength=kinds * rows)
     bound = np.argmax(by_bound.reshape(rows, kinds)[:, : kinds - 1], axis=1).tolist()
-    # positional: name, op count, latency, energy, DRAM, SRAM, MACs, utilization, bound, tiled
+    # positional: name, op count, latency, energy, DRAM, SRAM, MACs, utilization, bound, tiled,
+    # vector ops
     return tuple(
         LayerCost(name, counts[g], latency[g], energy[g], dram[g], sram[g], macs[g],
                   macs[g] / (peak_macs_per_s * latency[g]) if latency[g] else 0.0,
-                  BOUNDS[bound[g]] if latency[g] else "none", tiled[g])
+                  BOUNDS[bound[g]] if latency[g] else "none", tiled[g], vector[g])
         for name, g in group_of.items()
     )  # fmt: skip
 
