@@ -105,3 +105,14 @@ def huge_on_meta() -> tuple[nn.Module, tuple[torch.Tensor]]:
 
 def no_ops() -> tuple[nn.Module, tuple[torch.Tensor]]:
     return nn.Identity(), (torch.randn(2, 8),)
+
+
+HOSTILE = "<script>alert(1)</script>"
+
+
+def hostile() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """A layer named like markup: every renderer must show it as text."""
+    model = nn.Sequential()
+    model.add_module(HOSTILE, nn.Linear(16, 32))
+    model.add_module("[bold]x:factory:", nn.Linear(32, 8))
+    return model, (torch.randn(4, 16),)

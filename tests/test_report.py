@@ -84,3 +84,93 @@ def test_the_trace_is_the_simulated_schedule(tmp_path: Path) -> None:
 def test_trace_refuses_a_pipeline() -> None:
     out = CliRunner().invoke(app, ["simulate", "sd15", "--trace", "/tmp/x.json"])
     assert isinstance(out.exception, EdgewiseError)
+
+
+CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+
+
+@pytest.fixture(scope="module")
+def browser():  # type: ignore[no-untyped-def]
+    """Headless Chromium (Debian's package, which `.ci/run` installs), offline: the network
+    emulated as disconnected, and every request the page makes logged."""
+    import os
+
+    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+        if os.environ.get("CI"):
+            pytest.fail("CI must install chromium and chromium-driver (see .ci/run)")
+        pytest.skip("no chromium here: apt-get install chromium chromium-driver")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {
+        "offline": True, "latency": 0, "downloadThroughput": 0, "uploadThroughput": 0})  # fmt: skip
+    yield driver
+    driver.quit()
+
+
+def _open(driver, path: Path) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    """Load the report; what rendered, what the console said, what was requested."""
+    driver.get_log("browser"), driver.get_log("performance")  # drop what came before
+    driver.get(path.resolve().as_uri())
+    plots = driver.execute_script(
+        "return Array.from(document.querySelectorAll('.js-plotly-plot')).map(p => ["
+        "p.querySelectorAll('svg.main-svg').length, p.data.length,"
+        "p.querySelectorAll('.trace').length, p.querySelectorAll('.trace path').length])"
+    )
+    requests = {
+        json.loads(e["message"])["message"]["params"]["request"]["url"]
+        for e in driver.get_log("performance")
+        if json.loads(e["message"])["message"]["method"] == "Network.requestWillBeSent"
+    }
+    errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+    return {"plots": plots, "requests": requests, "errors": errors}
+
+
+def _hover(driver, plot: int, curve: int, point: int) -> str:  # type: ignore[no-untyped-def]
+    return str(driver.execute_script(
+        "const gd = document.querySelectorAll('.js-plotly-plot')[arguments[0]];"
+        "Plotly.Fx.hover(gd, [{curveNumber: arguments[1], pointNumber: arguments[2]}]);"
+        "return gd.querySelector('.hoverlayer').textContent;", plot, curve, point))  # fmt: skip
+
+
+def test_the_report_opens_offline_in_a_real_browser(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Every chart rendered (plotly's SVG present, traces drawn), no console error or
+    warning, no request but the file itself, hover data present."""
+    out = tmp_path / "r.html"
+    _invoke("report", *UNET, *SMALL_SRAM, "-o", str(out))
+    assert out.stat().st_size < 10 * 2**20
+    page = _open(browser, out)
+    assert page["errors"] == [] and page["requests"] == {out.resolve().as_uri()}
+    assert len(page["plots"]) == 5  # layers, memory, latency, roofline, energy
+    for svgs, traces, drawn, marks in page["plots"]:  # every trace drawn, with marks in it
+        assert svgs >= 1 and traces >= 1 and drawn == traces and marks > 0
+    text = _hover(browser, 0, 0, 0)
+    assert "time_proj" in text or "time_embedding" in text or "conv_in" in text, text
+    assert "parameters" in text and "MACs" in text
+
+
+def test_a_hostile_name_is_text_everywhere(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A layer named `<script>alert(1)</script>`: shown as text in tables and hover, never
+    run; `[bold]x:factory:` is printed as it is by the terminal renderer too."""
+    from selenium.common.exceptions import NoAlertPresentException
+
+    from tests.models import HOSTILE
+
+    out = tmp_path / "h.html"
+    _invoke("report", "--module", "tests.models:hostile", "-o", str(out))
+    assert HOSTILE not in out.read_text()
+    page = _open(browser, out)
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018 - the alert would be the script running
+    assert page["errors"] == []
+    assert HOSTILE in browser.execute_script("return document.body.innerText")
+    assert HOSTILE in _hover(browser, 0, 0, 0)
+    console = _invoke("profile", "--module", "tests.models:hostile")
+    assert "[bold]x:factory:" in console and "\N{FACTORY}" not in console

@@ -369,6 +369,30 @@ def to_json(data: Any) -> str:
     return strict_json(data, indent=2)
 
 
+def command_line(ctx: typer.Context) -> str:
+    """The running command as a shell line that repeats it: the arguments, and every option
+    whose value is not its default (the same line whether the shell or a test ran it)."""
+    import shlex
+
+    words = [ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.param_type_name == "argument":
+            words += [] if value is None else [str(value)]
+            continue
+        if value is None or value == param.default or value in ((), []) or not param.opts:
+            continue
+        flag = max(param.opts, key=len)
+        if isinstance(value, bool):
+            words.append(flag if value else (getattr(param, "secondary_opts", None) or [flag])[0])
+        elif isinstance(value, list | tuple):
+            for v in value:
+                words += [flag, str(v)]
+        else:
+            words += [flag, str(value)]
+    return shlex.join(["edgewise", *words])
+
+
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")
 
 

@@ -343,6 +343,7 @@ from edgewise.cli.digits_cmd import digits  # noqa: E402
 from edgewise.cli.hw import hw_app  # noqa: E402  (commands register after the app exists)
 from edgewise.cli.memory_cmd import memory  # noqa: E402
 from edgewise.cli.plan_cmd import plan  # noqa: E402
+from edgewise.cli.report_cmd import report  # noqa: E402
 from edgewise.cli.run_cmd import run  # noqa: E402
 from edgewise.cli.sensitivity_cmd import sensitivity  # noqa: E402
 from edgewise.cli.simulate_cmd import simulate  # noqa: E402
@@ -357,6 +358,7 @@ app.command()(run)
 app.command()(sensitivity)
 app.command()(digits)
 app.command()(speculative)
+app.command()(report)
 app.add_typer(hw_app, name="hw")
 
 

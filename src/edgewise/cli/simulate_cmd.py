@@ -100,10 +100,8 @@ def simulate(
         simulation_to_csv,
         simulation_to_dict,
     )
-    from edgewise.simulate.schedule import Schedule
     from edgewise.simulate.simulator import group_costs
     from edgewise.simulate.simulator import simulate as run_simulation
-    from edgewise.simulate.workload import op_workload
 
     if by not in ("op", "layer", "block"):
         raise EdgewiseError(f"--by must be op, layer or block (got '{by}')")
@@ -159,23 +157,11 @@ def simulate(
              lambda: render_pipeline_run(run, console))  # fmt: skip
         return
     graph = graph_for(model, module, batch, resolution, frames, cfg, request)
-    schedule: Schedule | None = None
     plan_record: dict[str, object] | None = None
     plan_line = ""
-    if plan_file is None:
-        work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
-    else:
-        from edgewise.plan.plan import PlanPrecision, check_plan_for, kv_precision_of, load_plan
-
-        loaded = load_plan(plan_file, graph)
-        try:
-            kv = kv_precision_of(loaded, kv)
-            work = op_workload(graph, weights, activations, attention, kv)  # type: ignore[arg-type]
-            check_plan_for(loaded, spec, PlanPrecision(weights, activations, mac_precision), work)
-        except EdgewiseError as e:
-            raise EdgewiseError(f"plan '{plan_file}': {e}") from None
-        work = loaded.workload(work, graph)
-        schedule = loaded.sram_schedule(work)
+    work, schedule, loaded = planned_workload(graph, plan_file, spec, weights, activations,
+                                              attention, kv)  # fmt: skip
+    if loaded is not None:
         plan_record = {"file": str(plan_file), **loaded.summary()}
         plan_line = f"{plan_file}: {loaded.described()}"
     sim = run_simulation(work, spec, mac_precision, schedule=schedule)
@@ -216,6 +202,28 @@ def simulate(
         render_simulation(sim, grouped, console, rows, plan_line)
         if plot is not None:
             console.print(f"charts written to {plot}")
+
+
+def planned_workload(graph, plan_file, spec, weights, activations, attention="captured",  # type: ignore[no-untyped-def]
+                     kv=None):  # fmt: skip
+    """(workload, schedule, plan) of `graph`, under the plan file when one is given (its
+    precisions, KV cache and attention modes; checked against this graph and spec)."""
+    from edgewise.hardware.spec import compute_precision
+    from edgewise.plan.plan import PlanPrecision, check_plan_for, kv_precision_of, load_plan
+    from edgewise.simulate.workload import op_workload
+
+    if plan_file is None:
+        return op_workload(graph, weights, activations, attention, kv), None, None
+    loaded = load_plan(plan_file, graph)
+    compute = compute_precision(weights, activations)
+    try:
+        kv = kv_precision_of(loaded, kv)
+        work = op_workload(graph, weights, activations, attention, kv)
+        check_plan_for(loaded, spec, PlanPrecision(weights, activations, compute), work)
+    except EdgewiseError as e:
+        raise EdgewiseError(f"plan '{plan_file}': {e}") from None
+    work = loaded.workload(work, graph)
+    return work, loaded.sram_schedule(work), loaded
 
 
 def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, attention):  # type: ignore[no-untyped-def]
