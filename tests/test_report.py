@@ -174,3 +174,41 @@ def test_a_hostile_name_is_text_everywhere(browser, tmp_path: Path) -> None:  # 
     assert HOSTILE in _hover(browser, 0, 0, 0)
     console = _invoke("profile", "--module", "tests.models:hostile")
     assert "[bold]x:factory:" in console and "\N{FACTORY}" not in console
+
+
+def test_compare_two_specs_two_plans_two_models(browser, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each side's totals are `simulate`'s; the stages sum to them; B vs A is B / A - 1;
+    the chart and the HTML report are written, the report renders offline."""
+    graph = tmp_path / "unet.json"
+    _invoke("capture", *UNET, "-o", str(graph))
+    cnn = tmp_path / "cnn.json"
+    _invoke("capture", "--module", "tests.models:tiny_cnn", "-o", str(cnn))
+    chart, report = tmp_path / "c.svg", tmp_path / "c.html"
+    args = ["--hw", "generic-npu", "--hw", "edge-tpu", "--plot", str(chart), "--html", str(report)]
+    data = json.loads(_invoke("compare", str(graph), *args, "--json", "-"))
+    for side, hw in (("a", "generic-npu"), ("b", "edge-tpu")):
+        alone = json.loads(_invoke("simulate", str(graph), "--hw", hw, "--json", "-"))["totals"]
+        assert data["totals"]["latency"][side] == pytest.approx(alone["latency_s"], rel=1e-12)
+        assert data["totals"]["energy"][side] == pytest.approx(alone["energy_j"], rel=1e-12)
+        stages = sum(r[f"{side}_latency_s"] or 0.0 for r in data["stages"])
+        assert stages == pytest.approx(alone["latency_s"], rel=1e-9)
+    t = data["totals"]["latency"]
+    assert t["delta"] == pytest.approx(t["b"] / t["a"] - 1)
+    assert chart.read_text().startswith("<?xml") and report.stat().st_size > 0
+    page = _open(browser, report)
+    assert page["errors"] == [] and len(page["plots"]) == 1
+
+    plans = []
+    for objective in ("latency", "dram"):
+        plans.append(tmp_path / f"{objective}.json")
+        _invoke("plan", str(graph), *SMALL_SRAM, "--objective", objective, "-o", str(plans[-1]))
+    data = json.loads(_invoke("compare", str(graph), *SMALL_SRAM, "--plan", str(plans[0]),
+                              "--plan", str(plans[1]), "--json", "-"))  # fmt: skip
+    assert data["kind"] == "plans"
+    assert data["totals"]["DRAM traffic"]["b"] <= data["totals"]["DRAM traffic"]["a"]
+    data = json.loads(_invoke("compare", str(graph), str(cnn), "--json", "-"))
+    assert data["kind"] == "models" and data["a"]["model"] != data["b"]["model"]
+    for bad in ([str(graph)], [str(graph), "--plan", str(plans[0])],
+                [str(graph), str(cnn), "--hw", "generic-npu", "--hw", "edge-tpu"]):  # fmt: skip
+        out = CliRunner().invoke(app, ["compare", *bad])
+        assert isinstance(out.exception, EdgewiseError) and "compare takes" in str(out.exception)

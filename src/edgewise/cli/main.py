@@ -339,6 +339,7 @@ def conventions(
 
 
 from edgewise.cli.calibrate_cmd import calibrate, validate  # noqa: E402
+from edgewise.cli.compare_cmd import compare  # noqa: E402
 from edgewise.cli.digits_cmd import digits  # noqa: E402
 from edgewise.cli.hw import hw_app  # noqa: E402  (commands register after the app exists)
 from edgewise.cli.memory_cmd import memory  # noqa: E402
@@ -359,6 +360,7 @@ app.command()(sensitivity)
 app.command()(digits)
 app.command()(speculative)
 app.command()(report)
+app.command()(compare)
 app.add_typer(hw_app, name="hw")
 
 
