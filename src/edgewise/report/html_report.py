@@ -383,7 +383,6 @@ def roofline_section(
                 x=[q.intensity for q in pts],
                 y=[q.achieved for q in pts],
                 mode="markers",
-                name=f"{kind} layers" + (" moving no DRAM byte (right edge)" if on_chip else ""),
                 marker={
                     "symbol": symbol + ("-open" if on_chip else ""),
                     "size": 7,
@@ -391,7 +390,16 @@ def roofline_section(
                 },
                 hovertext=[_cost_hover(q.row, types) for q in pts],
                 hoverinfo="text",
+                showlegend=False,
             )
+            fig.add_scatter(  # the legend's entry: the symbol, in a neutral colour
+                x=[None], y=[None], mode="markers", name=f"{kind} layers"
+                + (" moving no DRAM byte (right edge)" if on_chip else ""),
+                marker={"symbol": symbol + ("-open" if on_chip else ""), "color": "#555"},
+            )  # fmt: skip
+    for bound in sorted({q.bound for q in roof.points}):
+        fig.add_scatter(x=[None], y=[None], mode="markers", name=f"{bound}-bound",
+                        marker={"symbol": "circle", "color": _BOUND_HEX[bound]})  # fmt: skip
     fig.update_layout(
         height=480,
         xaxis={
@@ -405,7 +413,14 @@ def roofline_section(
     head = (
         f"<p>peak {si(roof.peak_macs_per_s)}MAC/s at {esc(precision)}, vector "
         f"{si(roof.peak_vector_per_s)}op/s, DRAM {si(roof.dram_bytes_per_s)}B/s; "
-        f"{len(roof.points)} layers, colour by bound</p>"
+        f"{len(roof.points)} layers, colour by bound"
+        + (
+            f"; {roof.fused} layers fused into other ops' epilogues (no compute of their own) "
+            "not drawn"
+            if roof.fused
+            else ""
+        )
+        + "</p>"
     )
     return Section("Roofline", head + figure(fig))
 

@@ -4,7 +4,9 @@ A layer with MACs is placed at (MACs per DRAM byte, MACs per second achieved) un
 roof; a layer without MACs (norms, softmax, elementwise: the vector unit's work) at (vector
 ops per DRAM byte, vector ops per second) under the vector roof. A layer that moves no
 DRAM byte (all on chip) has no finite intensity: it is drawn at the right edge of the
-data's range, marked as such, not at a made-up x. The x range is the data's own."""
+data's range, marked as such, not at a made-up x. A layer whose ops all run in another
+op's epilogue (`compile.fuse_epilogues`) is charged no compute of its own, so it has no
+achieved rate: it is counted in `fused`, not drawn. The x range is the data's own."""
 
 from __future__ import annotations
 
@@ -33,6 +35,7 @@ class Roofline:
     peak_macs_per_s: float
     peak_vector_per_s: float
     dram_bytes_per_s: float
+    fused: int = 0  # layers wholly fused into other ops' epilogues (not drawn)
 
     def roof(self, kind: str, xs: np.ndarray) -> np.ndarray:
         peak = self.peak_macs_per_s if kind == "MAC" else self.peak_vector_per_s
@@ -45,7 +48,8 @@ def roofline(
     rows: tuple[LayerCost, ...], peak_macs: float, peak_vector: float, dram_bw: float
 ) -> Roofline:
     """Every layer that takes time, MAC layers and vector-only layers alike."""
-    timed = [r for r in rows if r.latency_s > 0 and (r.macs or r.vector_ops)]
+    counted = [r for r in rows if r.latency_s > 0 and (r.macs or r.vector_ops)]
+    timed = [r for r in counted if r.fused_ops < r.op_count]
     finite = [(r.macs or r.vector_ops) / r.dram_bytes for r in timed if r.dram_bytes]
     lo = min(finite) / 2 if finite else 0.1
     hi = max(finite) * 4 if finite else 1000.0
@@ -62,4 +66,5 @@ def roofline(
         )
         for r in timed
     )
-    return Roofline(points, (lo, hi * 1.5), peak_macs, peak_vector, dram_bw)
+    return Roofline(points, (lo, hi * 1.5), peak_macs, peak_vector, dram_bw,
+                    len(counted) - len(timed))  # fmt: skip

@@ -123,6 +123,7 @@ class LayerCost:
     bound: str  # the bound of the ops that take most of its time
     tiled_ops: int
     vector_ops: int = 0
+    fused_ops: int = 0  # ops run in another op's epilogue (`compile.fuse_epilogues`)
 
 
 @gc_paused()
@@ -156,15 +157,17 @@ def group_costs(
     latency, energy = float_sums(sim.latency_s), float_sums(sim.energy_j)
     dram, sram, macs = int_sums(sim.dram_bytes), int_sums(sim.sram_bytes), int_sums(sim.work.macs)
     tiled, vector = int_sums(sim.schedule.tiled), int_sums(sim.work.vector_ops)
+    epilogue = sim.work.epilogue
+    fused = int_sums(epilogue) if epilogue is not None else [0] * rows
     kinds = len(BOUNDS)
     by_bound = np.bincount(group * kinds + sim.bound, weights=sim.latency_s, minlength=kinds * rows)
     bound = np.argmax(by_bound.reshape(rows, kinds)[:, : kinds - 1], axis=1).tolist()
     # positional: name, op count, latency, energy, DRAM, SRAM, MACs, utilization, bound, tiled,
-    # vector ops
+    # vector ops, fused ops
     return tuple(
         LayerCost(name, counts[g], latency[g], energy[g], dram[g], sram[g], macs[g],
                   macs[g] / (peak_macs_per_s * latency[g]) if latency[g] else 0.0,
-                  BOUNDS[bound[g]] if latency[g] else "none", tiled[g], vector[g])
+                  BOUNDS[bound[g]] if latency[g] else "none", tiled[g], vector[g], fused[g])
         for name, g in group_of.items()
     )  # fmt: skip
 
