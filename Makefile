@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/execute.py
 	$(BIN)/python benchmarks/fuzz.py
 	$(BIN)/python benchmarks/scale.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) out

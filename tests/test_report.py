@@ -212,3 +212,12 @@ def test_compare_two_specs_two_plans_two_models(browser, tmp_path: Path) -> None
                 [str(graph), str(cnn), "--hw", "generic-npu", "--hw", "edge-tpu"]):  # fmt: skip
         out = CliRunner().invoke(app, ["compare", *bad])
         assert isinstance(out.exception, EdgewiseError) and "compare takes" in str(out.exception)
+
+
+def test_a_pipeline_report_has_a_section_per_phase(tmp_path: Path) -> None:
+    out = tmp_path / "sd15.html"
+    _invoke("report", "sd15", "--hw", "snapdragon-8gen3", "--steps", "4", "-o", str(out))
+    text = out.read_text()
+    for phase in ("text-encoder", "unet", "vae-decoder"):
+        assert f"Phase {phase}: first call" in text, phase
+    assert "per image" in text and out.stat().st_size < 10 * 2**20

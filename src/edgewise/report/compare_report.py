@@ -18,7 +18,7 @@ from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
 from edgewise.report.figures import pyplot, save_figure
-from edgewise.report.format import binary_bytes, si
+from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.simulate.simulator import LayerCost, Simulation, group_costs
 
 
@@ -90,15 +90,9 @@ def compare(kind: str, a: Side, b: Side) -> Comparison:
 
 def value(x: float, unit: str) -> str:
     if unit == "s":
-        for factor, name in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
-            if abs(x) >= factor:
-                return f"{x / factor:.3g} {name}"
-        return f"{x * 1e9:.3g} ns"
+        return seconds(x)
     if unit == "J":
-        for factor, name in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
-            if abs(x) >= factor:
-                return f"{x / factor:.3g} {name}"
-        return f"{x * 1e9:.3g} nJ"
+        return joules(x)
     if unit == "B":
         return binary_bytes(x)
     if unit == "share":

@@ -1,4 +1,5 @@
-"""Number formatting shared by every table: SI prefixes for counts, binary for bytes."""
+"""Number formatting shared by every table: SI prefixes for counts, binary for bytes,
+seconds and joules auto-scaled."""
 
 from __future__ import annotations
 
@@ -21,3 +22,19 @@ def binary_bytes(value: float) -> str:
             scaled = value / factor
             return f"{scaled:.3g} {unit}" if abs(scaled) < 1000 else f"{scaled:.0f} {unit}"
     return f"{value:.0f} B"
+
+
+def seconds(value: float) -> str:
+    """0.00123 -> '1.23 ms'."""
+    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value * 1e9:.3g} ns"
+
+
+def joules(value: float) -> str:
+    """0.0241 -> '24.1 mJ'."""
+    for factor, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {unit}"
+    return f"{value * 1e9:.3g} nJ"

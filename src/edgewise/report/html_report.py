@@ -22,7 +22,7 @@ from edgewise.analysis.memory import MemoryTimeline
 from edgewise.analysis.profile import Profile
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
-from edgewise.report.format import binary_bytes, si
+from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.report.roofline import roofline
 from edgewise.report.simulate_report import BOUND_COLORS, what_bounds
 from edgewise.simulate.simulator import LayerCost, Simulation
@@ -35,20 +35,6 @@ def esc(text: object) -> str:
     """A user string as text in HTML, and in plotly's hover labels (which read a few tags
     such as <b> and <br>, and entities): `<script>` shows as `<script>`."""
     return html.escape(str(text), quote=True)
-
-
-def seconds(value: float) -> str:
-    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
-
-
-def joules(value: float) -> str:
-    for factor, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {unit}"
-    return f"{value * 1e9:.3g} nJ"
 
 
 @dataclass(frozen=True)
