@@ -221,3 +221,38 @@ def test_a_pipeline_report_has_a_section_per_phase(tmp_path: Path) -> None:
     for phase in ("text-encoder", "unet", "vae-decoder"):
         assert f"Phase {phase}: first call" in text, phase
     assert "per image" in text and out.stat().st_size < 10 * 2**20
+
+
+def test_every_plot_writes_svg_and_pdf(tmp_path: Path) -> None:
+    """--plot takes .png, .svg or .pdf on every command, by the suffix; others refused."""
+    for command, suffix in (("profile", "pdf"), ("memory", "svg"), ("simulate", "pdf"),
+                            ("plan", "svg")):  # fmt: skip
+        out = tmp_path / f"{command}.{suffix}"
+        _invoke(command, *UNET, "--plot", str(out))
+        head = out.read_bytes()[:5]
+        assert head == (b"%PDF-" if suffix == "pdf" else b"<?xml"), (command, head)
+    bad = CliRunner().invoke(app, ["profile", *UNET, "--plot", str(tmp_path / "x.jpg")])
+    assert isinstance(bad.exception, EdgewiseError) and ".svg" in str(bad.exception)
+
+
+def test_the_memory_chart_has_no_empty_skip_panel(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Without long-lived tensors the chart is one panel; with them, two, each skip named;
+    the stacked series are exactly what the peak counts."""
+    from edgewise.analysis.memory import memory_timeline
+    from edgewise.capture.source import graph_from_module
+    from edgewise.report import memory_report
+
+    figures = []
+    monkeypatch.setattr(memory_report, "save_figure", lambda fig, path: figures.append(fig))
+    for factory in ("mlp", "tiny_unet"):
+        graph = graph_from_module(f"tests.models:{factory}")
+        tl = memory_timeline(graph)
+        memory_report.plot_memory(graph, tl, tmp_path / "m.png")
+        fig = figures[-1]
+        assert len(fig.axes) == (2 if tl.long_lived_table else 1), factory
+        stacked = fig.axes[0].collections  # the stackplot's layers
+        top = max(float(np.asarray(c.get_paths()[0].vertices)[:, 1].max()) for c in stacked)
+        assert top == pytest.approx(tl.peak_bytes / 2**20)  # the stack's top is the peak
+        if tl.long_lived_table:
+            names = {t.get_text().strip() for t in fig.axes[1].texts}
+            assert any(r.producer_scope in n for r in tl.long_lived_table for n in names)
