@@ -349,6 +349,7 @@ from edgewise.cli.run_cmd import run  # noqa: E402
 from edgewise.cli.sensitivity_cmd import sensitivity  # noqa: E402
 from edgewise.cli.simulate_cmd import simulate  # noqa: E402
 from edgewise.cli.speculative_cmd import speculative  # noqa: E402
+from edgewise.cli.sweep_cmd import sweep_app  # noqa: E402
 
 app.command()(memory)
 app.command()(simulate)
@@ -362,6 +363,7 @@ app.command()(speculative)
 app.command()(report)
 app.command()(compare)
 app.add_typer(hw_app, name="hw")
+app.add_typer(sweep_app, name="sweep")
 
 
 def one_line(message: str, limit: int = 2000) -> str:

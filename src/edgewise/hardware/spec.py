@@ -419,6 +419,17 @@ def _quantity(text: str, units: Mapping[str, float]) -> tuple[Any, str | None]:
     return (int(value) if value.is_integer() and abs(value) < 2**63 else value), None
 
 
+def parse_field_value(field: str, value: object) -> float:
+    """One spec field's value as written: a number, or text with a unit that fits the field
+    ('256KiB' for sram_bytes, '8GB/s' for a bandwidth, '1.2GHz' for clock_hz)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise EdgewiseError(f"{field}: {shown(str(value))} is not a number or a quantity")
+    number, problem = _quantity(str(value), _units_for(field.split(".")[-1]))
+    if problem or not isinstance(number, int | float):
+        raise EdgewiseError(f"{field}: {problem or shown(str(value)) + ' is not a number'}")
+    return float(number)
+
+
 def parse_bytes(text: str, lowest: int = 1, highest: int = 2**40) -> int:
     """'256KiB', '2 MB' or '262144' as whole bytes inside [lowest, highest]."""
     value, problem = _quantity(str(text), _BYTE_UNITS)

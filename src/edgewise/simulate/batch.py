@@ -16,9 +16,13 @@ import numpy as np
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.simulate.compile import compile_key, compiled
-from edgewise.simulate.cost import Rates, compute_seconds, overhead_seconds, price
+from edgewise.simulate.cost import PJ, Rates, compute_seconds, overhead_seconds, price
 from edgewise.simulate.schedule import Traffic, belady, traffic
-from edgewise.simulate.simulator import activation_capacity, streamed_share
+from edgewise.simulate.simulator import (
+    activation_capacity,
+    resident_weight_bytes,
+    streamed_share,
+)
 from edgewise.simulate.workload import OpWorkload
 
 CHUNK = 512  # specs per block of (specs x ops) arrays: bounds memory, keeps numpy busy
@@ -104,3 +108,148 @@ def _same_compiler(
     bandwidth = np.array([s.dram_bandwidth_bytes_per_s for s in specs])
     floor = np.maximum(macs / peak, compulsory / bandwidth)
     return latency, energy, dram_total, peak, floor, len(moved)
+
+
+# --------------------------------------------------------------------------- sweep points
+# A sweep point is a base spec with some of these fields set; what the point means is
+# `spec_at`, and `point_rates` is the same thing for millions of points at once.
+SWEEP_FIELDS = (
+    "sram_bytes", "dram_bandwidth_bytes_per_s", "sram_bandwidth_bytes_per_s", "clock_hz",
+    "mac_array.rows", "mac_array.cols", "vector_ops_per_cycle", "mac_efficiency",
+    "op_overhead_s", "static_power_w", "sram_energy_pj_per_byte", "dram_energy_pj_per_byte",
+)  # fmt: skip
+INTEGER_FIELDS = ("sram_bytes", "mac_array.rows", "mac_array.cols")
+
+
+def scaled_macs_per_cycle(base: float, base_cells: int, cells: np.ndarray | int) -> np.ndarray:
+    """A MAC array of other rows x cols does macs_per_cycle x (rows x cols) / (base rows x
+    cols) per cycle (the same MACs per cell), rounded half up to a whole number, at least 1."""
+    return np.maximum(1, np.floor(base * np.asarray(cells) / base_cells + 0.5))
+
+
+def spec_at(base: HardwareSpec, point: dict[str, float]) -> HardwareSpec:
+    """The spec a sweep point describes, validated like any spec (its sources say so)."""
+    unknown = sorted(set(point) - set(SWEEP_FIELDS))
+    if unknown:
+        raise EdgewiseError(f"cannot sweep {unknown[0]}: sweepable fields are "
+                            f"{', '.join(SWEEP_FIELDS)}")  # fmt: skip
+    data = base.model_dump()
+    sources = dict(base.sources)
+    for name, v in point.items():
+        value: float | int = int(v) if name in INTEGER_FIELDS else float(v)
+        if name.startswith("mac_array."):
+            data["mac_array"][name.split(".")[1]] = value
+        else:
+            data[name] = value
+        top = name.split(".")[0]
+        sources[top] = f"sweep point: {name}={value}"
+    cells = data["mac_array"]["rows"] * data["mac_array"]["cols"]
+    base_cells = base.mac_array.rows * base.mac_array.cols
+    if cells != base_cells:
+        data["macs_per_cycle"] = {
+            p: int(scaled_macs_per_cycle(v, base_cells, cells))
+            for p, v in base.macs_per_cycle.items()
+        }
+        sources["macs_per_cycle"] = f"sweep point: scaled by the MAC array's rows x cols ({cells})"
+    data["sources"] = sources
+    return HardwareSpec.model_validate(data)
+
+
+def point_rates(base: HardwareSpec, precision: str, columns: dict[str, np.ndarray]) -> Rates:
+    """`Rates.of(spec_at(base, point), precision)` for every point, as (points, 1) columns."""
+    n = len(next(iter(columns.values())))
+    one = Rates.of(base, precision)
+
+    def col(name: str) -> np.ndarray:
+        return np.asarray(columns[name], dtype=np.float64).reshape(-1)
+
+    def get(name: str, default: float) -> np.ndarray:
+        return col(name) if name in columns else np.full(n, float(default))
+
+    rows = get("mac_array.rows", base.mac_array.rows)
+    cols = get("mac_array.cols", base.mac_array.cols)
+    clock = get("clock_hz", base.clock_hz)
+    mpc = scaled_macs_per_cycle(base.macs_per_cycle[precision], base.mac_array.rows  # type: ignore[index]
+                                * base.mac_array.cols, rows * cols)  # fmt: skip
+    fields = {f: np.full(n, float(getattr(one, f))) for f in one.__dataclass_fields__}
+    fields |= {
+        "peak_macs_per_s": mpc * clock,
+        "vector_ops_per_s": get("vector_ops_per_cycle", base.vector_ops_per_cycle) * clock,
+        "dram_bytes_per_s": get("dram_bandwidth_bytes_per_s", base.dram_bandwidth_bytes_per_s),
+        "sram_bytes_per_s": get("sram_bandwidth_bytes_per_s", base.sram_bandwidth_bytes_per_s),
+        "sram_j_per_byte": get("sram_energy_pj_per_byte", base.sram_energy_pj_per_byte) * PJ,
+        "dram_j_per_byte": get("dram_energy_pj_per_byte", base.dram_energy_pj_per_byte) * PJ,
+        "static_w": get("static_power_w", base.static_power_w),
+        "rows": rows,
+        "cols": cols,
+        "mac_efficiency": get("mac_efficiency", base.mac_efficiency),
+        "op_overhead_s": get("op_overhead_s", base.op_overhead_s),
+    }
+    out = {k: v[:, None] for k, v in fields.items()}
+    out["overlap"] = out["overlap"].astype(bool)
+    out["pipelined"] = out["pipelined"].astype(bool)
+    return Rates(**out)
+
+
+POINT_OUTPUTS = (
+    "latency_s", "energy_j", "mac_energy_j", "vector_energy_j", "sram_energy_j",
+    "dram_energy_j", "static_energy_j", "dram_bytes", "peak_sram_bytes", "mac_utilization",
+    "floor_s", "floor_ratio", "feasible",
+)  # fmt: skip
+
+
+def evaluate_points(
+    work: OpWorkload, base: HardwareSpec, precision: str, columns: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """The totals `simulate` gives for each point (`spec_at`), under the default schedule:
+    one schedule per distinct SRAM size, everything else the one cost function over
+    (points x ops) arrays, `CHUNK` points at a time. Outputs: `POINT_OUTPUTS`."""
+    if precision not in base.macs_per_cycle:
+        raise EdgewiseError(f"'{base.name}' has no {precision} MACs")
+    if base.dram_bytes == 0 or base.pipelined:
+        raise EdgewiseError("a sweep needs a spec with DRAM that is not pipelined")
+    work = compiled(work, base)
+    n = len(next(iter(columns.values())))
+    sram = np.asarray(columns.get("sram_bytes", np.full(n, base.sram_bytes)), dtype=np.int64)
+    sizes, which = np.unique(sram, return_inverse=True)
+    moved, share, held, fits = [], np.empty(len(sizes)), np.empty(len(sizes)), []
+    for k, size in enumerate(sizes.tolist()):
+        spec = spec_at(base, {"sram_bytes": size}) if size != base.sram_bytes else base
+        capacity = activation_capacity(work, spec)[0]
+        moved.append(traffic(work, belady(work, capacity)))
+        share[k] = streamed_share(work, spec)
+        held[k] = resident_weight_bytes(work, spec)
+        fits.append(moved[-1].feasible)
+    preloaded = base.weights_preloaded
+    rates_all = point_rates(base, precision, columns)
+    out = {name: np.empty(n) for name in POINT_OUTPUTS}
+    sram_bytes = work.sram_bytes.astype(np.float64)
+    dram_by_size = np.stack([m.dram_bytes for m in moved]).astype(np.float64)
+    for start in range(0, n, CHUNK):
+        part = slice(start, min(start + CHUNK, n))
+        rates = Rates(**{f: getattr(rates_all, f)[part] for f in Rates.__dataclass_fields__})
+        mac_s, vector_s, _ = compute_seconds(work, rates)
+        s = share[which[part]]
+        dram = dram_by_size[which[part]] + work.weight_bytes * s[:, None]
+        if not preloaded:
+            dram[:, 0] += work.total_weight_bytes * (1 - s)
+        overhead = overhead_seconds(work.dispatched, work.n_ops, rates)
+        cost = price(mac_s, vector_s, work.macs, work.vector_ops, dram, sram_bytes, overhead, rates)
+        out["latency_s"][part] = cost.latency_s.sum(axis=1)
+        out["energy_j"][part] = cost.energy_j.sum(axis=1)
+        for name, part_j in (("mac_energy_j", cost.mac_j), ("vector_energy_j", cost.vector_j),
+                             ("sram_energy_j", cost.sram_j), ("dram_energy_j", cost.dram_j),
+                             ("static_energy_j", cost.static_j)):  # fmt: skip
+            out[name][part] = np.broadcast_to(part_j, cost.latency_s.shape).sum(axis=1)
+        out["dram_bytes"][part] = dram.sum(axis=1)
+    peak = rates_all.peak_macs_per_s[:, 0]
+    macs = float(work.macs.sum())
+    weights = work.total_weight_bytes * (share[which] if preloaded else 1.0)
+    compulsory = weights + work.input_bytes + work.output_bytes
+    out["floor_s"] = np.maximum(macs / peak, compulsory / rates_all.dram_bytes_per_s[:, 0])
+    out["floor_ratio"] = out["latency_s"] / out["floor_s"]
+    out["mac_utilization"] = macs / (peak * out["latency_s"])
+    occupancy = np.array([m.occupancy_bytes.max(initial=0) for m in moved], dtype=np.float64)
+    out["peak_sram_bytes"] = (occupancy + held)[which]
+    out["feasible"] = np.array(fits, dtype=bool)[which]
+    return out

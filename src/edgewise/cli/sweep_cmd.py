@@ -1,0 +1,285 @@
+"""`edgewise sweep`: design-space sweeps into a DuckDB store, queries, Pareto fronts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from typer.core import TyperGroup
+
+from edgewise.cli.common import JsonOpt, check_plot, console, output_target, to_json, write_output
+from edgewise.errors import EdgewiseError
+
+
+class _SpaceFirst(TyperGroup):
+    """`edgewise sweep SPACE.yaml ...` runs the sweep; `sweep query|pareto|export|schema`
+    are the other commands."""
+
+    def parse_args(self, ctx, args):  # type: ignore[no-untyped-def]
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+sweep_app = typer.Typer(
+    cls=_SpaceFirst,
+    help="Design-space sweeps: `sweep SPACE.yaml -o results.duckdb`, then `sweep query`, "
+    "`sweep pareto`, `sweep export`; `sweep schema` prints the space file's JSON schema.",
+    no_args_is_help=True,
+)
+StoreArg = Annotated[Path, typer.Argument(help="a store written by `edgewise sweep`")]
+
+
+@sweep_app.command("run")
+def run(
+    space_file: Annotated[Path, typer.Argument(help="the space (YAML or JSON)")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="the store (.duckdb)", callback=output_target)
+    ] = Path("sweep.duckdb"),
+    workers: Annotated[
+        int | None, typer.Option("--workers", help="local processes (default: one per CPU)")
+    ] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option("--ray", help="run on Ray: local (start one here), auto or ADDRESS"),
+    ] = None,
+    batch_points: Annotated[
+        int | None, typer.Option("--batch-points", help="points per batch (65,536; 64 planned)")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", help="a line per stored batch on stderr (for logs)")
+    ] = False,
+    parquet: Annotated[
+        Path | None, typer.Option("--parquet", help="also export the table to Parquet")
+    ] = None,
+) -> None:
+    """Evaluate every point of the space not yet in the store."""
+    import sys
+
+    from rich.progress import Progress
+
+    from edgewise.cli.common import graph_for
+    from edgewise.sweep.run import run_sweep
+    from edgewise.sweep.space import load_space
+
+    if output.suffix.lower() != ".duckdb":
+        raise EdgewiseError(f"-o takes a .duckdb file (got '{output}'); --parquet exports too")
+    if workers is not None and not 1 <= workers <= 1024:
+        raise EdgewiseError(f"--workers must be from 1 to 1024 (got {workers})")
+    if batch_points is not None and not 1 <= batch_points <= 10_000_000:
+        raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
+    space = load_space(space_file)
+    graphs = {m.key: graph_for(m.name or m.file, None, m.batch, m.resolution, m.frames, m.cfg)
+              for m in space.models}  # fmt: skip
+    err = typer.get_text_stream("stderr")
+    with Progress(console=_stderr(), disable=not sys.stderr.isatty(), transient=True) as bar:
+        job = bar.add_task("sweep", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(job, completed=done, total=total)
+
+        def on_batch(k: int, n: int) -> None:
+            if verbose:
+                print(f"batch {k}/{n} stored", file=err, flush=True)
+
+        summary = run_sweep(space, graphs, output, workers, ray, batch_points, progress,
+                            on_batch)  # fmt: skip
+    if parquet is not None:
+        _export(output, parquet)
+    rate = summary.evaluated / summary.seconds if summary.seconds else 0.0
+    console.print(
+        f"{summary.points:,} points: {summary.skipped:,} already stored, {summary.evaluated:,} "
+        f"evaluated in {summary.batches} batches ({summary.executor}, {summary.seconds:.1f} s, "
+        f"{rate:,.0f} points/s) -> {output}"
+    )
+
+
+def _stderr():  # type: ignore[no-untyped-def]
+    from rich.console import Console
+
+    return Console(stderr=True, markup=False, emoji=False)
+
+
+def _connect(store: Path):  # type: ignore[no-untyped-def]
+    from edgewise.sweep.run import need_duckdb
+
+    duckdb = need_duckdb()
+
+    if not store.is_file():
+        raise EdgewiseError(f"no store at '{store}': write one with `edgewise sweep SPACE -o`")
+    try:
+        return duckdb.connect(str(store), read_only=True)
+    except duckdb.Error as e:
+        raise EdgewiseError(f"cannot open '{store}': {str(e).splitlines()[0]}") from None
+
+
+def _query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    import duckdb
+
+    con = _connect(store)
+    try:
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description or []]
+        return names, cur.fetchall()
+    except duckdb.Error as e:
+        raise EdgewiseError(f"the query failed: {str(e).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+@sweep_app.command("query")
+def query(
+    store: StoreArg,
+    sql: Annotated[str, typer.Argument(help="SQL over the table `points`")],
+    json_out: JsonOpt = None,
+    rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 50,
+) -> None:
+    """Run SQL on the store (read-only), e.g. "SELECT min(latency_s) FROM points"."""
+    names, data = _query(store, sql)
+    if json_out:
+        write_output(json_out, to_json([dict(zip(names, r, strict=True)) for r in data]))
+        if json_out == "-":
+            return
+    _table(names, data if rows == 0 else data[:rows], f"{len(data):,} rows")
+
+
+def _table(names: list[str], data: list[tuple[Any, ...]], title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title)
+    for n in names:
+        table.add_column(n, justify="right")
+    for r in data:
+        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+    console.print(table)
+
+
+@sweep_app.command("pareto")
+def pareto(
+    store: StoreArg,
+    minimize: Annotated[
+        str, typer.Option("--minimize", help="comma list of columns, e.g. latency_s,energy_j")
+    ] = "latency_s,energy_j",
+    where: Annotated[
+        str | None, typer.Option("--where", help="SQL condition on the points first")
+    ] = None,
+    plot: Annotated[
+        Path | None,
+        typer.Option("--plot", help="the front (.png, .svg or .pdf)", callback=output_target),
+    ] = None,
+    html: Annotated[
+        str | None,
+        typer.Option("--html", help="an HTML report of the front", callback=output_target),
+    ] = None,
+    json_out: JsonOpt = None,
+    rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 30,
+) -> None:
+    """The points no other point beats on every --minimize column (feasible points only)."""
+    import numpy as np
+
+    from edgewise.sweep.pareto import check_objectives, pareto_mask
+
+    check_plot(plot)
+    names_all, _ = _query(store, "SELECT * FROM points LIMIT 0")
+    objectives = check_objectives([m.strip() for m in minimize.split(",") if m.strip()], names_all)
+    cond = "feasible" + (f" AND ({where})" if where else "")
+    names, data = _query(store, f"SELECT * FROM points WHERE {cond}")
+    idx = [names.index(o) for o in objectives]
+    values = np.array([[r[i] for i in idx] for r in data], dtype=np.float64).reshape(-1, len(idx))
+    finite = np.all(np.isfinite(values), axis=1)
+    mask = np.zeros(len(data), dtype=bool)
+    mask[finite] = pareto_mask(values[finite])
+    front = [data[i] for i in np.flatnonzero(mask)]
+    front.sort(key=lambda r: tuple(r[i] for i in idx))
+    if json_out:
+        listed = [dict(zip(names, r, strict=True)) for r in front]
+        record = {"minimize": objectives, "where": where, "points": len(data), "front": listed}
+        write_output(json_out, to_json(record))
+    if plot is not None:
+        _plot_front(values, mask, objectives, plot)
+    if html is not None:
+        _html_front(values, mask, objectives, names, front, html, where)
+    if json_out != "-":
+        others = [n for n in names if n not in objectives and n != "point_id"][:8]
+        shown = ["point_id", *objectives, *others]
+        pick = [names.index(n) for n in shown]
+        _table(shown, [tuple(r[i] for i in pick) for r in (front if rows == 0 else front[:rows])],
+               f"Pareto front: {len(front)} of {len(data):,} feasible points, minimizing "
+               f"{', '.join(objectives)}")  # fmt: skip
+
+
+def _plot_front(values, mask, objectives, path) -> None:  # type: ignore[no-untyped-def]
+    from edgewise.report.figures import pyplot, save_figure
+
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(8, 6))
+    x, y = (0, 1) if values.shape[1] >= 2 else (0, 0)
+    ax.scatter(values[~mask, x], values[~mask, y], s=4, color="0.7", label="points")
+    ax.scatter(values[mask, x], values[mask, y], s=14, color="#C44E52", label="front")
+    ax.set_xlabel(objectives[x])
+    ax.set_ylabel(objectives[y])
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.legend()
+    save_figure(fig, path)
+
+
+def _html_front(values, mask, objectives, names, front, path, where) -> None:  # type: ignore[no-untyped-def]
+    import plotly.graph_objects as go
+
+    from edgewise.report.html_report import Section, esc, figure, page, table
+
+    x, y = (0, 1) if values.shape[1] >= 2 else (0, 0)
+    fig = go.Figure()
+    sample = values[~mask][:: max(1, int((~mask).sum()) // 20_000)]  # at most ~20k drawn
+    fig.add_scattergl(x=sample[:, x], y=sample[:, y], mode="markers", name="points",
+                      marker={"size": 3, "color": "#bbb"})  # fmt: skip
+    fig.add_scatter(x=values[mask, x], y=values[mask, y], mode="markers", name="front",
+                    marker={"size": 7, "color": "#C44E52"})  # fmt: skip
+    fig.update_layout(height=520, xaxis={"type": "log", "title": esc(objectives[x])},
+                      yaxis={"type": "log", "title": esc(objectives[y])})  # fmt: skip
+    body = (f"<p>{int(mask.sum())} of {len(values):,} feasible points on the front"
+            + (f", where {esc(where)}" if where else "") + "</p>" + figure(fig)
+            + table(names, front[:500]))  # fmt: skip
+    write_output(path, page(f"Pareto front: {', '.join(objectives)}",
+                            [Section("Pareto front", body)], "edgewise sweep pareto"))  # fmt: skip
+
+
+def _export(store: Path, target: Path) -> None:
+    import duckdb
+
+    if target.suffix.lower() != ".parquet":
+        raise EdgewiseError(f"export writes Parquet: give a .parquet file (got '{target}')")
+    con = _connect(store)
+    tmp = target.with_name(target.name + ".partial")
+    try:
+        con.execute(f"COPY points TO '{_sql_path(tmp)}' (FORMAT parquet)")
+    except duckdb.Error as e:
+        raise EdgewiseError(f"cannot write '{target}': {str(e).splitlines()[0]}") from None
+    finally:
+        con.close()
+    tmp.replace(target)
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+@sweep_app.command("export")
+def export(
+    store: StoreArg,
+    target: Annotated[Path, typer.Argument(help="the Parquet file to write")],
+) -> None:
+    """The store's table as one Parquet file."""
+    _export(store, target)
+    console.print(f"{target} written")
+
+
+@sweep_app.command("schema")
+def schema() -> None:
+    """The space file's JSON schema."""
+    from edgewise.sweep.space import schema as space_schema
+
+    print(json.dumps(space_schema(), indent=2))
