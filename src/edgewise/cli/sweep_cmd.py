@@ -61,7 +61,7 @@ def run(
     from rich.progress import Progress
 
     from edgewise.cli.common import graph_for
-    from edgewise.sweep.run import run_sweep
+    from edgewise.sweep.run import base_spec, run_sweep
     from edgewise.sweep.space import load_space
 
     if output.suffix.lower() != ".duckdb":
@@ -71,6 +71,7 @@ def run(
     if batch_points is not None and not 1 <= batch_points <= 10_000_000:
         raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
     space = load_space(space_file)
+    base_spec(space)  # the spec and precisions, before any capture
     graphs = {m.key: graph_for(m.name or m.file, None, m.batch, m.resolution, m.frames, m.cfg)
               for m in space.models}  # fmt: skip
     err = typer.get_text_stream("stderr")

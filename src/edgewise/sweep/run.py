@@ -151,8 +151,8 @@ def evaluate_task(task: Task, work: OpWorkload, graph: Graph | None = None) -> d
 
 def _area(base: HardwareSpec, columns: dict[str, np.ndarray], area: tuple[float, float] | None,
           n: int) -> np.ndarray:  # fmt: skip
-    if area is None:
-        return np.full(n, np.nan)
+    if area is None:  # stored as NULL: no area model in the space
+        return np.array([None] * n, dtype=object)
     sram = np.asarray(columns.get("sram_bytes", np.full(n, base.sram_bytes)), dtype=np.float64)
     rows = np.asarray(columns.get("mac_array.rows", np.full(n, base.mac_array.rows)), float)
     cols = np.asarray(columns.get("mac_array.cols", np.full(n, base.mac_array.cols)), float)
@@ -209,6 +209,17 @@ class SweepSummary:
     executor: str
 
 
+def base_spec(space: Space) -> HardwareSpec:
+    """The space's base spec, its precisions checked against it (before any work)."""
+    base = load_spec(space.hardware, list(space.overrides))
+    for precision in space.precisions:
+        parse_precision(precision, base)
+    if base.dram_bytes == 0 or base.pipelined:
+        raise EdgewiseError(f"'{base.name}': a sweep needs a spec with DRAM that is not "
+                            "pipelined")  # fmt: skip
+    return base
+
+
 def run_sweep(
     space: Space,
     graphs: dict[str, Graph],
@@ -223,7 +234,7 @@ def run_sweep(
     import time
 
     start = time.perf_counter()
-    base = load_spec(space.hardware, list(space.overrides))
+    base = base_spec(space)
     store = Store(store_path, space)
     try:
         done = store.done()
