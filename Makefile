@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/fuzz.py
 	$(BIN)/python benchmarks/scale.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/sweep.py
 
 clean:
 	rm -rf $(VENV) out
