@@ -167,10 +167,13 @@ def test_pareto_front_and_queries_on_a_store(graph: Path, tmp_path: Path) -> Non
                    "mac_mm2: {value: 0.0001, source: b}}")  # fmt: skip
     store = tmp_path / "s.duckdb"
     assert CliRunner().invoke(app, ["sweep", str(space), "-o", str(store)]).exit_code == 0
+    chart, page = tmp_path / "front.svg", tmp_path / "front.html"
     out = CliRunner().invoke(app, ["sweep", "pareto", str(store), "--minimize",
-                                   "latency_s,area_mm2", "--json", "-"])  # fmt: skip
+                                   "latency_s,area_mm2", "--json", "-", "--plot", str(chart),
+                                   "--html", str(page)])  # fmt: skip
     assert out.exit_code == 0, out.output
     front = json.loads(out.stdout)["front"]
+    assert chart.read_text().startswith("<?xml") and "Pareto front" in page.read_text()
     rows = _query(store, "SELECT * FROM points WHERE feasible")
     values = np.array([[r["latency_s"], r["area_mm2"]] for r in rows])
     expected = {rows[i]["point_id"] for i in np.flatnonzero(_brute_front(values))}
