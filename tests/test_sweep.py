@@ -191,7 +191,15 @@ def test_pareto_front_and_queries_on_a_store(graph: Path, tmp_path: Path) -> Non
 
 
 def test_a_planned_sweep_is_never_worse_than_the_default(graph: Path, tmp_path: Path) -> None:
-    space = _space(tmp_path, graph, "plan: {objective: latency}").read_text()
+    """Every point planned; points differing only in static power share one plan (its
+    decisions do not depend on it), each costed on its own spec: the figure `make_plan`
+    gives that point itself."""
+    from edgewise.hardware.spec import load_spec
+    from edgewise.plan.planner import make_plan
+    from edgewise.simulate.batch import spec_at
+
+    space = _space(tmp_path, graph, "  static_power_w: {values: [0.1, 2]}\n"
+                   "plan: {objective: latency}").read_text()  # fmt: skip
     space = space.replace("[64KiB, 4MiB, log, 6]", "[64KiB, 256KiB, log, 2]")
     space = space.replace("[8GB/s, 136GB/s, 4]", "[8GB/s, 136GB/s, 2]")
     path = tmp_path / "planned.yaml"
@@ -199,11 +207,26 @@ def test_a_planned_sweep_is_never_worse_than_the_default(graph: Path, tmp_path: 
     store = tmp_path / "p.duckdb"
     out = CliRunner().invoke(app, ["sweep", str(path), "-o", str(store), "--workers", "1"])
     assert out.exit_code == 0, out.output
-    rows = _query(store, "SELECT * FROM points")
-    assert len(rows) == 8
+    rows = _query(store, "SELECT * FROM points ORDER BY sram_bytes, dram_bandwidth_bytes_per_s, "
+                  "mac_array_rows, static_power_w")  # fmt: skip
+    assert len(rows) == 16
     for r in rows:
         assert r["plan_status"] in ("optimal", "nothing-to-plan"), r["plan_status"]
         assert r["plan_latency_s"] <= r["latency_s"] * (1 + 1e-9)
+    for low, high in zip(rows[::2], rows[1::2], strict=True):
+        assert low["plan_latency_s"] == high["plan_latency_s"]
+        assert low["plan_summary"] == high["plan_summary"]
+        assert low["plan_energy_j"] < high["plan_energy_j"]
+    r = rows[-1]  # a point whose plan was shared: planned on its own it costs the same
+    spec = spec_at(load_spec("generic-npu"), {"sram_bytes": r["sram_bytes"],
+                   "dram_bandwidth_bytes_per_s": r["dram_bandwidth_bytes_per_s"],
+                   "mac_array.rows": r["mac_array_rows"], "static_power_w": 2.0})  # fmt: skip
+    from edgewise.capture.source import graph_from_source
+
+    alone = make_plan(graph_from_source(str(graph)), spec, "int8", "int8", "int8")
+    totals = alone.simulations["plan"].totals
+    assert r["plan_latency_s"] == pytest.approx(totals.latency_s, rel=1e-12)
+    assert r["plan_energy_j"] == pytest.approx(totals.energy_j, rel=1e-12)
 
 
 @pytest.mark.parametrize(

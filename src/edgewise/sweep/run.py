@@ -159,29 +159,51 @@ def _area(base: HardwareSpec, columns: dict[str, np.ndarray], area: tuple[float,
     return sram / 2**20 * area[0] + rows * cols * area[1]
 
 
+ENERGY_ONLY = frozenset({"static_power_w", "sram_energy_pj_per_byte", "dram_energy_pj_per_byte"})
+
+
+def decision_fields(fields: tuple[str, ...], objective: str) -> tuple[str, ...]:
+    """The swept fields a plan's decisions depend on: for a latency or DRAM objective not
+    the energy-only ones (they change no time and no byte, so neither the solver's problem
+    nor its candidate recompute positions), for energy all of them."""
+    return tuple(f for f in fields if objective == "energy" or f not in ENERGY_ONLY)
+
+
 def _planned(graph: Graph, base: HardwareSpec, weights: str, activations: str, compute: str,
              task: Task) -> dict[str, Any]:  # fmt: skip
+    """Plan each point; points that differ only in fields the decisions do not depend on
+    (`decision_fields`) share one plan, simulated on each point's own spec (as `simulate
+    --plan` would: the figure `make_plan` gives that point)."""
     from edgewise.plan.planner import make_plan
+    from edgewise.simulate.simulator import simulate
 
     p = task.plan or {}
     out: dict[str, list[Any]] = {o: [] for o in PLAN_OUTPUTS}
+    keyed = decision_fields(tuple(task.columns), p["objective"])
+    plans: dict[tuple[float, ...], Any] = {}
+    work = op_workload(graph, weights, activations)
     for i in range(len(task.ids)):
-        spec = spec_at(base, {f: float(v[i]) for f, v in task.columns.items()})
-        try:
-            o = make_plan(graph, spec, weights, activations, compute, p["objective"],
-                          frozenset(p["allow"]), time_limit_s=p["time_limit_s"])  # fmt: skip
-        except EdgewiseError as e:
-            out["plan_status"].append(f"error: {e}")
-            for k in PLAN_OUTPUTS[1:]:
-                out[k].append(None)
-            continue
-        t = o.simulations["plan"].totals if o.plan is not None else None
-        out["plan_status"].append(o.result.status if o.plan is not None else "infeasible")
+        point = {f: float(v[i]) for f, v in task.columns.items()}
+        spec = spec_at(base, point)
+        key = tuple(point[f] for f in keyed)
+        if key not in plans:
+            try:
+                o = make_plan(graph, spec, weights, activations, compute, p["objective"],
+                              frozenset(p["allow"]), time_limit_s=p["time_limit_s"])  # fmt: skip
+                plans[key] = (o.plan, o.result.status if o.plan is not None else "infeasible")
+            except EdgewiseError as e:
+                plans[key] = (None, f"error: {e}")
+        plan, status = plans[key]
+        t = None
+        if plan is not None:
+            planned = plan.workload(work, graph)
+            t = simulate(planned, spec, compute, schedule=plan.sram_schedule(planned)).totals
+        out["plan_status"].append(status)
         out["plan_latency_s"].append(t.latency_s if t else None)
         out["plan_energy_j"].append(t.energy_j if t else None)
         out["plan_dram_bytes"].append(float(t.dram_bytes) if t else None)
         out["plan_peak_sram_bytes"].append(float(t.peak_sram_bytes) if t else None)
-        out["plan_summary"].append(o.plan.described() if o.plan is not None else "")
+        out["plan_summary"].append(plan.described() if plan is not None else "")
     return out
 
 
@@ -248,6 +270,9 @@ def run_sweep(
                 works[entry.key, precision] = op_workload(graphs[entry.key], weights, activations)
                 ids = point_ids(entry.key, precision, space.columns)
                 todo = np.flatnonzero(~np.isin(ids, done))
+                keyed = decision_fields(space.fields, plan["objective"]) if plan else ()
+                if keyed:  # points that share a plan's decisions, in the same batch
+                    todo = todo[np.lexsort([space.columns[f][todo] for f in keyed[::-1]])]
                 skipped += len(ids) - len(todo)
                 for lo in range(0, len(todo), size):
                     pick = todo[lo : lo + size]
