@@ -261,3 +261,31 @@ def test_a_store_of_another_space_is_refused(graph: Path, tmp_path: Path) -> Non
     other.write_text(other.read_text().replace("mac_array.rows", "mac_array.cols"))
     out = CliRunner().invoke(app, ["sweep", str(other), "-o", str(store)])
     assert isinstance(out.exception, EdgewiseError) and "another space" in str(out.exception)
+
+
+def test_a_pipeline_point_is_one_run_simulated(tmp_path: Path) -> None:
+    """A pipeline in the space: each point's figures are `simulate_pipeline`'s per image
+    on the point's spec (first call + later calls, phases added)."""
+    from edgewise.capture.pipelines import PipelineOptions, capture_pipeline
+    from edgewise.hardware.spec import load_spec
+    from edgewise.simulate.batch import spec_at
+    from edgewise.simulate.pipeline import simulate_pipeline
+
+    path = tmp_path / "pipe.yaml"
+    path.write_text("models: [{pipeline: sd15, steps: 2, cfg: true}]\nhardware: "
+                    "snapdragon-8gen3\nspec:\n  sram_bytes: {values: [4MiB, 64MiB]}\n")  # fmt: skip
+    store = tmp_path / "p.duckdb"
+    out = CliRunner().invoke(app, ["sweep", str(path), "-o", str(store), "--workers", "1"])
+    assert out.exit_code == 0, out.output
+    rows = _query(store, "SELECT * FROM points ORDER BY sram_bytes")
+    pipe = capture_pipeline("sd15", PipelineOptions(steps=2, cfg=True))
+    base = load_spec("snapdragon-8gen3")
+    for r in rows:
+        spec = spec_at(base, {"sram_bytes": r["sram_bytes"]})
+        t = simulate_pipeline(pipe, spec, "int8", "int8", "int8").totals
+        for name in ("latency_s", "energy_j", "dram_bytes", "peak_sram_bytes", "floor_s"):
+            assert r[name] == pytest.approx(getattr(t, name), rel=1e-9), name
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(path.read_text() + "plan: {objective: latency}\n")
+    out = CliRunner().invoke(app, ["sweep", str(bad), "-o", str(tmp_path / "b.duckdb")])
+    assert isinstance(out.exception, EdgewiseError) and "plans single graphs" in str(out.exception)

@@ -60,7 +60,7 @@ def run(
 
     from rich.progress import Progress
 
-    from edgewise.cli.common import graph_for
+    from edgewise.cli.common import graph_for, pipeline_for
     from edgewise.sweep.run import base_spec, run_sweep
     from edgewise.sweep.space import load_space
 
@@ -72,8 +72,17 @@ def run(
         raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
     space = load_space(space_file)
     base_spec(space)  # the spec and precisions, before any capture
-    graphs = {m.key: graph_for(m.name or m.file, None, m.batch, m.resolution, m.frames, m.cfg)
-              for m in space.models}  # fmt: skip
+    graphs: dict[str, Any] = {}
+    for m in space.models:
+        if m.pipeline is not None:
+            pipe = pipeline_for(m.pipeline, m.batch, m.resolution, m.frames, m.cfg, m.steps,
+                                m.cfg_mode)  # fmt: skip
+            if pipe is None:
+                raise EdgewiseError(f"'{m.pipeline}' is not a pipeline (pipelines: sd15, sdxl)")
+            graphs[m.key] = pipe
+        else:
+            graphs[m.key] = graph_for(m.name or m.file, None, m.batch, m.resolution, m.frames,
+                                      m.cfg)  # fmt: skip
     err = typer.get_text_stream("stderr")
     with Progress(console=_stderr(), disable=not sys.stderr.isatty(), transient=True) as bar:
         job = bar.add_task("sweep", total=None)

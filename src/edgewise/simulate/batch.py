@@ -250,11 +250,16 @@ POINT_OUTPUTS = (
 
 
 def evaluate_points(
-    work: OpWorkload, base: HardwareSpec, precision: str, columns: dict[str, np.ndarray]
+    work: OpWorkload,
+    base: HardwareSpec,
+    precision: str,
+    columns: dict[str, np.ndarray],
+    warm: bool = False,
 ) -> dict[str, np.ndarray]:
-    """The totals `simulate` gives for each point (`spec_at`), under the default schedule:
-    one schedule per distinct SRAM size, everything else the one cost function over
-    (points x ops) arrays, `CHUNK` points at a time. Outputs: `POINT_OUTPUTS`."""
+    """The totals `simulate` gives for each point (`spec_at`), under the default schedule
+    (`warm`: a later call of a phase, as `simulate(..., warm=True)`): one schedule per
+    distinct SRAM size, everything else the one cost function over (points x ops) arrays,
+    `CHUNK` points at a time. Outputs: `POINT_OUTPUTS`."""
     if precision not in base.macs_per_cycle:
         raise EdgewiseError(f"'{base.name}' has no {precision} MACs")
     if base.dram_bytes == 0 or base.pipelined:
@@ -271,7 +276,7 @@ def evaluate_points(
         share[k] = streamed_share(work, spec)
         held[k] = resident_weight_bytes(work, spec)
         fits.append(moved[-1].feasible)
-    preloaded = base.weights_preloaded
+    preloaded = base.weights_preloaded or warm
     rates_all = point_rates(base, precision, columns)
     out = {name: np.empty(n) for name in POINT_OUTPUTS}
     dram_by_size = np.stack([m.dram_bytes for m in moved]).astype(np.float64)
@@ -307,3 +312,34 @@ def evaluate_points(
     out["peak_sram_bytes"] = (occupancy + held)[which]
     out["feasible"] = np.array(fits, dtype=bool)[which]
     return out
+
+
+_ADDITIVE = ("latency_s", "energy_j", "mac_energy_j", "vector_energy_j", "sram_energy_j",
+             "dram_energy_j", "static_energy_j", "dram_bytes", "floor_s")  # fmt: skip
+
+
+def evaluate_pipeline_points(
+    phases: Sequence[tuple[OpWorkload, int]],
+    base: HardwareSpec,
+    precision: str,
+    columns: dict[str, np.ndarray],
+) -> dict[str, np.ndarray]:
+    """A pipeline's totals per run for each point, as `simulate.pipeline` sums them: per
+    phase the first call + (calls - 1) x a later call (warm), the phases added; the peak
+    SRAM the largest; utilization and the floor ratio from the sums."""
+    total: dict[str, np.ndarray] = {}
+    macs = 0.0
+    for work, calls in phases:
+        first = evaluate_points(work, base, precision, columns)
+        later = evaluate_points(work, base, precision, columns, warm=True) if calls > 1 else first
+        for name in _ADDITIVE:
+            total[name] = total.get(name, 0.0) + first[name] + (calls - 1) * later[name]
+        total["peak_sram_bytes"] = np.maximum(total.get("peak_sram_bytes", 0.0),
+                                              np.maximum(first["peak_sram_bytes"],
+                                                         later["peak_sram_bytes"]))  # fmt: skip
+        total["feasible"] = total.get("feasible", True) & first["feasible"] & later["feasible"]
+        macs += float(work.macs.sum()) * calls
+    peak = point_rates(base, precision, columns).peak_macs_per_s[:, 0]
+    total["mac_utilization"] = macs / (peak * total["latency_s"])
+    total["floor_ratio"] = total["latency_s"] / total["floor_s"]
+    return {name: total[name] for name in POINT_OUTPUTS}

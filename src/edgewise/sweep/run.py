@@ -26,7 +26,13 @@ import numpy as np
 from edgewise.errors import EdgewiseError
 from edgewise.hardware.spec import HardwareSpec, compute_precision, load_spec, parse_precision
 from edgewise.ir.graph import Graph
-from edgewise.simulate.batch import POINT_OUTPUTS, evaluate_points, spec_at
+from edgewise.ir.pipeline import Pipeline
+from edgewise.simulate.batch import (
+    POINT_OUTPUTS,
+    evaluate_pipeline_points,
+    evaluate_points,
+    spec_at,
+)
 from edgewise.simulate.workload import OpWorkload, op_workload
 from edgewise.sweep.space import ModelEntry, Space, point_ids
 
@@ -129,13 +135,19 @@ class Task:
     area: tuple[float, float] | None  # (mm² per MiB of SRAM, mm² per MAC cell)
 
 
-def evaluate_task(task: Task, work: OpWorkload, graph: Graph | None = None) -> dict[str, Any]:
-    """The rows of one batch (see the module docstring)."""
+Work = OpWorkload | tuple[tuple[OpWorkload, int], ...]  # a graph's, or a pipeline's phases
+
+
+def evaluate_task(task: Task, work: Work, graph: Graph | None = None) -> dict[str, Any]:
+    """The rows of one batch (see the module docstring); a pipeline's per run."""
     base = HardwareSpec.model_validate(task.base)
     weights, activations = parse_precision(task.precision, base)
     compute = compute_precision(weights, activations)
     n = len(task.ids)
-    out = evaluate_points(work, base, compute, task.columns)
+    if isinstance(work, tuple):
+        out = evaluate_pipeline_points(work, base, compute, task.columns)
+    else:
+        out = evaluate_points(work, base, compute, task.columns)
     rows: dict[str, Any] = {
         "point_id": task.ids, "model": [task.model] * n, "precision": [task.precision] * n,
         "hardware": [base.name] * n,
@@ -244,7 +256,7 @@ def base_spec(space: Space) -> HardwareSpec:
 
 def run_sweep(
     space: Space,
-    graphs: dict[str, Graph],
+    graphs: dict[str, Graph | Pipeline],
     store_path: Path,
     workers: int | None = None,
     ray_address: str | None = None,
@@ -252,7 +264,8 @@ def run_sweep(
     progress: Progress | None = None,
     on_batch: Callable[[int, int], None] | None = None,
 ) -> SweepSummary:
-    """Evaluate every point of `space` not yet in the store; `graphs` by model key."""
+    """Evaluate every point of `space` not yet in the store; `graphs` (or pipelines) by
+    model key."""
     import time
 
     start = time.perf_counter()
@@ -267,7 +280,11 @@ def run_sweep(
         for entry in space.models:
             for precision in space.precisions:
                 weights, activations = parse_precision(precision, base)
-                works[entry.key, precision] = op_workload(graphs[entry.key], weights, activations)
+                g = graphs[entry.key]
+                works[entry.key, precision] = (
+                    tuple((op_workload(p.graph, weights, activations), p.calls) for p in g.phases)
+                    if isinstance(g, Pipeline) else op_workload(g, weights, activations)
+                )  # fmt: skip
                 ids = point_ids(entry.key, precision, space.columns)
                 todo = np.flatnonzero(~np.isin(ids, done))
                 keyed = decision_fields(space.fields, plan["objective"]) if plan else ()
@@ -280,7 +297,7 @@ def run_sweep(
                                       {f: c[pick] for f, c in space.columns.items()}, plan,
                                       area))  # fmt: skip
         total = sum(len(t.ids) for t in tasks)
-        needed = {k: g for k, g in graphs.items()} if plan is not None else {}
+        needed = {k: g for k, g in graphs.items() if isinstance(g, Graph) and plan is not None}
         finished = 0
         executor = "inline"
         results: Iterator[dict[str, Any]]

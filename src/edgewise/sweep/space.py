@@ -2,7 +2,8 @@
 
 The space file (YAML or JSON; `edgewise sweep schema` prints its JSON schema):
 
-    models: [sd15-unet, {name: resnet50, batch: 4}, {file: graph.json}]
+    models: [sd15-unet, {name: resnet50, batch: 4}, {file: graph.json},
+             {pipeline: sd15, steps: 25, cfg: true}]   # a pipeline: one point, one image
     hardware: generic-npu          # the base spec: a preset or a spec file
     set: [weights_resident=false]  # fixed overrides, as --set
     precision: [int8, w4a8]
@@ -49,18 +50,23 @@ class _Strict(BaseModel):
 class ModelEntry(_Strict):
     name: Name | None = None  # a zoo name
     file: Name | None = None  # a graph file from `edgewise capture`
+    pipeline: Name | None = None  # sd15 or sdxl: a point costs one whole run (an image)
     batch: Annotated[int, Field(ge=1, le=4096)] | None = None
     resolution: Annotated[int, Field(ge=8, le=16384)] | None = None
     frames: Annotated[int, Field(ge=1, le=4096)] | None = None
     cfg: bool = False
+    steps: Annotated[int, Field(ge=1, le=10_000)] | None = None  # a pipeline's
+    cfg_mode: Literal["batch", "sequential"] | None = None  # a pipeline's, with cfg
 
     @property
     def key(self) -> str:
         """What identifies the model's graph in the store."""
         opts = [f"{k}={v}" for k, v in (("batch", self.batch), ("resolution", self.resolution),
-                                         ("frames", self.frames)) if v is not None]  # fmt: skip
+                                         ("frames", self.frames), ("steps", self.steps),
+                                         ("cfg_mode", self.cfg_mode)) if v is not None]  # fmt: skip
         opts += ["cfg"] if self.cfg else []
-        base = self.name if self.name else f"file:{self.file}"
+        base = (self.name if self.name else f"file:{self.file}" if self.file
+                else f"pipeline:{self.pipeline}")  # fmt: skip
         return base + (f"?{'&'.join(opts)}" if opts else "")
 
 
@@ -157,8 +163,14 @@ def load_space(path: Path) -> Space:
 def _space(data: SpaceFile, text_hash: str) -> Space:
     models = tuple(ModelEntry(name=m) if isinstance(m, str) else m for m in data.models)
     for m in models:
-        if (m.name is None) == (m.file is None):
-            raise EdgewiseError("each model needs exactly one of 'name' (a zoo model) or 'file'")
+        if sum(x is not None for x in (m.name, m.file, m.pipeline)) != 1:
+            raise EdgewiseError("each model needs exactly one of 'name' (a zoo model), 'file' "
+                                "(a graph file) or 'pipeline' (sd15, sdxl)")  # fmt: skip
+        if m.pipeline is None and (m.steps is not None or m.cfg_mode is not None):
+            raise EdgewiseError(f"'steps' and 'cfg_mode' are for pipelines ({m.key})")
+        if m.pipeline is not None and data.plan is not None:
+            raise EdgewiseError("a sweep plans single graphs: drop 'plan', or sweep a phase's "
+                                f"zoo model instead of {m.key} (e.g. sd15-unet)")  # fmt: skip
     unknown = sorted(set(data.spec) - set(SWEEP_FIELDS))
     if unknown:
         raise EdgewiseError(f"spec: cannot sweep '{unknown[0]}' (sweepable: "
