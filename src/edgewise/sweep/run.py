@@ -34,7 +34,7 @@ from edgewise.simulate.batch import (
     spec_at,
 )
 from edgewise.simulate.workload import OpWorkload, op_workload
-from edgewise.sweep.space import ModelEntry, Space, point_ids
+from edgewise.sweep.space import Space, point_ids
 
 PLAN_OUTPUTS = ("plan_status", "plan_latency_s", "plan_energy_j", "plan_dram_bytes",
                 "plan_peak_sram_bytes", "plan_summary")  # fmt: skip
@@ -128,7 +128,7 @@ class Task:
 
     model: str
     precision: str
-    base: dict[str, Any]  # the base spec, dumped (a spec object pickles fine too; this is small)
+    base: dict[str, Any]  # the base spec, dumped
     ids: np.ndarray
     columns: dict[str, np.ndarray]
     plan: dict[str, Any] | None
@@ -366,7 +366,3 @@ def _ray_results(tasks: list[Task], works: dict, graphs: dict, address: str) -> 
 
 def _ray_task(task: Task, work: OpWorkload, graph: Graph | None) -> dict[str, Any]:
     return evaluate_task(task, work, graph)
-
-
-def model_keys(entries: tuple[ModelEntry, ...]) -> list[str]:
-    return [e.key for e in entries]
