@@ -343,9 +343,10 @@ def test_reductions() -> None:
 def test_pooling() -> None:
     n, c, h = 2, 3, 8
     x = torch.randn(n, c, h, h)
-    h_out = conv_out(h, 3, 2, 1, 1)
-    # max: one compare per window element
-    assert totals(nn.MaxPool2d(3, 2, 1), x).vector_ops == n * c * h_out * h_out * 3 * 3
+    assert conv_out(h, 3, 2, 1, 1) == 4
+    # max: one compare per input element in each window: windows [-1, 2), [1, 4), [3, 6),
+    # [5, 8) hold 2, 3, 3, 3 elements along each dim (padding holds nothing)
+    assert totals(nn.MaxPool2d(3, 2, 1), x).vector_ops == n * c * (2 + 3 + 3 + 3) ** 2
     # average: one add per window element, one divide per output
     assert totals(nn.AvgPool2d(2), x).vector_ops == n * c * (h // 2) ** 2 * (2 * 2 + 1)
     # global average: every input added once, one divide per channel
@@ -389,6 +390,29 @@ def test_pool_window_elements_match_torch(
     ones = torch.ones(1, 1, 1, size_in)
     sums = F.avg_pool2d(ones, (1, kernel), (1, stride), (0, padding), ceil_mode, divisor_override=1)
     assert pool_window_elements(size_in, sums.shape[-1], kernel, stride, padding) == sums.sum()
+
+
+@pytest.mark.parametrize(
+    ("size_in", "kernel", "stride", "padding", "dilation", "ceil_mode"),
+    [(7, 3, 2, 0, 1, True), (8, 3, 2, 1, 1, True), (9, 3, 2, 1, 2, True), (7, 5, 5, 2, 1, True),
+     (10, 2, 2, 0, 1, False), (11, 3, 3, 1, 2, False)],
+)  # fmt: skip
+def test_max_pool_compares_only_what_its_windows_hold(
+    size_in: int, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool
+) -> None:
+    """By hand: each output compares the inputs its window covers (positions
+    i*stride - padding + j*dilation inside the input); padding and a ceil_mode window's
+    overhang hold nothing. Counted on a 2-D pool of identical rows and columns."""
+    x = torch.randn(2, 3, size_in, size_in)
+    pool = nn.MaxPool2d(kernel, stride, padding, dilation, ceil_mode=ceil_mode)
+    outs = pool(x).shape[-1]
+    per_dim = sum(
+        sum(0 <= i * stride - padding + j * dilation < size_in for j in range(kernel))
+        for i in range(outs)
+    )
+    assert totals(pool, x).vector_ops == 2 * 3 * per_dim**2
+    if padding == 0 and not ceil_mode and dilation == 1:  # whole windows: out x kernel
+        assert per_dim == outs * kernel
 
 
 def test_adaptive_pool_overlapping_windows() -> None:

@@ -498,11 +498,6 @@ register("linalg_vector_norm", "norm")(_reduce(2, 1))  # square, add; sqrt per o
 register("logsumexp")(_reduce(4, 2))  # max, sub, exp, add per input; log, add per output
 
 
-def _window_elements(kernel: int | tuple[int, ...], spatial_dims: int) -> int:
-    """Elements in one pooling window; an int kernel is the same along every dim."""
-    return kernel**spatial_dims if isinstance(kernel, int) else prod(kernel)
-
-
 def _per_dim(value: int | list[int] | tuple[int, ...], dims: int) -> tuple[int, ...]:
     """A pooling size per spatial dim: an int (or a one-element list) stands for all."""
     if isinstance(value, int):
@@ -511,17 +506,19 @@ def _per_dim(value: int | list[int] | tuple[int, ...], dims: int) -> tuple[int, 
 
 
 def pool_window_elements(
-    in_size: int, out_size: int, kernel: int, stride: int, padding: int
+    in_size: int, out_size: int, kernel: int, stride: int, padding: int, dilation: int = 1
 ) -> int:
     """Input elements inside the windows of a pool along one dim, summed over its outputs.
 
-    Output i spans [i*stride - padding, i*stride - padding + kernel), clipped to the input
-    [0, in_size): padding, and the part of a ceil_mode window past the edge, hold nothing
-    to add (count_include_pad changes only the divisor). AvgPool2d(1280, ceil_mode=True)
-    on a 7-wide map reads 7 elements, not 1280.
+    Output i reads positions i*stride - padding + j*dilation, j < kernel, that lie in the
+    input [0, in_size): padding, and the part of a ceil_mode window past the edge, hold
+    nothing to add or compare (count_include_pad changes only the divisor).
+    AvgPool2d(1280, ceil_mode=True) on a 7-wide map reads 7 elements, not 1280.
     """
     starts = (i * stride - padding for i in range(out_size))
-    return sum(max(0, min(s + kernel, in_size) - max(s, 0)) for s in starts)
+    if dilation == 1:
+        return sum(max(0, min(s + kernel, in_size) - max(s, 0)) for s in starts)
+    return sum(sum(0 <= s + j * dilation < in_size for j in range(kernel)) for s in starts)
 
 
 @register("avg_pool1d", "avg_pool2d", "avg_pool3d")
@@ -541,9 +538,18 @@ def avg_pool(a: OpArgs) -> Count:
 @register("max_pool1d", "max_pool2d", "max_pool3d", "max_pool2d_with_indices",
           "max_pool3d_with_indices")  # fmt: skip
 def max_pool(a: OpArgs) -> Count:
-    """Per output element: one compare per window element."""
+    """One compare per input element in each output's window, the window clipped to the
+    input (padding and a ceil_mode window's overhang hold nothing to compare); a window
+    inside the input compares kernel elements."""
     dims = int(a.op.name[len("max_pool")])  # max_pool3d_with_indices -> 3
-    return Count(vector_ops=a.out.numel * _window_elements(a.arg(1, "kernel_size"), dims))
+    x, out = a.args[0].shape, a.out.shape
+    kernel = _per_dim(a.arg(1, "kernel_size"), dims)
+    stride = _per_dim(a.arg(2, "stride") or kernel, dims)  # [] (the default) = kernel
+    padding = _per_dim(a.arg(3, "padding", 0), dims)
+    dilation = _per_dim(a.arg(4, "dilation", 1), dims)
+    per_dim = zip(x[-dims:], out[-dims:], kernel, stride, padding, dilation, strict=True)
+    windows = prod(pool_window_elements(*sizes) for sizes in per_dim)
+    return Count(vector_ops=prod(x[:-dims]) * windows)
 
 
 def adaptive_window_elements(in_size: int, out_size: int) -> int:
