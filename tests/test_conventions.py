@@ -160,8 +160,24 @@ class Assorted(nn.Module):
         return y, z, s, g
 
 
+class StringPadding(nn.Module):
+    """Convolutions given padding="same" and "valid" beside a numeric one: TorchScript
+    traces the first two as aten::_convolution_mode, which fvcore does not count."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.same = nn.Conv2d(3, 8, 3, padding="same")
+        self.valid = nn.Conv1d(8, 4, 3, padding="valid")
+        self.numeric = nn.Conv2d(8, 8, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        y = self.numeric(self.same(x))
+        return y, self.valid(y.flatten(2))
+
+
 MODELS: dict[str, Callable[[], tuple[nn.Module, tuple[torch.Tensor, ...]]]] = {
     "cnn": lambda: (TinyCNN(), (torch.randn(2, 3, 16, 16),)),
+    "string-padding": lambda: (StringPadding(), (torch.randn(2, 3, 10, 10),)),
     "block-matmul": lambda: (Block("matmul"), (torch.randn(2, 5, 16),)),
     "block-einsum": lambda: (Block("einsum"), (torch.randn(2, 5, 16),)),
     "block-sdpa": lambda: (Block("sdpa"), (torch.randn(2, 5, 16),)),

@@ -88,6 +88,12 @@ _NN = "torch.nn.modules."  # module class paths are matched exactly, as the tool
 _AVG_POOL_1D = f"{_NN}pooling.AdaptiveAvgPool1d"
 
 
+# appended to the module type a rule sees for a convolution given a string padding
+# ("same", "valid"; `ir.vocab.STRING_PADDING_CONVS`): TorchScript traces its call as
+# aten::_convolution_mode, which fvcore has no handle for
+STRING_PADDED = " (padding given as a string)"
+
+
 def _fvcore(a: OpArgs, module_type: str) -> Count:
     """fvcore's default handles (flop_count._DEFAULT_SUPPORTED_OPS), mapped to the ATen
     ops its traced ops dispatch to:
@@ -98,12 +104,16 @@ def _fvcore(a: OpArgs, module_type: str) -> Count:
       with a weight, 4 without; batch_norm at inference: 2 with a weight, 1 without;
     - aten::upsample_nearest2d 1 and upsample_bilinear2d 4 per output element,
       aten::grid_sampler 4 per output element;
+    - a convolution given padding="same" or "valid" is traced as aten::_convolution_mode,
+      which fvcore does not handle: zero;
     - aten::adaptive_avg_pool2d 1 per input element. A 1x1 output dispatches as `mean`,
       which counts only inside an AdaptiveAvgPool2d module (a user's `x.mean(...)` is
       aten::mean to fvcore, which it ignores); AdaptiveAvgPool1d dispatches as
       `_adaptive_avg_pool2d` but is aten::adaptive_avg_pool1d to fvcore: zero.
     """
     name = a.op.name
+    if name == "convolution" and module_type.endswith(STRING_PADDED):
+        return ZERO  # aten::_convolution_mode: not among fvcore's handles
     if name in _FVCORE_MACS:
         return _macs_only(a)
     if name in ("native_layer_norm", "native_group_norm"):
@@ -145,6 +155,7 @@ _THOP_ADAPTIVE_OPS = frozenset(("mean", "_adaptive_avg_pool2d", "_adaptive_avg_p
 def _thop(a: OpArgs, module_type: str) -> Count:
     """thop's forward hooks (vision/basic_hooks.py), keyed by the exact module class that
     ran the op; an op outside those modules counts zero."""
+    module_type = module_type.removesuffix(STRING_PADDED)
     name = a.op.name
     if module_type in _THOP_CONV and name in ("convolution", "_convolution"):
         # out elements x (Cin / groups) x prod(kernel), for transposed convs too

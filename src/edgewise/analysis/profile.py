@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from edgewise.analysis.conventions import Convention, convention
+from edgewise.analysis.conventions import STRING_PADDED, Convention, convention
 from edgewise.analysis.formulas import (
     FACTORIES,
     VIEWS,
@@ -29,6 +29,7 @@ from edgewise.analysis.formulas import (
 )
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph, TensorKind, gc_paused
+from edgewise.ir.vocab import STRING_PADDING_CONVS
 
 Grouping = Literal["op", "layer", "block"]
 
@@ -101,6 +102,7 @@ def op_counts(graph: Graph, conv: Convention) -> tuple[list[Count], list[tuple[A
     """Every op's count, each distinct signature counted once (see `formulas`), and the
     signatures (None: counted on its own). What the simulator's workload needs."""
     tensors, rule, scopes = graph.tensors, conv.rule, graph.scopes
+    padded = set(graph.meta.get(STRING_PADDING_CONVS) or ())
     known: dict[tuple[Any, ...], Count] = {}
     counts: list[Count] = []
     signatures: list[tuple[Any, ...] | None] = []
@@ -113,6 +115,8 @@ def op_counts(graph: Graph, conv: Convention) -> tuple[list[Count], list[tuple[A
         count = ZERO
         if not free:
             module_type = scopes.get(op.scope, "")
+            if op.scope in padded:
+                module_type += STRING_PADDED
             try:
                 key = signature(op, tensors, module_type)
                 found = known.get(key) if key is not None else None

@@ -30,6 +30,7 @@ from torch.utils.weak import WeakIdKeyDictionary
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import category_of
 from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
+from edgewise.ir.vocab import STRING_PADDING_CONVS
 
 MAX_CONSTANT_ELEMENTS = 4096  # constants this small keep their values in the graph
 
@@ -281,6 +282,11 @@ def capture(
             ) from e
 
     outputs = tuple(recorder.ids[t] for t in tree_flatten(result)[0] if isinstance(t, torch.Tensor))
+    meta = dict(meta or {})
+    convs = (n for n, m in model.named_modules() if isinstance(m, nn.modules.conv._ConvNd))
+    padded = sorted(n for n in convs if isinstance(model.get_submodule(n).padding, str))
+    if padded:  # padding="same"/"valid": traced as aten::_convolution_mode (fvcore: uncounted)
+        meta[STRING_PADDING_CONVS] = padded
     return Graph(
         model=name or type(model).__name__,
         ops=tuple(recorder.ops),
@@ -289,5 +295,5 @@ def capture(
         constants=recorder.constants,
         scopes=scopes,
         inputs=input_shapes,
-        meta=dict(meta or {}),
+        meta=meta,
     )

@@ -55,3 +55,8 @@ def parse_enum(kind: type[StrEnum], value: str, flag: str) -> StrEnum:
     except ValueError:
         choices = ", ".join(m.value for m in kind)
         raise EdgewiseError(f"{flag} must be one of {choices} (got '{value}')") from None
+
+
+# graph.meta key: scopes of convolutions given a string padding ("same", "valid"), which
+# TorchScript traces as aten::_convolution_mode (fvcore's convention does not count them)
+STRING_PADDING_CONVS = "string_padding_convs"
