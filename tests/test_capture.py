@@ -262,3 +262,34 @@ def test_inputs_metadata_and_kwargs() -> None:
     assert inputs == {"arg0", "scale"}
     (mul,) = graph.ops
     assert [graph.tensors[t].name for t in mul.inputs] == ["arg0", "scale"]
+
+
+def test_index_tables_built_in_the_forward_capture() -> None:
+    """BEiT with relative position bias builds its index table from `arange` in the forward
+    (transformers caches it across calls), and Swin its window masks: both capture, built
+    for real or on the meta device, and count what FlopCounterMode counts on a real run."""
+    from torch.utils.flop_counter import FlopCounterMode
+    from transformers import BeitConfig, BeitModel, SwinConfig, SwinModel
+
+    from edgewise.analysis.profile import profile
+
+    beit = BeitConfig(use_relative_position_bias=True, num_hidden_layers=2, hidden_size=64,
+                      num_attention_heads=2, intermediate_size=128, image_size=64,
+                      patch_size=16)  # fmt: skip
+    swin = SwinConfig(image_size=64, patch_size=4, embed_dim=32, depths=[2, 2], num_heads=[2, 4],
+                      window_size=4)  # fmt: skip
+    for cls, config in ((BeitModel, beit), (SwinModel, swin)):
+        torch.manual_seed(0)
+        model, x = cls(config).eval(), torch.randn(1, 3, 64, 64)
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            model(x)
+        for graph in (
+            edgewise.capture(model, x),
+            edgewise.capture(_on_meta(cls, config), torch.empty(1, 3, 64, 64, device="meta")),
+        ):
+            assert profile(graph, convention_name="torch").totals.flops == counter.get_total_flops()
+
+
+def _on_meta(cls, config):  # type: ignore[no-untyped-def]
+    with torch.device("meta"):
+        return cls(config).eval()

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from msgspec.structs import replace
 from torch import nn
-from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode
+from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten, tree_map_with_path
 from torch.utils.weak import WeakIdKeyDictionary
@@ -103,8 +103,11 @@ class _Recorder(TorchDispatchMode):
         if tid is None:  # a tensor made outside any op we saw (a constant)
             tid = self.register(t, TensorKind.CONSTANT)
             value = t if not isinstance(t, FakeTensor) else getattr(t, "constant", None)
+            if isinstance(value, FakeTensor) or (value is not None and value.is_meta):
+                value = None  # a tensor made under the fake mode (an index table): no values
             if value is not None and value.numel() <= MAX_CONSTANT_ELEMENTS:
-                self.constants[tid] = tuple(value.detach().flatten().tolist())
+                with unset_fake_temporarily():  # read the values, not through the fake mode
+                    self.constants[tid] = tuple(value.detach().flatten().tolist())
         return tid
 
     def _encode(self, value: Any) -> Any:
