@@ -27,7 +27,8 @@ def _graph(name: str) -> Graph:
 def _measure(graph: Graph, figure: PublishedFigure) -> int:
     if figure.quantity == "params":
         return graph.parameter_count
-    return profile(graph, convention_name=figure.convention).totals.macs
+    totals = profile(graph, convention_name=figure.convention).totals
+    return totals.flops if figure.quantity == "ops" else totals.macs
 
 
 @pytest.mark.parametrize("name", list(ZOO))
@@ -53,7 +54,7 @@ def test_published_figures_are_well_formed() -> None:
     for entry in ZOO.values():
         assert entry.options <= set(OPTIONS) and "batch" in entry.options
         for f in entry.published:
-            assert f.quantity in ("params", "macs") and f.source and f.precision >= 1
+            assert f.quantity in ("params", "macs", "ops") and f.source and f.precision >= 1
             assert f.convention == "-" if f.quantity == "params" else f.convention in CONVENTIONS
     # every figure of the project's reference table (shared/reference/figures.md) is cited
     cited = {(name, f.quantity) for name, f in _FIGURES}

@@ -54,7 +54,7 @@ DEFAULT_WORKLOAD = Workload()
 class PublishedFigure:
     """A number published outside this project that an entry must reproduce."""
 
-    quantity: str  # "params" or "macs"
+    quantity: str  # "params", "macs", or "ops": a tool's headline total (thop's "MACs")
     value: int
     convention: str  # edgewise convention matching the source's counting ("-" for params)
     source: str  # where it is published
@@ -384,6 +384,25 @@ _ENTRIES = (
                     "U-Net's num_parameters() is 859520964"),
         ),
         build=_sd_unet(configs.SD15_UNET, text_dim=768),
+        default_resolution=512, resolution_step=8, resolution_why=_LATENT,
+    ),
+    ZooEntry(
+        name="bk-sdm-base",
+        description="BK-SDM-Base (Kim et al. 2023, block-removed knowledge distillation): "
+        "the SD 1.5 U-Net with one residual + attention pair per down stage and two per up "
+        "stage (layers_per_block 1), one step",
+        inputs="latent 1x4x64x64, text 1x77x768, timestep",
+        options=_SD_OPTIONS,
+        published=(
+            _params(579_384_964, "BK-SDM-Base U-Net, 0.58 B in the BK-SDM paper's Table 1; "
+                    "the exact count as issue 16 states it (nota-ai/bk-sdm-base "
+                    "unet/config.json: SD 1.5's with layers_per_block 1)"),
+            PublishedFigure("ops", 223_755_632_640, "thop", "BK-SDM-Base U-Net under thop "
+                            "(its repository's MACs figure, 223.8 G; exact as issue 16 states "
+                            "it): thop.profile's total, which thop calls MACs",
+                            "latent 1x4x64x64, text 1x77x768"),
+        ),
+        build=_sd_unet(configs.BK_SDM_BASE_UNET, text_dim=768),
         default_resolution=512, resolution_step=8, resolution_why=_LATENT,
     ),
     ZooEntry(

@@ -34,6 +34,11 @@ SD15_UNET: Config = {
                        "CrossAttnUpBlock2D"],
 }  # fmt: skip
 
+# nota-ai/bk-sdm-base, unet/config.json: SD 1.5's U-Net with one residual + attention pair
+# removed from every down stage and one from every up stage (diffusers builds
+# layers_per_block + 1 per up stage); the mid stage is kept
+BK_SDM_BASE_UNET: Config = {**SD15_UNET, "layers_per_block": 1}
+
 # stabilityai/stable-diffusion-2-1, unet/config.json: SD 1.5's layout with per-level head
 # widths, OpenCLIP-H text features (1024) and linear projections in the transformers.
 SD21_UNET: Config = {
