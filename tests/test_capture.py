@@ -293,3 +293,43 @@ def test_index_tables_built_in_the_forward_capture() -> None:
 def _on_meta(cls, config):  # type: ignore[no-untyped-def]
     with torch.device("meta"):
         return cls(config).eval()
+
+
+def test_a_hugging_face_config_is_a_model(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A config.json (or its folder) builds the architecture on the meta device: the same
+    parameters and MACs as the model built from the same config; an unknown class is a
+    one-line error naming it."""
+    from diffusers import UNet2DConditionModel
+    from transformers import ViTConfig, ViTModel
+
+    from edgewise.analysis.profile import profile
+    from edgewise.capture.source import graph_from_source
+    from tests.test_hostile import refused
+
+    vit = ViTConfig(hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                    intermediate_size=128, image_size=32, patch_size=8)  # fmt: skip
+    vit.architectures = ["ViTModel"]
+    vit.save_pretrained(tmp_path / "vit")
+    graph = graph_from_source(str(tmp_path / "vit"))
+    reference = edgewise.capture(ViTModel(vit).eval(), torch.randn(1, 3, 32, 32))
+    assert graph.parameter_count == reference.parameter_count
+    assert profile(graph).totals.macs == profile(reference).totals.macs
+    unet = dict(sample_size=16, in_channels=4, out_channels=4, layers_per_block=1,
+                down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), block_out_channels=(32, 64),
+                cross_attention_dim=32, attention_head_dim=8, norm_num_groups=8)  # fmt: skip
+    UNet2DConditionModel(**unet).save_config(tmp_path / "unet")
+    graph = graph_from_source(str(tmp_path / "unet" / "config.json"))
+    with torch.device("meta"):
+        model = UNet2DConditionModel(**unet)
+    assert graph.parameter_count == sum(p.numel() for p in model.parameters())
+    assert graph.inputs["sample"] == (1, 4, 16, 16)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text('{"architectures": ["NoSuchModel"], "model_type": "vit"}')
+    refused("profile", str(bad), needle="transformers has no model class 'NoSuchModel'")
+    (bad / "config.json").write_text('{"_class_name": "NoSuchUNet"}')
+    refused("profile", str(bad / "config.json"), needle="diffusers has no model class")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    refused("profile", str(empty), needle="without a config.json")

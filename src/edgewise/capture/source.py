@@ -111,6 +111,18 @@ def graph_from_source(
         raise EdgewiseError(
             "no model given: name a zoo model (see `edgewise zoo`), a graph file, or --module"
         )
+    from edgewise.capture.hf_config import build_from_hf_config, hf_config_path
+
+    config = hf_config_path(model)
+    if config is not None:  # a Hugging Face config.json: the architecture, no weights
+        from edgewise.capture.torch_capture import capture
+
+        if workload is not None and (workload.frames is not None or workload.cfg):
+            raise EdgewiseError("a Hugging Face config takes --batch and --resolution only")
+        built, args, kwargs = build_from_hf_config(
+            config, workload.batch if workload else 1, workload.resolution if workload else None
+        )
+        return capture(built, *args, name=str(config.parent.name or config.stem), **kwargs)
     if model.endswith(".json") or Path(model).is_file():
         if workload is not None:
             raise EdgewiseError(
