@@ -6,12 +6,14 @@ A thin layer over `edgewise.hardware`: loading, overrides and validation live th
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from edgewise.cli.common import JsonOpt, SetOpt, console, to_json, write_output
-from edgewise.hardware import PRESETS, HardwareSpec, hardware_json_schema, load_spec
+
+if TYPE_CHECKING:  # pydantic and the presets load when a command runs, not for --help
+    from edgewise.hardware import HardwareSpec
 
 hw_app = typer.Typer(
     no_args_is_help=True,
@@ -42,6 +44,7 @@ def list_presets() -> None:
     """The shipped presets and their headline figures (see docs/hardware.md for sources)."""
     from rich.table import Table
 
+    from edgewise.hardware import PRESETS, load_spec
     from edgewise.report.format import binary_bytes
 
     table = Table(title="edgewise hardware presets (TOPS = 2 ops per MAC, dense)")
@@ -62,6 +65,7 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
     """One spec in full: every figure with its unit and its source."""
     from rich.table import Table
 
+    from edgewise.hardware import HardwareSpec, load_spec
     from edgewise.report.format import binary_bytes, si
 
     spec = load_spec(spec_name, overrides or ())
@@ -100,5 +104,6 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
 @hw_app.command()
 def schema(json_out: JsonOpt = "-") -> None:
     """The JSON schema of a spec file (the fields, their units, bounds and meaning)."""
+    from edgewise.hardware import hardware_json_schema
 
     write_output(json_out or "-", to_json(hardware_json_schema()))

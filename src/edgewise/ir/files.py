@@ -18,12 +18,12 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from edgewise.errors import EdgewiseError
+
+if TYPE_CHECKING:  # numpy and pydantic load where they are used: not for --help
+    from pydantic import ValidationError
 
 MAX_DEPTH = 64  # deeper than any edgewise file (graph args nest a few levels); a guard
 MAX_INT_DIGITS = 40  # 2**128 has 39 digits; longer is a typo or an attack on int()
@@ -72,6 +72,8 @@ def check_nesting(raw: bytes | str, label: str) -> None:
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw
     if data.count(b"[") + data.count(b"{") <= MAX_DEPTH:
         return
+    import numpy as np
+
     blanked = _STRING.sub(b'""', data)
     codes = np.frombuffer(blanked, dtype=np.uint8)
     step = np.zeros(256, dtype=np.int8)
