@@ -151,3 +151,13 @@ def test_memory_measure_needs_the_model(tmp_path: Path) -> None:
     done = _cli("memory", str(graph_file), "--measure")
     assert done.returncode == 2
     assert "needs the model itself, not a saved graph" in done.stderr
+
+
+def test_version_and_short_help() -> None:
+    from importlib.metadata import version
+
+    out = CliRunner().invoke(app, ["--version"])
+    assert out.exit_code == 0 and out.stdout.strip() == f"edgewise {version('edgewise')}"
+    for args in (["-h"], ["profile", "-h"], ["sweep", "-h"]):
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 0 and "Usage: " in out.stdout and "[OPTIONS]" in out.stdout, args

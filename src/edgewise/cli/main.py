@@ -55,16 +55,34 @@ def _commit(*_: object, **__: object) -> None:
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
     result_callback=_commit,
     help="Where a vision model's memory and compute go, layer by layer.",
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"edgewise {version('edgewise')}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            help="print the version and exit",
+            is_eager=True,
+            callback=lambda v: _version(v),
+        ),
+    ] = False,
 ) -> None:
     """edgewise: capture, profile, simulate, plan and run vision models."""
     from edgewise.ir.files import discard_outputs, stage_outputs
