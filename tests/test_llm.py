@@ -337,11 +337,13 @@ def test_a_kv_precision_plan_round_trips_through_simulate(tmp_path) -> None:  # 
         ["simulate", *common, "--plan", str(plan_file), "--kv-precision", "int8"],
         ["plan", "resnet18", "--allow", "keep,kv-precision", "--floor", "kv_cache=int8"],
         ["plan", *common, "--allow", "keep,kv-precision"],  # nothing bounds the error
+        # the cache's floor bounds no layer: layer precision is still unbounded
+        ["plan", *common, "--allow", "keep,precision,kv-precision", "--floor", "kv_cache=int8"],
     ]
     for args in refused:
         out = runner.invoke(app, args)
         assert isinstance(out.exception, EdgewiseError), (args, out.output)
-        assert "kv" in str(out.exception).lower(), args
+        assert "kv" in str(out.exception).lower() or "--floor LAYER" in str(out.exception), args
 
 
 TINY_LLAMA = {"model_type": "llama", "vocab_size": 256, "hidden_size": 64,

@@ -104,7 +104,9 @@ def make_plan(
             "--floor, --sensitivity and --accuracy-budget need --allow ...,precision "
             "(or kv-precision)"
         )
-    if "precision" in allow and not floors and sensitivity is None:
+    parsed = parse_floors(list(floors))
+    layer_floors = [f for f in parsed if f[0] != KV_CACHE]  # the cache's floor bounds no layer
+    if "precision" in allow and not layer_floors and sensitivity is None:
         raise EdgewiseError(
             "--allow precision needs --sensitivity FILE with --accuracy-budget B (measure the "
             "file with `edgewise sensitivity`), or --floor LAYER=BITS: without them nothing "
@@ -112,7 +114,6 @@ def make_plan(
         )
     if (sensitivity is None) != (accuracy_budget is None):
         raise EdgewiseError("--sensitivity FILE and --accuracy-budget X go together")
-    parsed = parse_floors(list(floors))
     if "kv-precision" in allow and sensitivity is None and _kv_floor(parsed) is None:
         raise EdgewiseError(
             f"--allow kv-precision needs --floor {KV_CACHE}=BITS, or --sensitivity FILE (with a "
