@@ -139,26 +139,12 @@ def profile_section(graph: Graph, prof: Profile) -> Section:
         vertical_spacing=0.06,
         subplot_titles=("parameters per layer", "MACs per layer"),
     )
-    fig.add_bar(
-        x=xs,
-        y=[r.params for r in rows],
-        marker_color="#4C72B0",
-        name="parameters",
-        hovertext=hover,
-        hoverinfo="text",
-        row=1,
-        col=1,
-    )
-    fig.add_bar(
-        x=xs,
-        y=[r.macs for r in rows],
-        marker_color="#DD8452",
-        name="MACs",
-        hovertext=hover,
-        hoverinfo="text",
-        row=2,
-        col=1,
-    )
+    for row, (name, values, color) in enumerate(
+        (("parameters", [r.params for r in rows], "#4C72B0"),
+         ("MACs", [r.macs for r in rows], "#DD8452")), start=1,
+    ):  # fmt: skip
+        fig.add_bar(x=xs, y=values, marker_color=color, name=name, hovertext=hover,
+                    hoverinfo="text", row=row, col=1)  # fmt: skip
     fig.update_layout(height=560, showlegend=False, bargap=0)
     fig.update_xaxes(title_text=f"layer in execution order ({len(rows)} layers)", row=2, col=1)
     t = prof.totals

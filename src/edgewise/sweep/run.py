@@ -156,8 +156,8 @@ def evaluate_task(task: Task, work: Work, graph: Graph | None = None) -> dict[st
     rows |= out
     rows["area_mm2"] = _area(base, task.columns, task.area, n)
     if task.plan is not None:
-        assert graph is not None
-        rows |= _planned(graph, base, weights, activations, compute, task)
+        assert graph is not None and not isinstance(work, tuple)  # pipelines are not planned
+        rows |= _planned(graph, work, base, weights, activations, compute, task)
     return rows
 
 
@@ -181,8 +181,8 @@ def decision_fields(fields: tuple[str, ...], objective: str) -> tuple[str, ...]:
     return tuple(f for f in fields if objective == "energy" or f not in ENERGY_ONLY)
 
 
-def _planned(graph: Graph, base: HardwareSpec, weights: str, activations: str, compute: str,
-             task: Task) -> dict[str, Any]:  # fmt: skip
+def _planned(graph: Graph, work: OpWorkload, base: HardwareSpec, weights: str,
+             activations: str, compute: str, task: Task) -> dict[str, Any]:  # fmt: skip
     """Plan each point; points that differ only in fields the decisions do not depend on
     (`decision_fields`) share one plan, simulated on each point's own spec (as `simulate
     --plan` would: the figure `make_plan` gives that point)."""
@@ -193,7 +193,6 @@ def _planned(graph: Graph, base: HardwareSpec, weights: str, activations: str, c
     out: dict[str, list[Any]] = {o: [] for o in PLAN_OUTPUTS}
     keyed = decision_fields(tuple(task.columns), p["objective"])
     plans: dict[tuple[float, ...], Any] = {}
-    work = op_workload(graph, weights, activations)
     for i in range(len(task.ids)):
         point = {f: float(v[i]) for f, v in task.columns.items()}
         spec = spec_at(base, point)
