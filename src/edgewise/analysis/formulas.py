@@ -294,6 +294,34 @@ def scaled_mm(a: OpArgs) -> Count:
     return Count(macs=m * k * n)
 
 
+@register("matmul")
+def matmul(a: OpArgs) -> Count:
+    """Broadcast matmul (an ONNX MatMul ATen would split differently): each output
+    element is one K-long dot product, K the left operand's last dim."""
+    return Count(macs=a.out.numel * a.args[0].shape[-1])
+
+
+@register("einsum")
+def einsum(a: OpArgs) -> Count:
+    """einsum(equation, operands) with two operands: one MAC per point of the whole index
+    space ("bhqd,bhkd->bhqk" is b*h*q*k*d MACs; "..." dims multiply in). Any other
+    number of operands counts one add per input element (a sum or a trace)."""
+    equation, operands = a.args[0], a.args[1]
+    if len(operands) != 2:
+        return Count(vector_ops=sum(t.numel for t in operands))
+    sizes: dict[str, int] = {}
+    ellipsis = 1
+    for letters, t in zip(equation.replace(" ", "").split("->")[0].split(","), operands,
+                          strict=True):  # fmt: skip
+        before, dots, after = letters.partition("...")
+        tail = t.shape[len(t.shape) - len(after) :] if after else ()
+        if dots:
+            ellipsis = max(ellipsis, prod(t.shape[len(before) : len(t.shape) - len(after)]))
+        for letter, size in (*zip(before, t.shape, strict=False), *zip(after, tail, strict=True)):
+            sizes[letter] = max(size, sizes.get(letter, 1))
+    return Count(macs=ellipsis * prod(sizes.values()))
+
+
 @register("linear")
 def linear(a: OpArgs) -> Count:
     """x[..., K] @ W[N, K]^T (+ bias): prod(x.shape[:-1])*K*N MACs, plus bias adds."""
@@ -385,7 +413,7 @@ VECTOR_OPS_PER_ELEMENT: dict[str, int] = {
          "hardtanh", "clamp", "clamp_min", "clamp_max", "where", "eq", "ne", "lt", "le",
          "gt", "ge", "masked_fill", "minimum", "maximum", "floor", "ceil", "round", "sign",
          "logical_not", "logical_and", "bitwise_not", "floor_divide", "remainder", "tril",
-         "triu", "_to_copy", "fill", "zero"), 1),
+         "triu", "_to_copy", "fill", "zero", "logical_or", "logical_xor", "isnan", "isinf"), 1),
     "leaky_relu": 2,  # compare, multiply
     "_prelu_kernel": 2, "prelu": 2,  # compare, multiply by the learned slope
     "addcmul": 2, "addcdiv": 2, "lerp": 2,  # product or quotient, then add
@@ -609,7 +637,7 @@ register("cat", "stack", "clone", "contiguous", "constant_pad_nd", "pad", "repea
          "roll", "flip", "repeat_interleave", "reflection_pad2d", "replication_pad2d",
          "pixel_shuffle", "im2col", "col2im", "tile", "upsample_nearest1d", "upsample_nearest2d",
          "upsample_nearest3d", "_upsample_nearest_exact2d", "index_put", "scatter",
-         "split_with_sizes_copy", "masked_select")(_moved)  # fmt: skip
+         "split_with_sizes_copy", "masked_select", "pixel_unshuffle")(_moved)  # fmt: skip
 register("embedding", "index_select", "gather", "index", "_unsafe_index")(_gathered)
 
 

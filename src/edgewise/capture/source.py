@@ -91,9 +91,13 @@ def model_from_source(
 
 
 def graph_from_source(
-    model: str | None, module: str | None = None, workload: Workload | None = None
+    model: str | None,
+    module: str | None = None,
+    workload: Workload | None = None,
+    input_shapes: Mapping[str, tuple[int, ...]] | None = None,
 ) -> Graph:
-    """Resolve MODEL (zoo name or graph file) or --module into a captured graph."""
+    """Resolve MODEL (zoo name, graph file, ONNX file, Hugging Face config) or --module
+    into a captured graph. `input_shapes` binds an ONNX file's symbolic input dims."""
     if workload is not None:
         from edgewise.capture.zoo import Workload  # the zoo imports torch and diffusers
 
@@ -111,6 +115,19 @@ def graph_from_source(
         raise EdgewiseError(
             "no model given: name a zoo model (see `edgewise zoo`), a graph file, or --module"
         )
+    from edgewise.capture.onnx_capture import is_onnx_path
+
+    if input_shapes and not is_onnx_path(model):
+        raise EdgewiseError("--input-shape binds an ONNX file's inputs; MODEL is not a .onnx file")
+    if is_onnx_path(model):
+        from edgewise.capture.onnx_capture import capture_onnx
+
+        if workload is not None:
+            raise EdgewiseError(
+                "--batch/--resolution/--frames/--cfg apply to zoo models; for an ONNX file, "
+                "set the input dims with --input-shape NAME=1x3x224x224"
+            )
+        return capture_onnx(Path(model), input_shapes)
     from edgewise.capture.hf_config import build_from_hf_config, hf_config_path
 
     config = hf_config_path(model)

@@ -15,6 +15,8 @@ from edgewise.cli.common import (
     CfgOpt,
     DepthOpt,
     FramesOpt,
+    HfConfigOpt,
+    InputShapeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
@@ -126,6 +128,8 @@ def validate(
     ] = 20,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -168,7 +172,7 @@ def validate(
             f"validate runs the model in fp32 on this CPU, but '{spec.name}' has no fp32 MACs; "
             "give the spec of this machine (`edgewise calibrate`, then --hw host)"
         )
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    graph = graph_for(model, module, batch, resolution, frames, cfg, None, input_shape, hf_config)
     sim = simulate(op_workload(graph, "fp32", "fp32"), spec, "fp32")
     needed = 4 * graph.parameter_count + 4 * max(
         (t.storage_bytes for t in graph.tensors.values()), default=0

@@ -74,6 +74,23 @@ ModuleOpt = Annotated[
         help="your own model: 'package.module:factory' returning (model, args[, kwargs])",
     ),
 ]
+InputShapeOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--input-shape",
+        metavar="NAME=DIMS",
+        help="an ONNX file's input dims, e.g. pixel_values=1x3x224x224 (repeatable)",
+    ),
+]
+HfConfigOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--hf-config",
+        metavar="PATH",
+        help="a Hugging Face config.json, or the folder holding one: its architecture, built "
+        "without weights (the same as giving the path as MODEL)",
+    ),
+]
 BatchOpt = Annotated[
     int | None, typer.Option("--batch", help="batch size (zoo models)", callback=bounded(1, 65536))
 ]
@@ -192,14 +209,31 @@ def graph_for(
     frames: int | None,
     cfg: bool,
     request: dict[str, Any] | None = None,
+    input_shape: list[str] | None = None,
+    hf_config: str | None = None,
 ) -> Graph:
-    """The graph behind MODEL or --module, at the workload the options describe; a
-    language model's prefill or decode graph when `request` (`llm_request`) names one."""
+    """The graph behind MODEL, --module or --hf-config, at the workload the options
+    describe; a language model's prefill or decode graph when `request` (`llm_request`)
+    names one. `input_shape` binds an ONNX file's input dims."""
     if request is not None:
         return llm_graph(request)
+    from edgewise.capture.onnx_capture import parse_input_shapes
     from edgewise.capture.source import graph_from_source
 
-    return graph_from_source(model, module, workload_for(batch, resolution, frames, cfg))
+    if hf_config is not None:
+        from edgewise.capture.hf_config import hf_config_path
+
+        if model or module:
+            raise EdgewiseError("give a MODEL, --module or --hf-config, not two of them")
+        if not Path(hf_config).exists() or hf_config_path(hf_config) is None:
+            raise EdgewiseError(
+                f"--hf-config: '{hf_config}' is not a Hugging Face config.json (one naming "
+                "'architectures' or '_class_name') nor a folder holding one"
+            )
+        model = hf_config
+    shapes = parse_input_shapes(input_shape)
+    workload = workload_for(batch, resolution, frames, cfg)
+    return graph_from_source(model, module, workload, shapes)
 
 
 def pipeline_for(

@@ -21,7 +21,9 @@ from edgewise.cli.common import (
     CsvOpt,
     DepthOpt,
     FramesOpt,
+    HfConfigOpt,
     ImageSizeOpt,
+    InputShapeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
@@ -170,6 +172,8 @@ def capture(
         typer.Option("-o", "--output", help="graph JSON file to write", callback=output_target),
     ] = Path("graph.json"),
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -184,7 +188,9 @@ def capture(
 
     request = None if module else llm_request(model, phase, prompt_tokens, None, context,
                                               image_size, generate=False)  # fmt: skip
-    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
+    graph = graph_for(
+        model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
+    )
     write_output(str(output), graph_json(graph))
     if str(output) != "-":
         console.print(
@@ -214,6 +220,8 @@ def profile(
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -277,7 +285,9 @@ def profile(
             lambda: render_generation_counts(gen_counts, console),
         )
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
+    graph = graph_for(
+        model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
+    )
     prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]
     if json_out:
         write_output(json_out, to_json(profile_to_dict(prof)))
@@ -301,6 +311,8 @@ def conventions(
     model: ModelArg = None,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -313,7 +325,7 @@ def conventions(
     from edgewise.analysis.conventions import CONVENTIONS
     from edgewise.report.format import si
 
-    graph = graph_for(model, module, batch, resolution, frames, cfg)
+    graph = graph_for(model, module, batch, resolution, frames, cfg, None, input_shape, hf_config)
     results = convention_breakdown(graph)
     if json_out:
         data = {

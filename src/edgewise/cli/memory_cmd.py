@@ -14,7 +14,9 @@ from edgewise.cli.common import (
     ContextOpt,
     CsvOpt,
     FramesOpt,
+    HfConfigOpt,
     ImageSizeOpt,
+    InputShapeOpt,
     JsonOpt,
     ModelArg,
     ModuleOpt,
@@ -86,6 +88,8 @@ def memory(
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -148,7 +152,9 @@ def memory(
         return
     if request is not None and measure:
         raise EdgewiseError("--measure runs zoo models and --module factories, not --phase")
-    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
+    graph = graph_for(
+        model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
+    )
     tl = memory_timeline(graph, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
     measured, eager_peak = None, None
     if measure:

@@ -13,8 +13,10 @@ from edgewise.cli.common import (
     CfgOpt,
     ContextOpt,
     FramesOpt,
+    HfConfigOpt,
     HwOpt,
     ImageSizeOpt,
+    InputShapeOpt,
     JsonOpt,
     KvPrecisionOpt,
     ModelArg,
@@ -109,6 +111,8 @@ def plan(
     ] = None,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -164,7 +168,9 @@ def plan(
                        allowed, solver, time_limit, long_lived, floor or (), sensitivity,
                        accuracy_budget, output, json_out, kv)  # fmt: skip
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
+    graph = graph_for(
+        model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
+    )
     outcome = make_plan(
         graph,
         spec,

@@ -13,8 +13,10 @@ from edgewise.cli.common import (
     CfgOpt,
     ContextOpt,
     FramesOpt,
+    HfConfigOpt,
     HwOpt,
     ImageSizeOpt,
+    InputShapeOpt,
     KvPrecisionOpt,
     ModelArg,
     ModuleOpt,
@@ -51,6 +53,8 @@ def report(
         Path | None, typer.Option("--plan", help="a plan from `edgewise plan -o`: before/after")
     ] = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -92,7 +96,9 @@ def report(
     request = None if module else llm_request(model, phase, prompt_tokens, None, context,
                                               image_size, generate=False)  # fmt: skip
     kv = kv_precision_for(kv_precision, request)
-    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
+    graph = graph_for(
+        model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
+    )
     html = graph_html(graph, spec, weights, activations, compute, command, plan_file, kv)
     write_output(output, html)
     console.print(f"report written to {output}")

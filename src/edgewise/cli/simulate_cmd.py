@@ -16,8 +16,10 @@ from edgewise.cli.common import (
     CsvOpt,
     DepthOpt,
     FramesOpt,
+    HfConfigOpt,
     HwOpt,
     ImageSizeOpt,
+    InputShapeOpt,
     JsonOpt,
     KvPrecisionOpt,
     ModelArg,
@@ -77,6 +79,8 @@ def simulate(
     json_out: JsonOpt = None,
     csv_out: CsvOpt = None,
     module: ModuleOpt = None,
+    input_shape: InputShapeOpt = None,
+    hf_config: HfConfigOpt = None,
     batch: BatchOpt = None,
     resolution: ResolutionOpt = None,
     frames: FramesOpt = None,
@@ -156,7 +160,9 @@ def simulate(
         emit(json_out, lambda: pipeline_run_to_dict(run, records),
              lambda: render_pipeline_run(run, console))  # fmt: skip
         return
-    graph = graph_for(model, module, batch, resolution, frames, cfg, request)
+    graph = graph_for(
+        model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
+    )
     plan_record: dict[str, object] | None = None
     plan_line = ""
     work, schedule, loaded = planned_workload(graph, plan_file, spec, weights, activations,
