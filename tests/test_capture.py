@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import resource
 import sys
 
@@ -333,3 +334,10 @@ def test_a_hugging_face_config_is_a_model(tmp_path) -> None:  # type: ignore[no-
     empty = tmp_path / "empty"
     empty.mkdir()
     refused("profile", str(empty), needle="without a config.json")
+    # --hf-config says the same explicitly: the same graph, and refusals that name it
+    from tests.test_hostile import cli
+
+    code, out, _ = cli("profile", "--hf-config", str(tmp_path / "vit"), "--json", "-")
+    assert code == 0 and json.loads(out)["totals"]["params"] == reference.parameter_count
+    refused("profile", "--hf-config", str(tmp_path / "nowhere"), needle="--hf-config")
+    refused("profile", "sd15-unet", "--hf-config", str(tmp_path / "vit"), needle="not two")
