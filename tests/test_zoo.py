@@ -98,6 +98,26 @@ def test_vit_b16_at_384_is_torchvision_swag_vit() -> None:
     assert abs(profile(graph).totals.macs - 55_484_000_000) < 10**6
 
 
+def test_sam_vit_h_against_timm() -> None:
+    """timm's samvit_huge_patch16: 637.03 M parameters (the entry's figure) and 2982.23
+    GMACs from fvcore, which counts every matmul, einsum and conv (edgewise's MACs,
+    attention and relative-position einsums included) plus 5 per layer-norm input element
+    (the 64 norms of the blocks on 4096 x 1280, the neck's two on 256 x 64 x 64)."""
+    graph = _graph("sam-vit-h")
+    macs = profile(graph).totals.macs
+    norm_elements = 32 * 2 * 4096 * 1280 + 2 * 256 * 64 * 64
+    assert abs(macs + 5 * norm_elements - 2_982_230_000_000) < 5 * 10**6
+
+
+def test_vivit_b_against_vivit_table2() -> None:
+    """ViViT Table 2, Model 1: 88.9 M parameters (the entry's figure) and 455.2 GFLOPs,
+    multiply-adds as the ViT papers count them: edgewise's MACs plus one more tubelet
+    embedding (16 x 14 x 14 tubelets x 768 channels x 2 x 16 x 16 x 3 weights)."""
+    macs = profile(_graph("vivit-b")).totals.macs
+    embedding = 16 * 14 * 14 * 768 * (2 * 16 * 16 * 3)
+    assert abs(macs + embedding - 455_200_000_000) < 5 * 10**7
+
+
 def test_efficientnet_pooler_adds_its_7x7_map_once() -> None:
     """HF's pooler is AvgPool2d(1280, ceil_mode=True) on the 1280 x 7 x 7 head output: one
     window clipped to the map, so 7 x 7 adds and one divide per channel."""

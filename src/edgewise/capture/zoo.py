@@ -255,6 +255,14 @@ def _vivit_b(w: Workload) -> Built:
     return model, (), {"pixel_values": _meta(w.batch, frames, 3, side, side)}
 
 
+def _sam_vit_h(w: Workload) -> Built:
+    from transformers import SamVisionConfig
+    from transformers.models.sam.modeling_sam import SamVisionEncoder
+
+    model = _on_meta(SamVisionEncoder, SamVisionConfig(**configs.SAM_VIT_H))
+    return model, (), {"pixel_values": _meta(w.batch, 3, 1024, 1024)}
+
+
 def _builtin(cls: type[nn.Module]) -> Callable[[Workload], Built]:
     """A zoo_builtin image classifier, on one image."""
 
@@ -405,6 +413,27 @@ _ENTRIES = (
         build=_sd_unet(configs.BK_SDM_BASE_UNET, text_dim=768),
         default_resolution=512, resolution_step=8, resolution_why=_LATENT,
     ),
+    *(
+        ZooEntry(
+            name=f"bk-sdm-{size}",
+            description=f"BK-SDM-{size.title()} (Kim et al. 2023): {what}, one step",
+            inputs="latent 1x4x64x64, text 1x77x768, timestep",
+            options=_SD_OPTIONS,
+            published=(
+                _params(value, f"BK-SDM-{size.title()} U-Net, {text} B in the nota-ai/bk-sdm-"
+                        f"{size} model card and the BK-SDM paper's Table 1 (their figures round "
+                        "up: Base's 579.4 M is 0.58 B)", precision=10**7),
+            ),
+            build=_sd_unet(config, text_dim=768),
+            default_resolution=512, resolution_step=8, resolution_why=_LATENT,
+        )
+        for size, what, config, value, text in (
+            ("small", "BK-SDM-Base without the mid stage", configs.BK_SDM_SMALL_UNET,
+             490_000_000, "0.49"),
+            ("tiny", "BK-SDM-Small without the innermost down and up stages",
+             configs.BK_SDM_TINY_UNET, 330_000_000, "0.33"),
+        )
+    ),
     ZooEntry(
         name="sd15-vae-decoder",
         description="Stable Diffusion 1.5 VAE decode path (post_quant_conv + decoder of "
@@ -459,6 +488,28 @@ _ENTRIES = (
         build=_sd_unet(configs.SDXL_UNET, text_dim=2048, sdxl=True),
         default_resolution=1024, resolution_step=8, resolution_why=_LATENT,
     ),
+    *(
+        ZooEntry(
+            name=f"koala-{size}",
+            description=f"KOALA-{size.upper()} (Lee et al. 2024): the SDXL U-Net with {what}; "
+            "one step",
+            inputs="latent 1x4x128x128, text 1x77x2048, text_embeds 1x1280, time_ids 1x6, "
+            "timestep",
+            options=_SD_OPTIONS,
+            published=(
+                _params(value, f"KOALA (arXiv:2312.04005), Table 2: KOALA-{size.upper()} "
+                        f"U-Net {text}", precision=10**6),
+            ),
+            build=_sd_unet(config, text_dim=2048, sdxl=True),
+            default_resolution=1024, resolution_step=8, resolution_why=_LATENT,
+        )
+        for size, what, config, value, text in (
+            ("700m", "one block pair per stage, 5 transformer blocks in the deepest stage "
+             "(10 in SDXL) and no mid block", configs.KOALA_700M_UNET, 782_000_000, "782M"),
+            ("1b", "one block pair per stage and 6 transformer blocks in the deepest stage "
+             "and the mid block", configs.KOALA_1B_UNET, 1_161_000_000, "1,161M"),
+        )
+    ),
     ZooEntry(
         name="vit-b16",
         description="ViT-B/16 image classifier, 1000 classes (transformers "
@@ -495,13 +546,31 @@ _ENTRIES = (
         name="vivit-b",
         description="ViViT-B/16x2 video classifier, joint space-time attention, Kinetics-400 "
         "(transformers VivitForVideoClassification); other frame counts and resolutions get a "
-        "position table of their size; no parameter or MAC figure found published",
+        "position table of their size. ViViT's Table 2 gives Model 1 455.2 GFLOPs, counted as "
+        "multiply-adds: edgewise's 451.52 GMACs plus 3.70 G, which is one more tubelet "
+        "embedding (3136 x 768 x 1536 MACs), i.e. that counter took the 3-D convolution at 2 "
+        "per MAC; tests/test_zoo.py holds both",
         inputs="video 1x32x3x224x224",
         options=frozenset({"batch", "resolution", "frames"}),
-        published=(),
+        published=(
+            _params(88_900_000, "Arnab et al. 2021, ViViT (arXiv:2103.15691), Table 2: "
+                    "Model 1 (spatio-temporal), 88.9 M parameters", precision=10**5),
+        ),
         build=_vivit_b,
         default_resolution=224, resolution_step=16, resolution_why="16-pixel tubelets",
         default_frames=32, frames_step=2,
+    ),
+    ZooEntry(
+        name="sam-vit-h",
+        description="Segment Anything ViT-H image encoder at 1024 px (transformers "
+        "SamVisionEncoder, the facebook/sam-vit-huge vision config: 32 blocks, 14x14 windows "
+        "but for four global ones, relative positions, the 256-channel neck). timm's 2982.23 "
+        "GMACs is fvcore's count: these MACs plus 5 per layer-norm element; "
+        "tests/test_zoo.py holds it",
+        inputs="image 1x3x1024x1024",
+        options=frozenset({"batch"}),
+        published=(_timm_params("samvit_huge_patch16.sa1b", "637.03"),),
+        build=_sam_vit_h,
     ),
     ZooEntry(
         name="resnet50",

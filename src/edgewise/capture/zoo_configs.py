@@ -38,6 +38,16 @@ SD15_UNET: Config = {
 # removed from every down stage and one from every up stage (diffusers builds
 # layers_per_block + 1 per up stage); the mid stage is kept
 BK_SDM_BASE_UNET: Config = {**SD15_UNET, "layers_per_block": 1}
+# nota-ai/bk-sdm-small: BK-SDM-Base without the mid stage (Kim et al. 2023, Fig. 2)
+BK_SDM_SMALL_UNET: Config = {**BK_SDM_BASE_UNET, "mid_block_type": None}
+# nota-ai/bk-sdm-tiny: BK-SDM-Small without the innermost stage (the 1280-channel
+# DownBlock2D and UpBlock2D at 1/64 of the image)
+BK_SDM_TINY_UNET: Config = {
+    **BK_SDM_SMALL_UNET,
+    "block_out_channels": [320, 640, 1280],
+    "down_block_types": ["CrossAttnDownBlock2D"] * 3,
+    "up_block_types": ["CrossAttnUpBlock2D"] * 3,
+}
 
 # stabilityai/stable-diffusion-2-1, unet/config.json: SD 1.5's layout with per-level head
 # widths, OpenCLIP-H text features (1024) and linear projections in the transformers.
@@ -371,3 +381,28 @@ WHISPER_TINY: Config = {
     "max_target_positions": 448,
     "scale_embedding": False,
 }
+
+
+# KOALA (Lee et al. 2024, arXiv:2312.04005): the SDXL U-Net with one residual + transformer
+# pair per stage removed (layers_per_block 1) and the deepest stage's transformer blocks
+# cut from 10 to 5 (KOALA-700M, also without the mid block) or 6 (KOALA-1B, mid block
+# kept, whose transformer takes the deepest stage's depth)
+KOALA_700M_UNET: Config = {
+    **SDXL_UNET, "layers_per_block": 1, "transformer_layers_per_block": [1, 2, 5],
+    "mid_block_type": None,
+}  # fmt: skip
+KOALA_1B_UNET: Config = {
+    **SDXL_UNET,
+    "layers_per_block": 1,
+    "transformer_layers_per_block": [1, 2, 6],
+}
+
+
+# facebook/sam-vit-huge config.json, vision_config: the ViT-H/16 image encoder at 1024 px,
+# windowed attention (14 x 14) but for four global blocks, relative position tables, and
+# the 256-channel neck
+SAM_VIT_H: Config = {
+    "hidden_size": 1280, "num_hidden_layers": 32, "num_attention_heads": 16,
+    "global_attn_indexes": [7, 15, 23, 31], "output_channels": 256, "window_size": 14,
+    "image_size": 1024, "patch_size": 16, "mlp_ratio": 4.0, "use_rel_pos": True,
+}  # fmt: skip
