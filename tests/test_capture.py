@@ -291,6 +291,37 @@ def test_index_tables_built_in_the_forward_capture() -> None:
             assert profile(graph, convention_name="torch").totals.flops == counter.get_total_flops()
 
 
+class _IndexesConstants(torch.nn.Module):
+    """Boolean indexing, nonzero and .item() on tensors built from arange: constants."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.arange(16) % 3 == 0
+        picked = torch.arange(16)[mask]  # 0, 3, ..., 15: six columns
+        count = int(torch.nonzero(mask).shape[0])
+        return x[:, picked] * count + x[:, : int(picked.max().item()) - 9]  # 15 - 9 = 6
+
+
+class _IndexesInput(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x[x > 0]
+
+
+def test_data_dependent_ops_on_constants_capture_and_on_the_input_are_refused() -> None:
+    """Tensors computed from constants alone are computed for real, so their values are
+    there for nonzero, boolean indexing and .item(); on the input, a one-line refusal."""
+    from edgewise.analysis.profile import profile
+    from edgewise.errors import EdgewiseError
+
+    graph = edgewise.capture(_IndexesConstants(), torch.empty(2, 16, device="meta"))
+    (mul,) = [op for op in graph.ops if op.name == "mul"]
+    assert graph.tensors[mul.outputs[0]].shape == (2, 6)
+    (add,) = [op for op in graph.ops if op.name == "add"]
+    assert graph.tensors[add.outputs[0]].shape == (2, 6)
+    assert profile(graph).totals.vector_ops > 0
+    with pytest.raises(EdgewiseError, match="depends on the input's values"):
+        edgewise.capture(_IndexesInput(), torch.empty(2, 16, device="meta"))
+
+
 def _on_meta(cls, config):  # type: ignore[no-untyped-def]
     with torch.device("meta"):
         return cls(config).eval()

@@ -8,11 +8,15 @@ derived here by hand from the architecture.
 from __future__ import annotations
 
 from functools import cache
+from typing import Any
 
 import pytest
+import torch
 
 from edgewise.analysis.conventions import CONVENTIONS
-from edgewise.analysis.profile import profile
+from edgewise.analysis.formulas import Count
+from edgewise.analysis.profile import op_costs, profile
+from edgewise.capture.torch_capture import capture
 from edgewise.capture.zoo import OPTIONS, ZOO, PublishedFigure, Workload, capture_zoo, zoo_entry
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
@@ -31,14 +35,20 @@ def _measure(graph: Graph, figure: PublishedFigure) -> int:
     return totals.flops if figure.quantity == "ops" else totals.macs
 
 
-@pytest.mark.parametrize("name", list(ZOO))
+# The reference-path entries run the selective scan one token at a time (vim-s-reference:
+# 154,000 ops, a minute to capture): their weights are the fused entries', which
+# `test_reference_scan_entries_share_the_fused_weights` checks without capturing them.
+_CAPTURED = [name for name in ZOO if not name.endswith("-reference")]
+
+
+@pytest.mark.parametrize("name", _CAPTURED)
 def test_captured_parameters_are_the_models_parameters(name: str) -> None:
     model, _, _ = ZOO[name].build(Workload())
     assert {p.device.type for p in model.parameters()} == {"meta"}  # no weight bytes
     assert _graph(name).parameter_count == sum(p.numel() for p in model.parameters())
 
 
-_FIGURES = [(name, f) for name, e in ZOO.items() for f in e.published]
+_FIGURES = [(name, f) for name in _CAPTURED for f in ZOO[name].published]
 
 
 @pytest.mark.parametrize(
@@ -116,6 +126,62 @@ def test_vivit_b_against_vivit_table2() -> None:
     macs = profile(_graph("vivit-b")).totals.macs
     embedding = 16 * 14 * 14 * 768 * (2 * 16 * 16 * 3)
     assert abs(macs + embedding - 455_200_000_000) < 5 * 10**7
+
+
+def test_reference_scan_entries_share_the_fused_weights() -> None:
+    for name in ZOO:
+        if name.endswith("-reference"):
+            fused, _, _ = ZOO[name.removesuffix("-reference")].build(Workload())
+            reference, _, _ = ZOO[name].build(Workload())
+            assert {n: p.shape for n, p in fused.named_parameters()} == {
+                n: p.shape for n, p in reference.named_parameters()
+            }
+            assert ZOO[name].published == ZOO[name.removesuffix("-reference")].published
+
+
+def test_selective_scan_rule_and_reference_path() -> None:
+    """The fused scan counts 9 B L D N + 2 B L D vector ops (state-spaces/mamba #110); the
+    reference path of the same Vim block counts its steps as they run, and both compute
+    the same function on real numbers."""
+    from edgewise.capture.ssm import VisionMamba, selective_scan, selective_scan_reference
+
+    graphs = {}
+    for fused in (True, False):
+        with torch.device("meta"):
+            model = VisionMamba(dim=32, depth=1, image=32, classes=10, fused=fused)
+        graphs[fused] = capture(model, torch.empty(1, 3, 32, 32, device="meta"))
+    scans = [op for op in graphs[True].ops if op.name == "selective_scan"]
+    assert len(scans) == 2 and scans[0].target == "edgewise.selective_scan.default"
+    b, d, length, n = 1, 64, 5, 16  # 4 patches + the class token, inner width 2 x 32
+    costs = [c for op, c in _counts(graphs[True]) if op.name == "selective_scan"]
+    assert costs == [Count(vector_ops=9 * b * length * d * n + 2 * b * d * length)] * 2
+    # outside the scans the two graphs count the same
+    outside = [sum((c for op, c in _counts(g) if "_scan" not in op.scope), Count())
+               for g in graphs.values()]  # fmt: skip
+    assert outside[0] == outside[1]
+    torch.manual_seed(0)
+    args = (torch.randn(2, 8, 6), torch.randn(2, 8, 6), -torch.rand(8, 4), torch.randn(2, 4, 6),
+            torch.randn(2, 4, 6), torch.randn(8), torch.randn(2, 8, 6), torch.randn(8))  # fmt: skip
+    torch.testing.assert_close(selective_scan(*args), _scan_by_hand(*args))
+    torch.testing.assert_close(selective_scan_reference(*args), _scan_by_hand(*args))
+
+
+def _counts(graph: Graph) -> list[tuple[Any, Count]]:
+    return [(op, c.count) for op, c in zip(graph.ops, op_costs(graph, CONVENTIONS["default"]),
+                                            strict=True)]  # fmt: skip
+
+
+def _scan_by_hand(u, delta, A, B, C, D, z, bias):  # type: ignore[no-untyped-def]
+    """h_t = exp(dt A) h_{t-1} + dt B_t u_t, y_t = C_t . h_t + D u_t, gated by silu(z_t)."""
+    dt = torch.nn.functional.softplus(delta + bias[:, None])
+    y = torch.zeros_like(u)
+    for b in range(u.shape[0]):
+        for d in range(u.shape[1]):
+            h = torch.zeros(A.shape[1])
+            for t in range(u.shape[2]):
+                h = torch.exp(dt[b, d, t] * A[d]) * h + dt[b, d, t] * B[b, :, t] * u[b, d, t]
+                y[b, d, t] = (C[b, :, t] * h).sum() + D[d] * u[b, d, t]
+    return y * torch.nn.functional.silu(z)
 
 
 def test_efficientnet_pooler_adds_its_7x7_map_once() -> None:

@@ -445,6 +445,17 @@ def gelu(a: OpArgs) -> Count:
     return Count(vector_ops=(9 if a.kwargs.get("approximate") == "tanh" else 5) * a.out.numel)
 
 
+@register("selective_scan")
+def selective_scan(a: OpArgs) -> Count:
+    """Mamba's fused selective scan (edgewise::selective_scan; u [B, D, L], A [D, N]) by
+    its published rule (state-spaces/mamba issue #110; VMamba's flops_selective_scan_fn):
+    9 B L D N FLOPs for the recurrence (discretize, update, read out), plus B L D for the
+    D skip and B L D for the z gate. All vector ops: the scan is elementwise work."""
+    u, A = a.args[0], a.args[2]
+    batch, d, length = u.shape
+    return Count(vector_ops=9 * batch * length * d * A.shape[1] + 2 * batch * d * length)
+
+
 # --------------------------------------------------------------------------- norms
 
 

@@ -24,7 +24,7 @@ from msgspec.structs import replace
 from torch import nn
 from torch._subclasses.fake_tensor import FakeTensor, FakeTensorMode, unset_fake_temporarily
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten, tree_map_with_path
+from torch.utils._pytree import tree_flatten, tree_map, tree_map_with_path, tree_unflatten
 from torch.utils.weak import WeakIdKeyDictionary
 
 from edgewise.errors import EdgewiseError
@@ -33,6 +33,14 @@ from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
 from edgewise.ir.vocab import STRING_PADDING_CONVS
 
 MAX_CONSTANT_ELEMENTS = 4096  # constants this small keep their values in the graph
+# Tensors computed from constants alone (index tables, masks from arange) up to this size
+# are also computed for real, so data-dependent ops on them (.item(), nonzero, boolean
+# indexing) work; ops that draw random numbers never are.
+MAX_COMPUTED_ELEMENTS = 1 << 20
+_RANDOM = frozenset(("rand", "randn", "randint", "randperm", "normal", "uniform", "bernoulli",
+                     "rand_like", "randn_like", "randint_like", "multinomial", "dropout",
+                     "native_dropout", "exponential", "geometric", "cauchy",
+                     "log_normal"))  # fmt: skip
 
 
 def _dtype_name(dtype: torch.dtype) -> str:
@@ -42,9 +50,11 @@ def _dtype_name(dtype: torch.dtype) -> str:
 class _Recorder(TorchDispatchMode):
     """Records each ATen op with its arguments, output tensors and running scope."""
 
-    def __init__(self, scope_stack: list[str]) -> None:
+    def __init__(self, scope_stack: list[str], mode: FakeTensorMode) -> None:
         super().__init__()
         self.scope_stack = scope_stack
+        self.mode = mode
+        self.values: WeakIdKeyDictionary = WeakIdKeyDictionary()  # fake -> its real value
         self.ids: WeakIdKeyDictionary = WeakIdKeyDictionary()  # tensor object -> latest id
         self.storage_ids: dict[int, int] = {}  # live storage's address -> storage id
         self.holders: Counter[int] = Counter()  # storage address -> registered live tensors
@@ -122,18 +132,71 @@ class _Recorder(TorchDispatchMode):
             return _dtype_name(value)
         return str(value)  # device, layout, memory_format, SymInt printed
 
+    # --- values of tensors computed from constants alone ---
+    def _value(self, t: torch.Tensor) -> torch.Tensor | None:
+        """The real value behind `t`, if it depends on constants only (None otherwise)."""
+        if not isinstance(t, FakeTensor):
+            return None if t.is_meta else t  # a real constant the forward made or holds
+        value = self.values.get(t)
+        if value is None and getattr(t, "constant", None) is not None:
+            value = t.constant
+        return value
+
+    def _real_run(self, func, args, kwargs):  # type: ignore[no-untyped-def]
+        """Run `func` on the real values of its tensor arguments, when all of them have one
+        (small, and no random op); None when it cannot."""
+        if func._schema.name.split("::")[-1].rstrip("_") in _RANDOM:
+            return None
+        flat, spec = tree_flatten((args, kwargs))
+        real = []
+        for a in flat:
+            if isinstance(a, torch.Tensor):
+                value = self._value(a)
+                if value is None or value.numel() > MAX_COMPUTED_ELEMENTS:
+                    return None
+                a = value
+            real.append(a)
+        real_args, real_kwargs = tree_unflatten(real, spec)
+        try:
+            with unset_fake_temporarily():
+                result = func(*real_args, **real_kwargs)
+        except Exception:
+            return None
+        outs = [o for o in tree_flatten(result)[0] if isinstance(o, torch.Tensor)]
+        if any(o.is_meta or o.numel() > MAX_COMPUTED_ELEMENTS for o in outs):
+            return None
+        return result
+
     # --- dispatch ---
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         scope = self.scope_stack[-1] if self.scope_stack else ""
+        real = self._real_run(func, args, kwargs)
         try:
             out = func(*args, **kwargs)
         except Exception as e:
-            where = scope or "<root module>"
-            raise EdgewiseError(
-                f"the forward failed in module '{where}' at op {func}: "
-                f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
-            ) from e
+            if real is not None:  # data-dependent, but on constants only: its real result
+                out = tree_map(
+                    lambda r: self.mode.from_tensor(r) if isinstance(r, torch.Tensor) else r, real
+                )
+            else:
+                where = scope or "<root module>"
+                hint = (
+                    "; the op depends on the input's values, which a capture does not have: "
+                    "make the shape depend on shapes only"
+                    if "DataDependent" in type(e).__name__ or "DynamicOutput" in type(e).__name__
+                    else ""
+                )
+                raise EdgewiseError(
+                    f"the forward failed in module '{where}' at op {func}: "
+                    f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{hint}"
+                ) from e
+        if real is not None:
+            fakes = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
+            reals = [o for o in tree_flatten(real)[0] if isinstance(o, torch.Tensor)]
+            for fake, value in zip(fakes, reals, strict=False):
+                if isinstance(fake, FakeTensor):
+                    self.values[fake] = value
         outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
         if not outs:  # metadata queries (aten.device, sym_size): no data, no cost
             return out
@@ -143,11 +206,11 @@ class _Recorder(TorchDispatchMode):
         inputs = tuple(self._ref(t) for t in in_tensors)
         index = len(self.ops)
         outputs = tuple(self.register(o, TensorKind.ACTIVATION, producer=index) for o in outs)
-        name = func._schema.name.split("::")[-1]
+        namespace, _, name = func._schema.name.rpartition("::")
         self.ops.append(
             Op(
                 index=index,
-                target=f"aten.{func._schema.name.split('::')[-1]}.{func._overloadname}",
+                target=f"{namespace or 'aten'}.{name}.{func._overloadname}",
                 inputs=inputs,
                 outputs=outputs,
                 args=enc_args,
@@ -233,7 +296,7 @@ def capture(
     mode = FakeTensorMode(allow_non_fake_inputs=True)
     stack: list[str] = []
     scopes: dict[str, str] = {"": f"{type(model).__module__}.{type(model).__qualname__}"}
-    recorder = _Recorder(stack)
+    recorder = _Recorder(stack, mode)
 
     state = {
         **{n: (p, TensorKind.PARAMETER) for n, p in model.named_parameters(remove_duplicate=False)},

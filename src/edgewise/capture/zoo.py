@@ -263,6 +263,30 @@ def _sam_vit_h(w: Workload) -> Built:
     return model, (), {"pixel_values": _meta(w.batch, 3, 1024, 1024)}
 
 
+def _mamba_130m(fused: bool) -> Callable[[Workload], Built]:
+    def build(w: Workload) -> Built:
+        from transformers import MambaConfig, MambaForCausalLM
+
+        from edgewise.capture.ssm import use_fused_scan
+
+        model = _on_meta(MambaForCausalLM, MambaConfig(**configs.MAMBA_130M))
+        model = use_fused_scan(model) if fused else model
+        tokens = _meta(w.batch, 128, dtype=torch.int64)
+        return model, (), {"input_ids": tokens, "use_cache": False}
+
+    return build
+
+
+def _vim_s(fused: bool) -> Callable[[Workload], Built]:
+    def build(w: Workload) -> Built:
+        from edgewise.capture.ssm import VisionMamba
+
+        model = _on_meta(VisionMamba, fused=fused)
+        return model, (), {"pixel_values": _meta(w.batch, 3, 224, 224)}
+
+    return build
+
+
 def _builtin(cls: type[nn.Module]) -> Callable[[Workload], Built]:
     """A zoo_builtin image classifier, on one image."""
 
@@ -571,6 +595,46 @@ _ENTRIES = (
         options=frozenset({"batch"}),
         published=(_timm_params("samvit_huge_patch16.sa1b", "637.03"),),
         build=_sam_vit_h,
+    ),
+    *(
+        ZooEntry(
+            name=f"mamba-130m{suffix}",
+            description="Mamba-130M language model (Gu & Dao 2023; transformers "
+            f"MambaForCausalLM, the state-spaces/mamba-130m-hf config) on a 128-token prompt; "
+            f"{how}",
+            inputs="token ids 1x128",
+            options=frozenset({"batch"}),
+            published=(
+                _params(130_000_000, "Gu & Dao 2023, Mamba (arXiv:2312.00752), Table 3: "
+                        "Mamba 130M (the language-model head shares the embedding)",
+                        precision=10**7),
+            ),
+            build=_mamba_130m(fused),
+        )
+        for suffix, fused, how in (
+            ("", True, "the selective scan as one fused kernel, counted by its published "
+             "rule"),
+            ("-reference", False, "the selective scan on the reference path, one step per "
+             "token, counted op by op"),
+        )
+    ),
+    *(
+        ZooEntry(
+            name=f"vim-s{suffix}",
+            description="Vision Mamba Vim-S (Zhu et al. 2024): 24 bidirectional Mamba "
+            f"blocks of width 384, 16-pixel patches, middle class token; {how}",
+            inputs="image 1x3x224x224",
+            options=frozenset({"batch"}),
+            published=(
+                _params(26_000_000, "Zhu et al. 2024, Vision Mamba (arXiv:2401.09417), "
+                        "Table 1: Vim-S 26M", precision=10**6),
+            ),
+            build=_vim_s(fused),
+        )
+        for suffix, fused, how in (
+            ("", True, "each scan one fused kernel, counted by its published rule"),
+            ("-reference", False, "each scan on the reference path, counted op by op"),
+        )
     ),
     ZooEntry(
         name="resnet50",

@@ -406,3 +406,11 @@ SAM_VIT_H: Config = {
     "global_attn_indexes": [7, 15, 23, 31], "output_channels": 256, "window_size": 14,
     "image_size": 1024, "patch_size": 16, "mlp_ratio": 4.0, "use_rel_pos": True,
 }  # fmt: skip
+
+# state-spaces/mamba-130m-hf config.json: 24 Mamba blocks of width 768 (inner 1536), state
+# 16, dt rank 48, GPT-NeoX vocabulary padded to 50280
+MAMBA_130M: Config = {
+    "vocab_size": 50280, "hidden_size": 768, "state_size": 16, "num_hidden_layers": 24,
+    "expand": 2, "conv_kernel": 4, "use_bias": False, "use_conv_bias": True,
+    "time_step_rank": 48, "residual_in_fp32": True,
+}  # fmt: skip
