@@ -372,3 +372,38 @@ def test_a_hugging_face_config_is_a_model(tmp_path) -> None:  # type: ignore[no-
     assert code == 0 and json.loads(out)["totals"]["params"] == reference.parameter_count
     refused("profile", "--hf-config", str(tmp_path / "nowhere"), needle="--hf-config")
     refused("profile", "sd15-unet", "--hf-config", str(tmp_path / "vit"), needle="not two")
+
+
+def test_graph_cache_skips_capture_and_misses_on_a_changed_option(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The second command on a zoo model or a factory reads the cache (capture never runs);
+    another option is another graph; --no-cache and `cache clear` bypass and empty it."""
+    from edgewise.capture import cache, zoo
+    from edgewise.capture import source as source_module
+    from tests.test_hostile import cli
+
+    monkeypatch.setenv("EDGEWISE_CACHE_DIR", str(tmp_path))
+    first = cli("profile", "resnet18", "--json", "-")
+    assert first[0] == 0 and cache.usage()[0] == 1
+    calls: list[str] = []
+
+    def counted(name, workload=zoo.DEFAULT_WORKLOAD):  # type: ignore[no-untyped-def]
+        calls.append(name)
+        return real_capture(name, workload)
+
+    real_capture = zoo.capture_zoo
+    monkeypatch.setattr(zoo, "capture_zoo", counted)
+    again = cli("profile", "resnet18", "--json", "-")
+    assert again == first and calls == []  # the same figures, and no capture
+    assert cli("profile", "resnet18", "--resolution", "160", "--json", "-")[0] == 0
+    assert calls == ["resnet18"] and cache.usage()[0] == 2  # a new workload: captured
+    assert cli("profile", "resnet18", "--no-cache", "--json", "-")[1] == first[1]
+    assert calls == ["resnet18", "resnet18"]  # --no-cache: captured again
+    real_module = source_module._capture_module
+    module_calls: list[str] = []
+    monkeypatch.setattr(source_module, "_capture_module",
+                        lambda spec: module_calls.append(spec) or real_module(spec))  # fmt: skip
+    for _ in range(2):
+        assert cli("profile", "--module", "tests.models:tiny_cnn", "--json", "-")[0] == 0
+    assert module_calls == ["tests.models:tiny_cnn"]
+    code, out, _ = cli("cache", "clear")
+    assert code == 0 and "removed 3 graphs" in out and cache.usage() == (0, 0)

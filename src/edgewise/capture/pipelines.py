@@ -85,7 +85,8 @@ def pipeline_entry(name: str) -> PipelineEntry:
 
 def capture_pipeline(name: str, options: PipelineOptions = PipelineOptions()) -> Pipeline:
     """Capture every phase of pipeline `name` (each distinct model and input once)."""
-    from edgewise.capture.zoo import Workload, capture_zoo
+    from edgewise.capture.source import zoo_graph as capture_zoo
+    from edgewise.capture.workload import Workload
 
     entry = pipeline_entry(name)
     options.check()

@@ -20,7 +20,7 @@ from edgewise.ir.serialize import load_graph
 if TYPE_CHECKING:
     from torch import nn
 
-    from edgewise.capture.zoo import Workload
+    from edgewise.capture.workload import Workload
 
 # torch (about 2 s to import) is imported by the functions that build a model, not here:
 # reading a saved graph file needs none of it
@@ -66,6 +66,32 @@ def build_module(spec: str) -> Built:
 
 
 def graph_from_module(spec: str) -> Graph:
+    """The factory's graph; cached by the spec and the bytes of the factory's source file
+    (a change in another file it imports is not seen: `--no-cache` then)."""
+    from edgewise.capture.cache import cached_graph, file_digest
+
+    origin = _module_file(spec.partition(":")[0])
+    if origin is None:
+        return _capture_module(spec)
+    return cached_graph(
+        {"module": spec, "file": file_digest(origin)}, lambda: _capture_module(spec)
+    )
+
+
+def _module_file(module_name: str) -> Path | None:
+    import importlib.util
+
+    if "" not in sys.path:
+        sys.path.insert(0, "")
+    try:
+        found = importlib.util.find_spec(module_name)
+    except (ImportError, ValueError):
+        return None
+    origin = found.origin if found else None
+    return Path(origin) if origin and Path(origin).is_file() else None
+
+
+def _capture_module(spec: str) -> Graph:
     from edgewise.capture.torch_capture import capture
 
     model, args, kwargs = build_module(spec)
@@ -73,6 +99,24 @@ def graph_from_module(spec: str) -> Graph:
     if not graph.ops:  # nothing to count, time or plan: every later stage would divide by 0
         raise EdgewiseError(f"--module: the forward of {spec}() ran no ops (does it compute?)")
     return graph
+
+
+def zoo_graph(name: str, workload: Workload | None = None) -> Graph:
+    """A zoo model's graph at `workload`, from the graph cache when it is there (then
+    neither torch nor the model's library is imported)."""
+    from dataclasses import asdict
+
+    from edgewise.capture.cache import cached_graph
+    from edgewise.capture.workload import DEFAULT_WORKLOAD
+
+    w = workload or DEFAULT_WORKLOAD
+
+    def make() -> Graph:
+        from edgewise.capture.zoo import capture_zoo
+
+        return capture_zoo(name, w)
+
+    return cached_graph({"zoo": name, "workload": asdict(w)}, make)
 
 
 def model_from_source(
@@ -99,7 +143,7 @@ def graph_from_source(
     """Resolve MODEL (zoo name, graph file, ONNX file, Hugging Face config) or --module
     into a captured graph. `input_shapes` binds an ONNX file's symbolic input dims."""
     if workload is not None:
-        from edgewise.capture.zoo import Workload  # the zoo imports torch and diffusers
+        from edgewise.capture.workload import Workload
 
         workload = None if workload == Workload() else workload
     if module:
@@ -136,10 +180,17 @@ def graph_from_source(
 
         if workload is not None and (workload.frames is not None or workload.cfg):
             raise EdgewiseError("a Hugging Face config takes --batch and --resolution only")
-        built, args, kwargs = build_from_hf_config(
-            config, workload.batch if workload else 1, workload.resolution if workload else None
-        )
-        return capture(built, *args, name=str(config.parent.name or config.stem), **kwargs)
+        from edgewise.capture.cache import cached_graph, file_digest
+
+        batch, resolution = (workload.batch, workload.resolution) if workload else (1, None)
+
+        def make() -> Graph:
+            built, args, kwargs = build_from_hf_config(config, batch, resolution)
+            return capture(built, *args, name=str(config.parent.name or config.stem), **kwargs)
+
+        key = {"hf_config": file_digest(config), "batch": batch, "resolution": resolution,
+               "name": str(config.parent.name or config.stem)}  # fmt: skip
+        return cached_graph(key, make)
     if model.endswith(".json") or Path(model).is_file():
         if workload is not None:
             raise EdgewiseError(
@@ -147,6 +198,4 @@ def graph_from_source(
                 "capture again with the workload options"
             )
         return load_graph(Path(model))
-    from edgewise.capture.zoo import DEFAULT_WORKLOAD, capture_zoo
-
-    return capture_zoo(model, workload or DEFAULT_WORKLOAD)
+    return zoo_graph(model, workload)

@@ -21,6 +21,7 @@ from torch import nn
 
 from edgewise.capture import zoo_configs as configs
 from edgewise.capture.torch_capture import capture
+from edgewise.capture.workload import DEFAULT_WORKLOAD, Workload
 from edgewise.capture.zoo_builtin import (
     DigitsCNN,
     GoogLeNet,
@@ -35,19 +36,6 @@ Built = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]  # model, example args
 
 OPTIONS = ("batch", "resolution", "frames", "cfg")
 _LIMITS = {"batch": 1024, "resolution": 8192, "frames": 1024}  # typo guards, not model limits
-
-
-@dataclass(frozen=True)
-class Workload:
-    """One forward pass's input: what a user varies without changing the model."""
-
-    batch: int = 1
-    resolution: int | None = None  # image size in pixels (None = the entry's default)
-    frames: int | None = None  # video frames (None = the entry's default)
-    cfg: bool = False  # classifier-free guidance: the denoiser runs on 2 x batch
-
-
-DEFAULT_WORKLOAD = Workload()
 
 
 @dataclass(frozen=True)

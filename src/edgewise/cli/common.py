@@ -13,7 +13,7 @@ from rich.console import Console
 from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
-    from edgewise.capture.zoo import Workload
+    from edgewise.capture.workload import Workload
     from edgewise.ir.graph import Graph
     from edgewise.ir.pipeline import Pipeline
 
@@ -196,7 +196,7 @@ def workload_for(
         raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
     if batch in (None, 1) and resolution is None and frames is None and not cfg:
         return None
-    from edgewise.capture.zoo import Workload
+    from edgewise.capture.workload import Workload
 
     return Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
 
@@ -335,10 +335,14 @@ def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str |
 
 def llm_graph(request: dict[str, Any]) -> Graph:
     """The prefill or decode graph a request names."""
+    from edgewise.capture.cache import cached_graph
     from edgewise.capture.llm import capture_llm
 
-    return capture_llm(request["name"], request["phase"], request["prompt_tokens"],
-                       request["context"], request["image_size"])  # fmt: skip
+    keys = ("name", "phase", "prompt_tokens", "context", "image_size")
+    return cached_graph(
+        {"llm": {k: request[k] for k in keys}},
+        lambda: capture_llm(*(request[k] for k in keys)),
+    )
 
 
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:

@@ -76,6 +76,14 @@ def _version(value: bool) -> None:
 def _root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="show tracebacks")] = False,
+    no_cache: Annotated[
+        bool,
+        typer.Option(
+            "--no-cache",
+            help="capture again instead of reading the graph cache (accepted anywhere on the "
+            "line; EDGEWISE_NO_CACHE=1 does the same)",
+        ),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -392,6 +400,31 @@ app.command()(digits)
 app.command()(speculative)
 app.command()(report)
 app.command()(compare)
+cache_app = typer.Typer(help="The graph cache: where it is, what it holds; clear it.",
+                        no_args_is_help=True)  # fmt: skip
+
+
+@cache_app.command("info")
+def cache_info() -> None:
+    """Where captured graphs are cached and how much they take."""
+    from edgewise.capture.cache import cache_dir, usage
+    from edgewise.report.format import binary_bytes
+
+    files, size = usage()
+    console.print(f"{cache_dir() / 'graphs'}: {files} graphs, {binary_bytes(size)}")
+
+
+@cache_app.command("clear")
+def cache_clear() -> None:
+    """Remove every cached graph (the next command on each model captures again)."""
+    from edgewise.capture.cache import cache_dir, clear
+    from edgewise.report.format import binary_bytes
+
+    files, size = clear()
+    console.print(f"removed {files} graphs ({binary_bytes(size)}) from {cache_dir() / 'graphs'}")
+
+
+app.add_typer(cache_app, name="cache")
 app.add_typer(hw_app, name="hw")
 app.add_typer(sweep_app, name="sweep")
 
@@ -408,10 +441,12 @@ def main() -> None:
     except ImportError:  # pragma: no cover
         from click import exceptions as click  # type: ignore[no-redef]
 
+    from edgewise.capture.cache import set_enabled
     from edgewise.ir.files import discard_outputs
 
     debug = "--debug" in sys.argv[1:]
-    sys.argv = [a for a in sys.argv if a != "--debug"]  # accepted anywhere on the line
+    set_enabled("--no-cache" not in sys.argv[1:])
+    sys.argv = [a for a in sys.argv if a not in ("--debug", "--no-cache")]  # anywhere on the line
     code = 0
     try:
         code = app(prog_name="edgewise", standalone_mode=False) or 0
