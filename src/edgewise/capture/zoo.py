@@ -14,25 +14,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Any
 
 from edgewise.capture import zoo_configs as configs
-from edgewise.capture.torch_capture import capture
 from edgewise.capture.workload import DEFAULT_WORKLOAD, Workload
-from edgewise.capture.zoo_builtin import (
-    DigitsCNN,
-    GoogLeNet,
-    MobileNetV2,
-    VaeDecoder,
-    share_parameters,
-)
 from edgewise.errors import EdgewiseError, unknown_name
 from edgewise.ir.graph import Graph
 
-Built = tuple[nn.Module, tuple[Any, ...], dict[str, Any]]  # model, example args, kwargs
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch (2 s to import) is imported by the builders, not here: `edgewise zoo` lists the
+# entries without it
+Built = tuple["nn.Module", tuple[Any, ...], dict[str, Any]]  # model, example args, kwargs
 
 OPTIONS = ("batch", "resolution", "frames", "cfg")
 _LIMITS = {"batch": 1024, "resolution": 8192, "frames": 1024}  # typo guards, not model limits
@@ -136,14 +131,19 @@ def _resolving(entry: ZooEntry) -> ZooEntry:
 
 def _on_meta(cls: Callable[..., Any], *args: Any, **kwargs: Any) -> nn.Module:
     """`cls(*args, **kwargs)` with every parameter and buffer on the meta device."""
+    import torch
+    from torch import nn
+
     with torch.device("meta"):
         model = cls(*args, **kwargs)
     assert isinstance(model, nn.Module), f"{cls} did not build an nn.Module"
     return model
 
 
-def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    return torch.empty(shape, dtype=dtype, device="meta")
+def _meta(*shape: int, dtype: str = "float32") -> torch.Tensor:
+    import torch
+
+    return torch.empty(shape, dtype=getattr(torch, dtype), device="meta")
 
 
 def _side(w: Workload, downscale: int = 1) -> int:
@@ -167,7 +167,7 @@ def _sd_unet(
         batch, side = w.batch * (2 if w.cfg else 1), _side(w, 8)
         kwargs: dict[str, Any] = {
             "sample": _meta(batch, 4, side, side),
-            "timestep": _meta(dtype=torch.int64),
+            "timestep": _meta(dtype="int64"),
             "encoder_hidden_states": _meta(batch, 77, text_dim),
         }
         if sdxl:  # pooled OpenCLIP-bigG text embedding + (size, crop, target size) ids
@@ -182,6 +182,8 @@ def _sd15_vae_decoder(w: Workload) -> Built:
     from diffusers import AutoencoderKL
 
     vae = _on_meta(AutoencoderKL, **configs.SD15_VAE)
+    from edgewise.capture.zoo_builtin import VaeDecoder
+
     decode = VaeDecoder(vae.get_submodule("post_quant_conv"), vae.get_submodule("decoder"))
     side = _side(w, 8)
     return decode, (), {"latent": _meta(w.batch, 4, side, side)}
@@ -191,7 +193,7 @@ def _sd15_text_encoder(w: Workload) -> Built:
     from transformers import CLIPTextConfig, CLIPTextModel
 
     model = _on_meta(CLIPTextModel, CLIPTextConfig(**configs.CLIP_L14_TEXT))
-    return model, (), {"input_ids": _meta(w.batch, 77, dtype=torch.int64)}
+    return model, (), {"input_ids": _meta(w.batch, 77, dtype="int64")}
 
 
 def _sdxl_text_encoder_2(w: Workload) -> Built:
@@ -199,7 +201,7 @@ def _sdxl_text_encoder_2(w: Workload) -> Built:
 
     config = CLIPTextConfig(**configs.OPENCLIP_BIGG_TEXT)
     model = _on_meta(CLIPTextModelWithProjection, config)
-    return model, (), {"input_ids": _meta(w.batch, 77, dtype=torch.int64)}
+    return model, (), {"input_ids": _meta(w.batch, 77, dtype="int64")}
 
 
 def _image_classifier(
@@ -259,7 +261,7 @@ def _mamba_130m(fused: bool) -> Callable[[Workload], Built]:
 
         model = _on_meta(MambaForCausalLM, MambaConfig(**configs.MAMBA_130M))
         model = use_fused_scan(model) if fused else model
-        tokens = _meta(w.batch, 128, dtype=torch.int64)
+        tokens = _meta(w.batch, 128, dtype="int64")
         return model, (), {"input_ids": tokens, "use_cache": False}
 
     return build
@@ -275,12 +277,15 @@ def _vim_s(fused: bool) -> Callable[[Workload], Built]:
     return build
 
 
-def _builtin(cls: type[nn.Module]) -> Callable[[Workload], Built]:
-    """A zoo_builtin image classifier, on one image."""
+def _builtin(class_name: str) -> Callable[[Workload], Built]:
+    """A zoo_builtin image classifier (by class name: imported when built), on one image."""
 
     def build(w: Workload) -> Built:
+        from edgewise.capture import zoo_builtin
+
         side = _side(w)
-        return _on_meta(cls), (), {"pixel_values": _meta(w.batch, 3, side, side)}
+        model = _on_meta(getattr(zoo_builtin, class_name))
+        return model, (), {"pixel_values": _meta(w.batch, 3, side, side)}
 
     return build
 
@@ -289,7 +294,7 @@ def _bert_base(w: Workload) -> Built:
     from transformers import BertConfig, BertModel
 
     model = _on_meta(BertModel, BertConfig(**configs.BERT_BASE))
-    return model, (), {"input_ids": _meta(w.batch, 384, dtype=torch.int64)}
+    return model, (), {"input_ids": _meta(w.batch, 384, dtype="int64")}
 
 
 def _whisper_tiny_encoder(w: Workload) -> Built:
@@ -302,6 +307,8 @@ def _whisper_tiny_encoder(w: Workload) -> Built:
 
 
 def _digits_cnn(w: Workload) -> Built:
+    from edgewise.capture.zoo_builtin import DigitsCNN
+
     return _on_meta(DigitsCNN), (_meta(w.batch, 1, 8, 8),), {}
 
 
@@ -321,6 +328,8 @@ def _dit_xl2(w: Workload) -> Built:
         for i in range(configs.DIT_XL2_256["num_layers"])
     )
     for embedder in rest:
+        from edgewise.capture.zoo_builtin import share_parameters
+
         share_parameters(first, embedder)
     batch = w.batch * (2 if w.cfg else 1)
     return (
@@ -328,8 +337,8 @@ def _dit_xl2(w: Workload) -> Built:
         (),
         {
             "hidden_states": _meta(batch, 4, side, side),
-            "timestep": _meta(batch, dtype=torch.int64),
-            "class_labels": _meta(batch, dtype=torch.int64),
+            "timestep": _meta(batch, dtype="int64"),
+            "class_labels": _meta(batch, dtype="int64"),
         },
     )
 
@@ -644,7 +653,7 @@ _ENTRIES = (
         options=_IMAGE_OPTIONS,
         published=_torchvision("MobileNet_V2_Weights.IMAGENET1K_V1", 3_504_872, 301_000_000,
                                "thop"),
-        build=_builtin(MobileNetV2),
+        build=_builtin("MobileNetV2"),
         default_resolution=224,
     ),
     ZooEntry(
@@ -752,7 +761,7 @@ _ENTRIES = (
         options=_IMAGE_OPTIONS,
         published=_torchvision("GoogLeNet_Weights.IMAGENET1K_V1", 6_624_904, 1_498_000_000,
                                "default"),
-        build=_builtin(GoogLeNet),
+        build=_builtin("GoogLeNet"),
         default_resolution=224,
     ),
     ZooEntry(
@@ -811,4 +820,6 @@ def capture_zoo(name: str, workload: Workload = DEFAULT_WORKLOAD) -> Graph:
     entry = zoo_entry(name)
     resolved = entry.resolve(workload)
     model, args, kwargs = entry.build(resolved)
+    from edgewise.capture.torch_capture import capture
+
     return capture(model, *args, name=name, meta=asdict(resolved), **kwargs)
