@@ -97,9 +97,7 @@ def _render_calibration(m: HostMeasurements, spec: HardwareSpec) -> None:
         table.add_section()
         table.add_row(Text(label, style="bold"), "", "", "")
         for p in probes:
-            table.add_row(
-                p.what, f"{p.seconds * 1e3:.3g} ms", f"{si(p.rate)}{unit}", f"{p.spread:.2f}"
-            )
+            table.add_row(p.what, _seconds(p.seconds), f"{si(p.rate)}{unit}", f"{p.spread:.2f}")
     console.print(table)
     peak = spec.peak_macs_per_s("fp32")
     console.print(
@@ -258,10 +256,9 @@ def validation_to_dict(v: Validation) -> dict[str, object]:
 
 
 def _seconds(value: float) -> str:
-    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if value >= factor:
-            return f"{value / factor:.3g} {unit}"
-    return "0" if value == 0 else f"{value * 1e9:.3g} ns"
+    from edgewise.report.format import seconds
+
+    return seconds(value)
 
 
 def _percent(error: float) -> str:

@@ -133,9 +133,7 @@ def render_run(result: PlanRun, out: Console) -> None:
     from rich.table import Table
 
     from edgewise.report.format import binary_bytes as mib
-
-    def seconds(s: float) -> str:
-        return f"{s:.2f} s" if s >= 1 else f"{s * 1000:.1f} ms"
+    from edgewise.report.format import change, seconds
 
     table = Table(title=f"{result.model} on {result.device}: measured ({result.method}) "
                   f"vs predicted, median of {result.repeat}")  # fmt: skip
@@ -151,8 +149,8 @@ def render_run(result: PlanRun, out: Console) -> None:
     base = result.baseline
     overhead = result.planned.latency_s / base.latency_s - 1 if base.latency_s else 0.0
     out.print(
-        f"plan saves {mib(result.saved_bytes)} of the interpreter's peak (predicted "
-        f"{mib(result.predicted_saved_bytes)}); time {overhead:+.1%}"
+        f"plan {change(-result.saved_bytes, mib)} of the interpreter's peak (predicted: "
+        f"{change(-result.predicted_saved_bytes, mib)}); time {overhead:+.1%}"
     )
     actions = ", ".join(f"{n} {a}" for a, n in result.actions.items() if n) or "no tensor moved"
     extra = [f"{result.recomputed_ops} ops re-run"] if result.recomputed_ops else []

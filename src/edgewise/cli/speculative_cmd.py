@@ -54,8 +54,8 @@ def speculative(
     from edgewise.cli.simulate_cmd import default_precision
     from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
     from edgewise.ir.vocab import PRECISION_BYTES
-    from edgewise.report.format import binary_bytes
-    from edgewise.report.simulate_report import _seconds
+    from edgewise.report.format import binary_bytes, joules
+    from edgewise.report.format import seconds as _seconds
     from edgewise.simulate.simulator import simulate
     from edgewise.simulate.speculative import Speculation
     from edgewise.simulate.workload import op_workload
@@ -129,11 +129,11 @@ def speculative(
         table.add_column(col, justify="right")
     plain = 1 / r0.target_step_s
     table.add_row("no draft", "1", f"{plain:.3g}", "1.00x", "1.00x",
-                  f"{r0.target_energy_j * 1e3:.3g} mJ")  # fmt: skip
+                  joules(r0.target_energy_j))  # fmt: skip
     for r in results:
         table.add_row(f"{r.acceptance:g}", f"{r.tokens_per_round:.4g}", f"{r.tokens_per_s:.3g}",
                       f"{r.decode_speedup:.2f}x", f"{r.end_to_end_speedup:.2f}x",
-                      f"{r.energy_per_token_j * 1e3:.3g} mJ")  # fmt: skip
+                      joules(r.energy_per_token_j))  # fmt: skip
     console.print(table)
     console.print(
         f"memory: both models' weights {binary_bytes(r0.weight_bytes)} (published parameter "

@@ -1,40 +1,91 @@
-"""Number formatting shared by every table: SI prefixes for counts, binary for bytes,
-seconds and joules auto-scaled."""
+"""The one formatter for quantities with units, used by every table, chart label and report.
+
+Conventions: three significant figures, never an exponent; counts and rates take SI
+prefixes (k, M, G, T, P), memory sizes binary ones (KiB, MiB, GiB, TiB), times and
+energies the SI prefix that puts the number in [1, 1000) (ns to s, nJ to kJ), and exact
+zero prints as `0` with its unit. A signed change is worded (`change`): "saves 443 KiB",
+"costs 443 KiB more", "no change".
+"""
 
 from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+
+def _sig(value: float, digits: int = 3) -> str:
+    """`digits` significant figures without an exponent: 1234.5 -> '1235', 0.01234 -> '0.0123'."""
+    if value == 0:
+        return "0"
+    if abs(value) >= 10 ** (digits - 1):
+        return f"{value:.0f}"
+    decimals = max(0, digits - 1 - math.floor(math.log10(abs(value))))
+    text = f"{value:.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _scaled(value: float, steps: tuple[tuple[float, str], ...], digits: int) -> str:
+    """Divide by the largest step not above |value| (the last step for smaller values)."""
+    for factor, unit in steps:
+        if abs(value) >= factor:
+            return f"{_sig(value / factor, digits)} {unit}".rstrip()
+    factor, unit = steps[-1]
+    return f"{_sig(value / factor, digits)} {unit}".rstrip()
+
+
+_SI = ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""))
+_BINARY = ((2**40, "TiB"), (2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB"), (1, "B"))
+_TIME = ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs"), (1e-9, "ns"))
+_ENERGY = ((1e3, "kJ"), (1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ"), (1e-9, "nJ"))
 
 
 def si(value: float, digits: int = 3) -> str:
     """1234567 -> '1.23 M' (counts: parameters, MACs, ops)."""
-    for factor, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(value) >= factor:
-            scaled = value / factor
-            return (
-                f"{scaled:.{digits}g} {prefix}" if abs(scaled) < 1000 else f"{scaled:.0f} {prefix}"
-            )
-    return f"{value:.{digits}g}"
+    if value == 0:
+        return "0"
+    return _scaled(value, _SI, digits)
 
 
 def binary_bytes(value: float) -> str:
-    """1536 -> '1.5 KiB' (memory sizes are binary: KiB, MiB, GiB)."""
-    for factor, unit in ((2**30, "GiB"), (2**20, "MiB"), (2**10, "KiB")):
-        if abs(value) >= factor:
-            scaled = value / factor
-            return f"{scaled:.3g} {unit}" if abs(scaled) < 1000 else f"{scaled:.0f} {unit}"
-    return f"{value:.0f} B"
+    """1536 -> '1.5 KiB' (memory sizes are binary: KiB, MiB, GiB); 0 -> '0 B'."""
+    if abs(value) < 1024:
+        return f"{value:.0f} B"
+    return _scaled(value, _BINARY, 3)
 
 
 def seconds(value: float) -> str:
-    """0.00123 -> '1.23 ms'."""
-    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
+    """0.00123 -> '1.23 ms'; 1e-9 -> '1 ns'; 0 -> '0 s'; 4000 -> '4000 s'."""
+    return "0 s" if value == 0 else _scaled(value, _TIME, 3)
 
 
 def joules(value: float) -> str:
-    """0.0241 -> '24.1 mJ'."""
-    for factor, unit in ((1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {unit}"
-    return f"{value * 1e9:.3g} nJ"
+    """0.0241 -> '24.1 mJ'; 1760 mJ -> '1.76 J'; 1e4 -> '10 kJ'."""
+    return "0 J" if value == 0 else _scaled(value, _ENERGY, 3)
+
+
+def rate(value: float, unit: str = "B/s") -> str:
+    """Per second with SI prefixes: 6.4e10 -> '64 GB/s', 2.6e13 MAC/s -> '26 TMAC/s'."""
+    return f"{si(value)}{unit}" if value and abs(value) >= 1000 else f"{_sig(value)} {unit}"
+
+
+def count(value: float, unit: str) -> str:
+    """A count with its unit: (4.09e9, 'MACs') -> '4.09 GMACs'."""
+    text = si(value)
+    return f"{text}{unit}" if text[-1].isalpha() else f"{text} {unit}"
+
+
+def change(delta: float, render: Callable[[float], str], better: str = "saves",
+           worse: str = "costs", more: str = " more") -> str:  # fmt: skip
+    """A signed difference in words, for a quantity where less is better: -443 KiB ->
+    'saves 443 KiB', +443 KiB -> 'costs 443 KiB more', 0 -> 'no change'."""
+    if delta == 0:
+        return "no change"
+    return f"{better} {render(-delta)}" if delta < 0 else f"{worse} {render(delta)}{more}"
+
+
+def percent_change(after: float, before: float) -> str:
+    """'+12.3%' / '-4.5%' / '0%' (after against before); 'n/a' without a before."""
+    if before == 0:
+        return "n/a" if after else "0%"
+    ratio = after / before - 1
+    return "0%" if ratio == 0 else f"{ratio:+.1%}"

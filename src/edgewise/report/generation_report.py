@@ -11,9 +11,10 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgewise.analysis.generation import GenerationCounts, GenerationMemory
-from edgewise.report.format import binary_bytes, si
+from edgewise.report.format import binary_bytes, joules, si
+from edgewise.report.format import seconds as _seconds
 from edgewise.report.pipeline_report import main_bound
-from edgewise.report.simulate_report import _seconds, what_bounds
+from edgewise.report.simulate_report import what_bounds
 from edgewise.simulate.generation import Generation
 
 
@@ -74,8 +75,8 @@ def render_generation(gen: Generation, console: Console) -> None:
                       f"{gen.contexts[-1]})")  # fmt: skip
         table.add_row("decode tokens/s", f"{gen.tokens_per_s:.3g}", style="bold")
         table.add_row("  bound", gen.main_decode_bound)
-        table.add_row("energy per decoded token", f"{gen.energy_per_token_j * 1e3:.3g} mJ")
-    table.add_row("whole generation", f"{_seconds(gen.latency_s)}, {gen.energy_j:.3g} J")
+        table.add_row("energy per decoded token", joules(gen.energy_per_token_j))
+    table.add_row("whole generation", f"{_seconds(gen.latency_s)}, {joules(gen.energy_j)}")
     table.add_row("KV cache", f"{binary_bytes(gen.kv_bytes_per_token)} per token, "
                   f"{binary_bytes(gen.kv_cache_bytes)} at the end")  # fmt: skip
     console.print(table)

@@ -11,8 +11,9 @@ from rich.table import Table
 
 from edgewise.analysis.pipeline import PipelineCounts, PipelineMemory
 from edgewise.plan.planner import PlanOutcome
-from edgewise.report.format import binary_bytes, si
-from edgewise.report.simulate_report import _seconds, what_bounds
+from edgewise.report.format import binary_bytes, joules, si
+from edgewise.report.format import seconds as _seconds
+from edgewise.report.simulate_report import what_bounds
 from edgewise.simulate.pipeline import PhaseRun, PipelineRun
 from edgewise.simulate.simulator import BOUNDS, Totals
 
@@ -82,7 +83,7 @@ def render_pipeline_run(run: PipelineRun, console: Console, title: str = "") -> 
             _seconds(p.later.totals.latency_s) if p.calls > 1 else "-",
             _seconds(pt.latency_s),
             f"{pt.latency_s / t.latency_s:.1%}" if t.latency_s else "-",
-            f"{pt.energy_j:.3g} J",
+            joules(pt.energy_j),
             binary_bytes(pt.dram_bytes),
             binary_bytes(pt.dram_weight_bytes),
             binary_bytes(pt.peak_sram_bytes),
@@ -90,7 +91,7 @@ def render_pipeline_run(run: PipelineRun, console: Console, title: str = "") -> 
         )
     table.add_row(
         f"per {escape(run.unit)}", "", "", "", _seconds(t.latency_s), "100%",
-        f"{t.energy_j:.3g} J", binary_bytes(t.dram_bytes), binary_bytes(t.dram_weight_bytes),
+        joules(t.energy_j), binary_bytes(t.dram_bytes), binary_bytes(t.dram_weight_bytes),
         binary_bytes(t.peak_sram_bytes), main_bound(t), style="bold",
     )  # fmt: skip
     console.print(table)
@@ -213,7 +214,7 @@ def render_pipeline_plans(
         totals.add_column(col, justify="left" if not col else "right")
     for name, run in (("default schedule", default), ("plan", planned)):
         t = run.totals
-        totals.add_row(name, _seconds(t.latency_s), f"{t.energy_j:.4g} J",
+        totals.add_row(name, _seconds(t.latency_s), joules(t.energy_j),
                        binary_bytes(t.dram_bytes), binary_bytes(t.dram_weight_bytes),
                        f"{run.steps_per_s:.3g}" if run.steps else "-", f"{t.floor_ratio:.2f}",
                        style="bold" if name == "plan" else None)  # fmt: skip

@@ -14,7 +14,7 @@ from rich.text import Text
 from edgewise.plan.plan import plan_to_dict
 from edgewise.plan.planner import PlanOutcome
 from edgewise.report.figures import pyplot, save_figure
-from edgewise.report.format import binary_bytes, si
+from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.report.simulate_report import what_bounds
 
 
@@ -104,8 +104,8 @@ def render_outcome(outcome: PlanOutcome, console: Console) -> None:
         t = s.totals
         table.add_row(
             name,
-            f"{t.latency_s * 1e3:.2f} ms",
-            f"{t.energy_j * 1e3:.1f} mJ",
+            seconds(t.latency_s),
+            joules(t.energy_j),
             binary_bytes(t.dram_bytes),
             binary_bytes(t.peak_sram_bytes),
             f"{t.mac_utilization:.1%}",

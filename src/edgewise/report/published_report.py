@@ -48,7 +48,9 @@ def published_to_dict(comparisons: Sequence[Comparison]) -> dict[str, Any]:
 
 
 def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.3g} ms" if math.isfinite(seconds) else "-"
+    from edgewise.report.format import seconds as format_seconds
+
+    return format_seconds(seconds) if math.isfinite(seconds) else "-"
 
 
 def render_published(comparisons: Sequence[Comparison], console: Console) -> None:

@@ -15,7 +15,7 @@ from rich.table import Table
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.ir.graph import Graph
 from edgewise.report.figures import pyplot, save_figure
-from edgewise.report.format import binary_bytes, si
+from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.report.roofline import Roofline, roofline
 from edgewise.simulate.simulator import LayerCost, Simulation, Totals
 
@@ -23,13 +23,6 @@ BOUND_COLORS = {
     "compute": "#4C72B0", "dram": "#C44E52", "sram": "#DD8452", "overhead": "#8172B3",
     "none": "0.7",
 }  # fmt: skip
-
-
-def _seconds(value: float) -> str:
-    for factor, unit in ((1.0, "s"), (1e-3, "ms"), (1e-6, "us")):
-        if value >= factor:
-            return f"{value / factor:.3g} {unit}"
-    return f"{value * 1e9:.3g} ns"
 
 
 def simulation_to_dict(
@@ -132,11 +125,11 @@ def render_simulation(
     )
     summary.add_column("total")
     summary.add_column("value", justify="right")
-    summary.add_row("latency", _seconds(t.latency_s), style="bold")
-    summary.add_row("physical floor (max of MACs/peak, compulsory DRAM/BW)", _seconds(t.floor_s))
+    summary.add_row("latency", seconds(t.latency_s), style="bold")
+    summary.add_row("physical floor (max of MACs/peak, compulsory DRAM/BW)", seconds(t.floor_s))
     summary.add_row("latency / floor", f"{t.floor_ratio:.2f}x")
     summary.add_row("MAC utilization", f"{t.mac_utilization:.1%}")
-    summary.add_row("energy", f"{t.energy_j * 1e3:.3g} mJ", style="bold")
+    summary.add_row("energy", joules(t.energy_j), style="bold")
     for label, value in (
         ("MACs", t.mac_energy_j),
         ("vector", t.vector_energy_j),
@@ -161,12 +154,12 @@ def render_simulation(
     for r in slow:
         table.add_row(
             r.name or "<root>",
-            _seconds(r.latency_s),
+            seconds(r.latency_s),
             f"{r.latency_s / t.latency_s:.1%}",
             r.bound,
             f"{r.mac_utilization:.0%}",
             binary_bytes(r.dram_bytes),
-            f"{r.energy_j * 1e3:.3g} mJ",
+            joules(r.energy_j),
             str(r.tiled_ops or ""),
         )
     console.print(table)
@@ -241,8 +234,8 @@ def plot_simulation(
     draw_roofline(fig.add_subplot(2, 1, 2), roofline(rows, peak, vector_peak, dram_bw),
                   sim.spec_name)  # fmt: skip
     fig.suptitle(
-        f"{sim.work.model} on {sim.spec_name}: {_seconds(sim.totals.latency_s)} per forward, "
-        f"floor {_seconds(sim.totals.floor_s)}, MAC utilization {sim.totals.mac_utilization:.0%}"
+        f"{sim.work.model} on {sim.spec_name}: {seconds(sim.totals.latency_s)} per forward, "
+        f"floor {seconds(sim.totals.floor_s)}, MAC utilization {sim.totals.mac_utilization:.0%}"
     )
     save_figure(fig, path)
 

@@ -1,0 +1,55 @@
+"""The one formatter: edge cases of every unit, and signs worded."""
+
+from __future__ import annotations
+
+import pytest
+
+from edgewise.report.format import (
+    binary_bytes,
+    change,
+    count,
+    joules,
+    percent_change,
+    rate,
+    seconds,
+    si,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0 s"), (1e-9, "1 ns"), (1.4e-6, "1.4 µs"), (0.00123, "1.23 ms"), (2.5, "2.5 s"),
+     (4000, "4000 s"), (3e-12, "0.003 ns")],
+)  # fmt: skip
+def test_seconds(value: float, text: str) -> None:
+    assert seconds(value) == text
+
+
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [(0, "0 J"), (1e4, "10 kJ"), (1.76, "1.76 J"), (2.1e-8, "21 nJ"), (0.0241, "24.1 mJ")],
+)
+def test_joules(value: float, text: str) -> None:
+    assert joules(value) == text
+
+
+def test_no_exponent_anywhere() -> None:
+    for value in (1e-15, 1e-9, 2.1e-5, 1, 999.9, 1760, 1e6, 1e15, 1e18):
+        for text in (seconds(value), joules(value), si(value), binary_bytes(value), rate(value)):
+            assert "e+" not in text and "e-" not in text, text
+
+
+def test_bytes_counts_and_rates() -> None:
+    assert binary_bytes(0) == "0 B" and binary_bytes(1536) == "1.5 KiB"
+    assert binary_bytes(443 * 1024) == "443 KiB" and binary_bytes(2**40) == "1 TiB"
+    assert si(0) == "0" and si(1234567) == "1.23 M" and si(4_089_184_256) == "4.09 G"
+    assert count(4_089_184_256, "MACs") == "4.09 GMACs" and count(12, "MACs") == "12 MACs"
+    assert rate(6.4e10) == "64 GB/s" and rate(2.6e13, "MAC/s") == "26 TMAC/s"
+
+
+def test_signed_changes_are_worded() -> None:
+    assert change(-443 * 1024, binary_bytes) == "saves 443 KiB"
+    assert change(443 * 1024, binary_bytes) == "costs 443 KiB more"
+    assert change(0, binary_bytes) == "no change"
+    assert change(-0.0012, seconds) == "saves 1.2 ms"
+    assert percent_change(110, 100) == "+10.0%" and percent_change(5, 0) == "n/a"
