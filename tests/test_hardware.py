@@ -190,7 +190,8 @@ def test_overrides_set_values_with_units_and_record_their_source() -> None:
         (["mac_array.depth=3"], "mac_array.depth: unknown field (allowed: rows, cols)"),
         (["macs_per_cycle.int2=64"], "energy_pj_per_mac.int2: missing (every precision in"),
         (["dram_bandwidth_bytes_per_s=0"], "dram_bandwidth_bytes_per_s: must be > 0 when dram"),
-        (["sources.clock_hz=null"], "sources: no source for clock_hz"),
+        (["sram_byte=8MiB"], "sram_byte: unknown field (did you mean 'sram_bytes'?) (allowed"),
+        (["mac_array.row=64"], "mac_array.row: unknown field (did you mean 'mac_array.rows'?)"),
         (["sources.clock_rate=x"], "sources: 'clock_rate' not a field"),
     ],
 )  # fmt: skip
@@ -365,3 +366,22 @@ def test_cli_schema_prints_the_json_schema() -> None:
     result = runner.invoke(hw_app, ["schema"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.output) == hardware_json_schema()
+
+
+def test_sources_are_optional_and_unstated_ones_are_flagged(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """`hw new` writes a template that validates as written; a figure without a source is
+    kept as an unstated assumption, which `hw show` flags."""
+    from edgewise.hardware.spec import UNSTATED
+    from tests.test_hostile import cli
+
+    path = tmp_path / "mychip.yaml"
+    code, out, _ = cli("hw", "new", "mychip", "-o", str(path))
+    assert code == 0 and path.is_file()
+    spec = load_spec(str(path))
+    assert spec.name == "mychip" and spec.sources["sram_bytes"] == UNSTATED
+    assert spec.sources["clock_hz"].startswith("assumption: the figures above")
+    code, out, _ = cli("hw", "show", str(path))
+    assert code == 0 and "no source given for 12 figures" in " ".join(out.split())
+    assert cli("hw", "new", "mychip", "-o", str(path))[0] == 2  # never overwrites
+    unsourced = load_spec("generic-npu", ["sources.clock_hz=null"])
+    assert unsourced.sources["clock_hz"] == UNSTATED

@@ -66,6 +66,7 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
     from rich.table import Table
 
     from edgewise.hardware import HardwareSpec, load_spec
+    from edgewise.hardware.spec import UNSTATED
     from edgewise.report.format import binary_bytes, si
 
     spec = load_spec(spec_name, overrides or ())
@@ -97,8 +98,66 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
         if field in ("name", "description", "sources"):
             continue
         value = shown.get(field, str(getattr(spec, field)))
-        table.add_row(field, value, spec.sources.get(field, "-"))
+        source = spec.sources.get(field, "-")
+        table.add_row(field, value, source, style="yellow" if source == UNSTATED else None)
     console.print(table)
+    unstated = [f for f, text in spec.sources.items() if text == UNSTATED]
+    if unstated:
+        console.print(f"no source given for {len(unstated)} figures ({', '.join(unstated)}): "
+                      "each is an unstated assumption; add a citation, a derivation or "
+                      "'assumption: <why>' under sources")  # fmt: skip
+
+
+_TEMPLATE = """\
+# A hardware spec for edgewise (`edgewise hw schema` has every field, its unit and bounds).
+# Values take units: 1 GHz, 4 MiB, 25.6 GB/s. Give each figure a source under `sources`
+# (a citation, a derivation, or 'assumption: <why>'); one left out is shown as unstated.
+# Check it with `edgewise hw show {path}`; use it with `--hw {path}`.
+
+name: "{name}"
+description: "{name}: describe the chip (array, SRAM, memory) in one line"
+clock_hz: 1 GHz                       # MAC array clock
+mac_array: {{rows: 32, cols: 32}}       # the systolic array's shape
+macs_per_cycle: {{int8: 1024, fp16: 512}}  # dense MACs per cycle at each precision
+vector_ops_per_cycle: 32              # non-MAC ops (activations, norms, softmax) per cycle
+sram_bytes: 4 MiB                     # on-chip memory for activations (and weights, if held)
+sram_bandwidth_bytes_per_s: 128 GB/s
+sram_energy_pj_per_byte: 0.625
+dram_bytes: 8 GiB                     # 0 = no DRAM: everything must fit on chip
+dram_bandwidth_bytes_per_s: 25.6 GB/s
+dram_energy_pj_per_byte: 162.5
+energy_pj_per_mac: {{int8: 0.075, fp16: 0.375}}  # one per precision in macs_per_cycle
+vector_energy_pj_per_op: 0.1875
+static_power_w: 0.5                   # drawn whatever the chip computes
+overlap_compute_dma: true             # DMA double-buffered: transfers overlap compute
+weights_resident: false               # weights stream from DRAM each call
+sources:
+  clock_hz: "assumption: the figures above are generic-npu's; replace them with your chip's"
+"""
+
+
+@hw_app.command()
+def new(
+    name: Annotated[str, typer.Argument(help="the spec's name (letters, digits, - and _)")],
+    output: Annotated[
+        str | None,
+        typer.Option("-o", "--output", help="file to write (default: NAME.yaml here)"),
+    ] = None,
+) -> None:
+    """Write a commented spec template to fill in (it validates as written)."""
+    import re
+    from pathlib import Path
+
+    from edgewise.errors import EdgewiseError
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}", name):
+        raise EdgewiseError(f"hw new: '{name}' is not a spec name (letters, digits, - _ .)")
+    path = output or f"{name}.yaml"
+    if Path(path).exists():
+        raise EdgewiseError(f"hw new: '{path}' exists; remove it or give -o another file")
+    write_output(path, _TEMPLATE.format(name=name, path=path))
+    console.print(f"wrote {path}: fill in your chip's figures and sources, then "
+                  f"`edgewise hw show {path}`")  # fmt: skip
 
 
 @hw_app.command()

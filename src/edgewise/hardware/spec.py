@@ -79,6 +79,9 @@ class MacArray(BaseModel):
     cols: int = Field(ge=1, le=65536, description="MACs along the output dimension (N)")
 
 
+UNSTATED = "assumption: unstated (no source given)"
+
+
 class HardwareSpec(BaseModel):
     """One accelerator: compute, on-chip SRAM, external DRAM, energy, and where each
     figure comes from. Peak MAC/s at a precision = macs_per_cycle[p] x clock_hz; vendors'
@@ -169,13 +172,37 @@ class HardwareSpec(BaseModel):
         1.0, gt=0, le=1, description="stored bytes per weight byte (4-bit packing, compression)"
     )
     sources: dict[str, Annotated[str, Field(max_length=4000)]] = Field(
-        description="field name -> citation, derivation, or 'assumption: <why>'"
+        default_factory=dict,
+        description="field name -> citation, derivation, or 'assumption: <why>'; a figure "
+        f"given without one is recorded as '{UNSTATED}' and flagged by `hw show`",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _unstated_sources(cls, data: Any) -> Any:
+        """A figure written without a source is kept, marked as an unstated assumption:
+        a hand-written spec needs no citation to run, and every report shows which
+        figures have none."""
+        if not isinstance(data, dict):
+            return data
+        sources = data.get("sources")
+        if sources is None:
+            sources = {}
+        if not isinstance(sources, dict):
+            return data
+        fields = cls.model_fields
+        sourceable = [n for n in fields if n not in ("name", "description", "sources")]
+        given = [n for n in sourceable if n not in OPTIONAL_FIGURES
+                 or (n in data and data[n] != fields[n].default)]  # fmt: skip
+        numeric = [n for n in given if fields[n].annotation is not bool]
+        filled = {n: UNSTATED for n in numeric if not str(sources.get(n) or "").strip()}
+        return {**data, "sources": {**{k: v for k, v in sources.items() if v is not None},
+                                    **filled}}  # fmt: skip
 
     @field_validator("sources")
     @classmethod
     def _every_figure_sourced(cls, sources: dict[str, str]) -> dict[str, str]:
-        """A figure without a source cannot be checked, so a spec without one is refused."""
+        """Every source names a field (missing ones were marked unstated above)."""
         fields = cls.model_fields
         sourceable = [n for n in fields if n not in ("name", "description", "sources")]
         problems = []
@@ -447,8 +474,8 @@ def _convert_units(raw: Mapping[str, Any]) -> tuple[dict[str, Any], list[tuple[s
     data = copy.copy(dict(raw))
     problems: list[tuple[str, str]] = []
     for field, value in data.items():
-        if field in ("name", "description", "sources"):
-            continue
+        if field in ("name", "description", "sources") or field not in HardwareSpec.model_fields:
+            continue  # an unknown field is reported as one (not by its value's units)
         if isinstance(value, bool) and field not in _flags():
             problems.append((field, f"must be a number, not {str(value).lower()}"))
         elif isinstance(value, str):
@@ -547,7 +574,10 @@ def _describe(error: ValidationError) -> list[str]:
             out.append(f"{path}: missing (required: {allowed})")
         elif kind == "extra_forbidden":
             model = MacArray if loc[0] == "mac_array" and len(loc) > 1 else HardwareSpec
-            out.append(f"{path}: unknown field (allowed: {', '.join(model.model_fields)})")
+            close = difflib.get_close_matches(str(loc[-1]), model.model_fields, n=1)
+            prefix = path.rpartition(".")[0]
+            hint = f" (did you mean '{prefix + '.' if prefix else ''}{close[0]}'?)" if close else ""
+            out.append(f"{path}: unknown field{hint} (allowed: {', '.join(model.model_fields)})")
         elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
             out.append(f"{path}: must be {bounds} (got {got})")
         elif kind == "string_too_long":
