@@ -53,3 +53,14 @@ def test_signed_changes_are_worded() -> None:
     assert change(0, binary_bytes) == "no change"
     assert change(-0.0012, seconds) == "saves 1.2 ms"
     assert percent_change(110, 100) == "+10.0%" and percent_change(5, 0) == "n/a"
+
+
+def test_measured_times_carry_their_spread_and_noise_is_named() -> None:
+    from edgewise.report.format import spread, timing, timing_change
+
+    assert timing([0.001, 0.0012, 0.0011]) == "1.1 ms (1 ms-1.2 ms, 3 runs)"
+    assert timing([0.002]) == "2 ms (1 run: no spread)"
+    assert timing_change([1.0, 1.2, 1.1], [1.1, 1.3, 1.15]).startswith("within noise")
+    assert timing_change([2.0, 2.1, 2.05], [1.0, 1.1, 1.05]) == "+95.2%"
+    assert timing_change([1.0], [2.0]).startswith("unknown (one run each")
+    assert spread([1.0, 1.0]) == 0 and spread([1.0, 2.0, 3.0]) == 1.0

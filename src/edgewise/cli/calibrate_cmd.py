@@ -11,6 +11,7 @@ import typer
 from rich.text import Text
 
 from edgewise.cli.common import (
+    ROWS_DEFAULT,
     BatchOpt,
     CfgOpt,
     DepthOpt,
@@ -123,7 +124,7 @@ def validate(
     rows: Annotated[
         int,
         typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),
-    ] = 20,
+    ] = ROWS_DEFAULT,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
     input_shape: InputShapeOpt = None,

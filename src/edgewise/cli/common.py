@@ -104,8 +104,10 @@ FramesOpt = Annotated[
     int | None, typer.Option("--frames", help="video frames (vivit-b)", callback=bounded(1, 65536))
 ]
 CfgOpt = Annotated[
-    bool, typer.Option("--cfg", help="classifier-free guidance: doubles the U-Net batch")
+    bool,
+    typer.Option("--cfg/--no-cfg", help="classifier-free guidance: doubles the U-Net batch"),
 ]
+ROWS_DEFAULT = 20  # every table that shows the top N rows shows 20 unless told
 StepsOpt = Annotated[
     int | None,
     typer.Option(

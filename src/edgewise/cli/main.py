@@ -14,6 +14,7 @@ import typer
 from rich.text import Text
 
 from edgewise.cli.common import (
+    ROWS_DEFAULT,
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
@@ -218,7 +219,7 @@ def profile(
     rows: Annotated[
         int,
         typer.Option("--rows", help="table rows shown (0 = all)", callback=bounded(0, 1_000_000)),
-    ] = 40,
+    ] = ROWS_DEFAULT,
     plot: Annotated[
         Path | None,
         typer.Option(

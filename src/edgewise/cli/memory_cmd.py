@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from edgewise.cli.common import (
+    ROWS_DEFAULT,
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
@@ -78,7 +79,7 @@ def memory(
         typer.Option(
             "--rows", help="long-lived rows shown (0 = all)", callback=bounded(0, 1_000_000)
         ),
-    ] = 15,
+    ] = ROWS_DEFAULT,
     plot: Annotated[
         Path | None,
         typer.Option(

@@ -49,9 +49,11 @@ def run(
     repeat: Annotated[
         int,
         typer.Option(
-            "--repeat", help="timed runs of each forward (median)", callback=bounded(1, 1000)
+            "--repeat",
+            help="timed runs of each forward (median and min-max spread)",
+            callback=bounded(1, 1000),
         ),
-    ] = 1,
+    ] = 3,
     int8_kernels: Annotated[
         bool,
         typer.Option("--int8-kernels", help="int8 layers' matmuls on PyTorch's int8-weight kernel"),
@@ -126,31 +128,41 @@ def run(
     if json_out != "-":
         if plan is not None:
             console.print(f"plan {plan_file}: {plan.described()}")
-        render_run(result, console)
+        render_run(result, console, planned=plan is not None)
 
 
-def render_run(result: PlanRun, out: Console) -> None:
+def render_run(result: PlanRun, out: Console, planned: bool = True) -> None:
+    """The measured figures; without a plan (`planned` False), no plan row and no
+    savings: the run checks the interpreter against the eager model only."""
     from rich.table import Table
 
+    from edgewise.report.format import LOADED_SPREAD, change, spread, timing, timing_change
     from edgewise.report.format import binary_bytes as mib
-    from edgewise.report.format import change, seconds
 
     table = Table(title=f"{result.model} on {result.device}: measured ({result.method}) "
                   f"vs predicted, median of {result.repeat}")  # fmt: skip
     for col in ("forward", "peak measured", "peak predicted", "error", "latency"):
         table.add_column(col, justify="left" if col == "forward" else "right")
     rows = (("eager model", result.eager), ("interpreter", result.baseline),
-            ("interpreter + plan", result.planned))  # fmt: skip
+            ("interpreter + plan", result.planned))[: 3 if planned else 2]  # fmt: skip
     for name, f in rows:
         error = (f.predicted_peak_bytes - f.peak_bytes) / f.peak_bytes if f.peak_bytes else 0.0
         table.add_row(name, mib(f.peak_bytes), mib(f.predicted_peak_bytes), f"{error:+.1%}",
-                      seconds(f.latency_s))  # fmt: skip
+                      timing(f.run_s))  # fmt: skip
     out.print(table)
     base = result.baseline
-    overhead = result.planned.latency_s / base.latency_s - 1 if base.latency_s else 0.0
+    if any(spread(f.run_s) > LOADED_SPREAD for _, f in rows):
+        out.print(f"warning: runs vary by more than {LOADED_SPREAD:.0%} of their median: the "
+                  "machine is busy; time differences here are not to be trusted")  # fmt: skip
+    if not planned:
+        fid = result.replay
+        out.print("replay (interpreter vs eager): " + ("bit-exact" if fid.bit_exact else
+                  f"max |error| {fid.max_abs_error:.3g}, SQNR {fid.sqnr_db:.1f} dB"))  # fmt: skip
+        return
     out.print(
         f"plan {change(-result.saved_bytes, mib)} of the interpreter's peak (predicted: "
-        f"{change(-result.predicted_saved_bytes, mib)}); time {overhead:+.1%}"
+        f"{change(-result.predicted_saved_bytes, mib)}); time "
+        f"{timing_change(result.planned.run_s, base.run_s)}"
     )
     actions = ", ".join(f"{n} {a}" for a, n in result.actions.items() if n) or "no tensor moved"
     extra = [f"{result.recomputed_ops} ops re-run"] if result.recomputed_ops else []

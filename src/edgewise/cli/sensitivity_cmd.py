@@ -9,6 +9,7 @@ import typer
 from rich.console import Console
 
 from edgewise.cli.common import (
+    ROWS_DEFAULT,
     BatchOpt,
     CfgOpt,
     FramesOpt,
@@ -64,7 +65,7 @@ def sensitivity(
         typer.Option(
             "--rows", help="most sensitive rows shown (0 = all)", callback=bounded(0, 1_000_000)
         ),
-    ] = 20,
+    ] = ROWS_DEFAULT,
     json_out: JsonOpt = None,
     module: ModuleOpt = None,
     batch: BatchOpt = None,

@@ -9,6 +9,7 @@ import typer
 from rich.text import Text
 
 from edgewise.cli.common import (
+    ROWS_DEFAULT,
     BatchOpt,
     CfgModeOpt,
     CfgOpt,
@@ -66,7 +67,7 @@ def simulate(
     rows: Annotated[
         int,
         typer.Option("--rows", help="slowest rows shown (0 = all)", callback=bounded(0, 1_000_000)),
-    ] = 15,
+    ] = ROWS_DEFAULT,
     plot: Annotated[
         Path | None,
         typer.Option(

@@ -144,7 +144,7 @@ def query(
     store: StoreArg,
     sql: Annotated[str, typer.Argument(help="SQL over the table `points`")],
     json_out: JsonOpt = None,
-    rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 50,
+    rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 20,
 ) -> None:
     """Run SQL on the store (read-only), e.g. "SELECT min(latency_s) FROM points"."""
     names, data = _query(store, sql)
@@ -184,7 +184,7 @@ def pareto(
         typer.Option("--html", help="an HTML report of the front", callback=output_target),
     ] = None,
     json_out: JsonOpt = None,
-    rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 30,
+    rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 20,
 ) -> None:
     """The points no other point beats on every --minimize column (feasible points only)."""
     import numpy as np

@@ -409,9 +409,11 @@ def quantized_cache(
 
 
 def _timed(fn: Callable[[], object], repeat: int, device: str) -> tuple[float, tuple[float, ...]]:
-    """(median, every run) wall time of `repeat` calls, autograd off."""
+    """(median, every run) wall time of `repeat` calls after one untimed warm-up call
+    (first-call allocation and kernel selection are not the model's time), autograd off."""
     runs = []
     with torch.no_grad():
+        fn()
         for _ in range(repeat):
             if device == "cuda":
                 torch.cuda.synchronize()

@@ -89,3 +89,40 @@ def percent_change(after: float, before: float) -> str:
         return "n/a" if after else "0%"
     ratio = after / before - 1
     return "0%" if ratio == 0 else f"{ratio:+.1%}"
+
+
+# --- measured times ----------------------------------------------------------------------
+
+LOADED_SPREAD = 0.5  # (slowest - fastest) / median above this: something else is running
+
+
+def timing(runs: tuple[float, ...] | list[float]) -> str:
+    """'1.23 ms (1.2-1.31 ms over 5 runs)': the median with its min-max spread."""
+    from statistics import median
+
+    if not runs:
+        return "-"
+    if len(runs) == 1:
+        return f"{seconds(runs[0])} (1 run: no spread)"
+    return f"{seconds(median(runs))} ({seconds(min(runs))}-{seconds(max(runs))}, {len(runs)} runs)"
+
+
+def spread(runs: tuple[float, ...] | list[float]) -> float:
+    """(slowest - fastest) / median: 0 for steady runs."""
+    from statistics import median
+
+    middle = median(runs) if runs else 0.0
+    return (max(runs) - min(runs)) / middle if middle > 0 else 0.0
+
+
+def timing_change(after: tuple[float, ...] | list[float],
+                  before: tuple[float, ...] | list[float]) -> str:  # fmt: skip
+    """The difference of two medians, or 'within noise' when the two min-max ranges
+    overlap (or either side has a single run: no spread to judge by)."""
+    from statistics import median
+
+    if len(after) < 2 or len(before) < 2:
+        return "unknown (one run each: use --repeat 3 or more)"
+    if min(after) <= max(before) and min(before) <= max(after):
+        return f"within noise ({percent_change(median(after), median(before))} between medians)"
+    return percent_change(median(after), median(before))

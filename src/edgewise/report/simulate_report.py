@@ -146,9 +146,9 @@ def render_simulation(
     summary.add_row("MACs", si(t.macs))
     console.print(summary)
     console.print(what_bounds(sim.totals))
-    ranked = sorted(range(len(rows)), key=lambda i: -rows[i].latency_s)[: limit or None]
-    slow = [rows[i] for i in sorted(ranked)]  # in execution order
-    table = Table(title=f"slowest {len(slow)} of {len(rows)} layers (in execution order)")
+    ranked = sorted(range(len(rows)), key=lambda i: (-rows[i].latency_s, i))[: limit or None]
+    slow = [rows[i] for i in ranked]  # slowest first (ties in execution order)
+    table = Table(title=f"slowest {len(slow)} of {len(rows)} layers (slowest first)")
     for col in ("layer", "latency", "share", "bound", "MAC util.", "DRAM", "energy", "tiled"):
         table.add_column(col, justify="left" if col in ("layer", "bound") else "right")
     for r in slow:
