@@ -1,8 +1,12 @@
 """edgewise: where a vision model's memory and compute go, layer by layer.
 
-The pipeline, stage by stage (each importable on its own):
+The CLI's commands as functions (`edgewise.api`): each takes a model as the CLI names it
+(zoo name, graph file, ONNX file, Hugging Face config) or a captured `Graph`, and returns
+a typed result with `.to_dict()` (the command's --json), `.to_pandas()` and a short repr:
     graph = edgewise.capture(model, *example_args)      # capture: ATen op graph, no weights
-    prof = edgewise.profile(graph, by="layer")          # analysis: params, MACs, vector ops
+    prof = edgewise.profile(graph, by="layer")          # params, MACs, vector ops per layer
+    sim = edgewise.simulate("sd15-unet", hw="snapdragon-8gen3")
+    best = edgewise.plan("sd15-unet", hw="snapdragon-8gen3"); best.save("plan.json")
 
 torch (about 2 s to import) is imported when `capture` is first called: reading a saved
 graph file, profiling or simulating it need none of it.
@@ -12,19 +16,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-import edgewise.capture  # noqa: F401  (the subpackage first, so `capture` below names the function)
+# the subpackages first, so that `capture`, `simulate` and `plan` below name the functions
+import edgewise.capture
+import edgewise.plan
+import edgewise.simulate  # noqa: F401
 from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
-    from edgewise.analysis.profile import Profile, profile
+    from edgewise.analysis.profile import Profile
+    from edgewise.api import PlanResult, SimulationResult, compare, load, memory, profile
     from edgewise.ir.graph import Graph, Op, Tensor, TensorKind
 
-__all__ = ["EdgewiseError", "Graph", "Op", "Profile", "Tensor", "TensorKind", "capture", "profile"]
+__all__ = ["EdgewiseError", "Graph", "Op", "Profile", "Tensor", "TensorKind", "capture",
+           "compare", "docs_path", "load", "memory", "plan", "profile", "simulate"]  # fmt: skip
 
 # numpy and the counting formulas load on first use, so `edgewise --help` starts at once
-_LAZY = {"Profile": "edgewise.analysis.profile", "profile": "edgewise.analysis.profile",
-         "Graph": "edgewise.ir.graph", "Op": "edgewise.ir.graph", "Tensor": "edgewise.ir.graph",
-         "TensorKind": "edgewise.ir.graph"}  # fmt: skip
+_LAZY = {"Profile": "edgewise.analysis.profile", "Graph": "edgewise.ir.graph",
+         "Op": "edgewise.ir.graph", "Tensor": "edgewise.ir.graph",
+         "TensorKind": "edgewise.ir.graph",
+         **dict.fromkeys(("profile", "memory", "compare", "load"), "edgewise.api")}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
@@ -41,3 +51,29 @@ def capture(model: Any, *args: Any, **kwargs: Any) -> Graph:
     from edgewise.capture.torch_capture import capture as run_capture
 
     return run_capture(model, *args, **kwargs)
+
+
+def docs_path() -> str:
+    """Where the documentation lives: the installed package's `docs` folder (shipped in
+    the wheel), or the checkout's."""
+    from pathlib import Path
+
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "docs", here.parent.parent / "docs"):
+        if candidate.is_dir():
+            return str(candidate)
+    return str(here / "docs")
+
+
+def simulate(*args: Any, **kwargs: Any) -> SimulationResult:
+    """`edgewise simulate` as a function (see `edgewise.api.simulate`)."""
+    from edgewise.api import simulate as run
+
+    return run(*args, **kwargs)
+
+
+def plan(*args: Any, **kwargs: Any) -> PlanResult:
+    """`edgewise plan` as a function (see `edgewise.api.plan`)."""
+    from edgewise.api import plan as run
+
+    return run(*args, **kwargs)

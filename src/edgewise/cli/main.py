@@ -401,6 +401,22 @@ app.command()(digits)
 app.command()(speculative)
 app.command()(report)
 app.command()(compare)
+
+
+@app.command()
+def docs() -> None:
+    """Where the documentation is (shipped inside the package): conventions, hardware,
+    calibration, validation, quantization, recomputation, the pipeline."""
+    from pathlib import Path
+
+    from edgewise import docs_path
+
+    folder = Path(docs_path())
+    console.print(str(folder))
+    for page in sorted(folder.glob("*.md")):
+        console.print(f"  {page.name}")
+
+
 cache_app = typer.Typer(help="The graph cache: where it is, what it holds; clear it.",
                         no_args_is_help=True)  # fmt: skip
 

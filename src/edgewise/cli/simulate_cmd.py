@@ -213,24 +213,9 @@ def simulate(
 
 def planned_workload(graph, plan_file, spec, weights, activations, attention="captured",  # type: ignore[no-untyped-def]
                      kv=None):  # fmt: skip
-    """(workload, schedule, plan) of `graph`, under the plan file when one is given (its
-    precisions, KV cache and attention modes; checked against this graph and spec)."""
-    from edgewise.hardware.spec import compute_precision
-    from edgewise.plan.plan import PlanPrecision, check_plan_for, kv_precision_of, load_plan
-    from edgewise.simulate.workload import op_workload
+    from edgewise.plan.plan import planned_workload as plan_workload
 
-    if plan_file is None:
-        return op_workload(graph, weights, activations, attention, kv), None, None
-    loaded = load_plan(plan_file, graph)
-    compute = compute_precision(weights, activations)
-    try:
-        kv = kv_precision_of(loaded, kv)
-        work = op_workload(graph, weights, activations, attention, kv)
-        check_plan_for(loaded, spec, PlanPrecision(weights, activations, compute), work)
-    except EdgewiseError as e:
-        raise EdgewiseError(f"plan '{plan_file}': {e}") from None
-    work = loaded.workload(work, graph)
-    return work, loaded.sram_schedule(work), loaded
+    return plan_workload(graph, plan_file, spec, weights, activations, attention, kv)
 
 
 def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, attention):  # type: ignore[no-untyped-def]
@@ -286,8 +271,6 @@ def _generate(request, spec, weights, activations, attention, json_out, kv) -> N
 
 
 def default_precision(spec) -> str:  # type: ignore[no-untyped-def]
-    """int8 where the spec has it (the edge default), else its narrowest float."""
-    for choice in ("int8", "fp16", "bf16", "fp32"):
-        if choice in spec.macs_per_cycle:
-            return choice
-    return next(iter(spec.macs_per_cycle))
+    from edgewise.hardware.spec import default_precision as spec_default
+
+    return spec_default(spec)

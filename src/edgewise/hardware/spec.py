@@ -646,3 +646,11 @@ def parse_precision(text: str, spec: HardwareSpec) -> tuple[Precision, Precision
             f"precisions it runs: {', '.join(runnable)}"
         )
     return weights, activations
+
+
+def default_precision(spec: HardwareSpec) -> str:
+    """int8 where the spec has it (the edge default), else its narrowest float."""
+    for choice in ("int8", "fp16", "bf16", "fp32"):
+        if choice in spec.macs_per_cycle:
+            return choice
+    return next(iter(spec.macs_per_cycle))

@@ -30,7 +30,7 @@ from edgewise.ir.vocab import PRECISION_BYTES, WEIGHT_OPTIONS, Action, Attention
 from edgewise.plan.problem import PlanProblem
 from edgewise.plan.result import Choice
 from edgewise.simulate.schedule import Recompute, Schedule
-from edgewise.simulate.workload import OpWorkload, with_knobs
+from edgewise.simulate.workload import OpWorkload, op_workload, with_knobs
 
 SCHEMA, VERSION = "edgewise.plan", 2
 ATTENTION_MODES = (AttentionMode.MATERIALIZED, AttentionMode.FUSED)
@@ -470,3 +470,23 @@ def load_pipeline_plan(path: Path, pipeline: str, graphs: dict[str, Graph]) -> d
             raise EdgewiseError(f"plan '{path}', phase '{name}': {e}") from None
         out[name] = plan
     return out
+
+
+def planned_workload(graph, plan_file, spec, weights, activations, attention="captured",  # type: ignore[no-untyped-def]
+                     kv=None):  # fmt: skip
+    """(workload, schedule, plan) of `graph`, under the plan file when one is given (its
+    precisions, KV cache and attention modes; checked against this graph and spec)."""
+    from edgewise.hardware.spec import compute_precision
+
+    if plan_file is None:
+        return op_workload(graph, weights, activations, attention, kv), None, None
+    loaded = load_plan(plan_file, graph)
+    compute = compute_precision(weights, activations)
+    try:
+        kv = kv_precision_of(loaded, kv)
+        work = op_workload(graph, weights, activations, attention, kv)
+        check_plan_for(loaded, spec, PlanPrecision(weights, activations, compute), work)
+    except EdgewiseError as e:
+        raise EdgewiseError(f"plan '{plan_file}': {e}") from None
+    work = loaded.workload(work, graph)
+    return work, loaded.sram_schedule(work), loaded

@@ -1,0 +1,300 @@
+"""The Python API: the CLI's commands as functions a notebook can live in.
+
+Each function takes what the command takes (a model as the CLI names it: a zoo name, a
+graph file, an ONNX file, a Hugging Face config, or a `Graph` already captured; the
+workload and hardware options by the same names) and returns a typed result:
+
+- the figures as attributes (`.totals`, `.rows`, the underlying analysis as `.result`),
+- `.to_dict()`: exactly what the command's `--json` writes (the same functions build it),
+- `.to_pandas()`: one row per layer (or op, or block), for pandas users (`edgewise[api]`),
+- a one-line `repr`, so a notebook cell shows what it holds, not 100,000 characters.
+
+    import edgewise
+    sim = edgewise.simulate("sd15-unet", hw="snapdragon-8gen3", precision="int8")
+    sim.totals.latency_s, sim.to_pandas().sort_values("latency_s").tail()
+
+A front end like the CLI: it reads every stage and no stage reads it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from edgewise.errors import EdgewiseError
+from edgewise.ir.graph import Graph
+
+
+@dataclass(frozen=True, repr=False)
+class Result:
+    """A command's answer: the analysis itself, its JSON form and its table rows."""
+
+    kind: str
+    model: str
+    result: Any  # the analysis object (Profile, MemoryTimeline, Simulation, PlanOutcome, ...)
+    data: dict[str, Any] = field(compare=False)  # what `--json` writes
+    rows: tuple[dict[str, Any], ...] = field(default=(), compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.data
+
+    def to_pandas(self) -> Any:
+        try:
+            import pandas
+        except ImportError:
+            raise EdgewiseError("to_pandas needs pandas: pip install 'edgewise[api]'") from None
+        return pandas.DataFrame(list(self.rows))
+
+    @property
+    def totals(self) -> Any:
+        return getattr(self.result, "totals", None)
+
+    def _summary(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        summary = self._summary()
+        return f"<edgewise {self.kind} of {self.model}{': ' + summary if summary else ''}>"
+
+
+class ProfileResult(Result):
+    def _summary(self) -> str:
+        from edgewise.report.format import count, si
+
+        t = self.result.totals
+        return f"{si(t.params)} params, {count(t.macs, 'MACs')}, {len(self.rows)} {self.result.by}s"
+
+
+class MemoryResult(Result):
+    def _summary(self) -> str:
+        from edgewise.report.format import binary_bytes
+
+        return f"peak {binary_bytes(self.data['peak_bytes'])}"
+
+
+class SimulationResult(Result):
+    def _summary(self) -> str:
+        from edgewise.report.format import joules, seconds
+
+        t = self.result.totals
+        return f"{seconds(t.latency_s)}, {joules(t.energy_j)} on {self.result.spec_name}"
+
+
+class PlanResult(Result):
+    def _summary(self) -> str:
+        plan = self.result.plan
+        return "no plan fits" if plan is None else plan.described()
+
+    def save(self, path: str | Path) -> None:
+        """Write the plan file `simulate --plan` and `run --plan` read."""
+        from edgewise.plan.plan import save_plan
+
+        if self.result.plan is None:
+            raise EdgewiseError("no plan fits this SRAM budget: nothing to save")
+        save_plan(self.result.plan, Path(path))
+
+
+class CompareResult(Result):
+    def _summary(self) -> str:
+        a, b = self.result.a.label, self.result.b.label
+        return f"{b} vs {a}"
+
+
+# --------------------------------------------------------------------------- models
+
+
+def load(
+    model: str | Graph | None = None,
+    module: str | None = None,
+    *,
+    batch: int | None = None,
+    resolution: int | None = None,
+    frames: int | None = None,
+    cfg: bool = False,
+    input_shape: Sequence[str] | dict[str, Sequence[int]] | None = None,
+) -> Graph:
+    """The graph of a model named as the CLI names it (`Graph`s pass through)."""
+    if isinstance(model, Graph):
+        return model
+    from edgewise.capture.onnx_capture import parse_input_shapes
+    from edgewise.capture.source import graph_from_source
+    from edgewise.capture.workload import Workload
+
+    if isinstance(input_shape, dict):
+        shapes = {k: tuple(int(d) for d in v) for k, v in input_shape.items()}
+    else:
+        shapes = parse_input_shapes(list(input_shape or ()))
+    workload = None
+    if batch not in (None, 1) or resolution is not None or frames is not None or cfg:
+        workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    return graph_from_source(model, module, workload, shapes)
+
+
+def _spec(hw: str, set_: Sequence[str] | None) -> Any:
+    from edgewise.hardware.spec import load_spec
+
+    return load_spec(hw, tuple(set_ or ()))
+
+
+def _precisions(spec: Any, precision: str | None) -> tuple[str, str, str]:
+    from edgewise.hardware.spec import compute_precision, default_precision, parse_precision
+
+    weights, activations = parse_precision(precision or default_precision(spec), spec)
+    return weights, activations, compute_precision(weights, activations)
+
+
+def _keys(graph: Graph, by: str, depth: int) -> tuple[str, ...]:
+    if by not in ("op", "layer", "block"):
+        raise EdgewiseError(f"by must be op, layer or block (got '{by}')")
+    return tuple(
+        f"{op.index}:{op.target}" if by == "op" else op.scope if by == "layer"
+        else graph.block_of(op, depth)
+        for op in graph.ops
+    )  # fmt: skip
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def profile(
+    model: str | Graph | None = None,
+    module: str | None = None,
+    *,
+    by: str = "layer",
+    depth: int = 2,
+    convention: str = "default",
+    **workload: Any,
+) -> ProfileResult:
+    """`edgewise profile`: parameters, MACs, vector ops and activation bytes per row."""
+    from dataclasses import asdict
+
+    from edgewise.analysis.profile import profile as run_profile
+    from edgewise.report.profile_report import profile_to_dict
+
+    graph = load(model, module, **workload)
+    prof = run_profile(graph, by=by, depth=depth, convention_name=convention)  # type: ignore[arg-type]
+    return ProfileResult("profile", graph.model, prof, profile_to_dict(prof),
+                         tuple(asdict(r) for r in prof.rows))  # fmt: skip
+
+
+def memory(
+    model: str | Graph | None = None,
+    module: str | None = None,
+    *,
+    lifetimes: str = "last-use",
+    attention: str = "captured",
+    dtype: str | None = None,
+    long_lived: int = 100,
+    tile_sram: int = 256 * 1024,
+    **workload: Any,
+) -> MemoryResult:
+    """`edgewise memory`: live bytes at every op, the peak and the long-lived tensors."""
+    from edgewise.analysis.memory import memory_timeline
+    from edgewise.report.memory_report import memory_to_dict
+
+    graph = load(model, module, **workload)
+    tl = memory_timeline(graph, lifetimes=lifetimes, attention=attention, dtype=dtype,  # type: ignore[arg-type]
+                         long_lived_ops=long_lived, tile_sram_bytes=tile_sram)  # fmt: skip
+    data = memory_to_dict(tl)
+    rows = tuple(data.get("long_lived", ()))
+    return MemoryResult("memory", graph.model, tl, data, rows)
+
+
+def simulate(
+    model: str | Graph | None = None,
+    module: str | None = None,
+    *,
+    hw: str = "generic-npu",
+    precision: str | None = None,
+    set: Sequence[str] = (),
+    plan: str | Path | None = None,
+    attention: str = "captured",
+    by: str = "layer",
+    depth: int = 2,
+    **workload: Any,
+) -> SimulationResult:
+    """`edgewise simulate`: latency, traffic and energy per row on an accelerator, with a
+    plan file's decisions when `plan` names one."""
+    from dataclasses import asdict
+
+    from edgewise.plan.plan import planned_workload
+    from edgewise.report.simulate_report import simulation_to_dict
+    from edgewise.simulate.simulator import group_costs
+    from edgewise.simulate.simulator import simulate as run_simulation
+
+    spec = _spec(hw, set)
+    weights, activations, compute = _precisions(spec, precision)
+    graph = load(model, module, **workload)
+    plan_path = Path(plan) if plan is not None else None
+    work, schedule, loaded = planned_workload(graph, plan_path, spec, weights, activations,
+                                              attention)  # fmt: skip
+    sim = run_simulation(work, spec, compute, schedule=schedule)
+    grouped = group_costs(sim, _keys(graph, by, depth), spec.peak_macs_per_s(compute))
+    record = None if loaded is None else {"file": str(plan_path), **loaded.summary()}
+    data = simulation_to_dict(sim, grouped, record)
+    return SimulationResult("simulation", graph.model, sim, data,
+                            tuple(asdict(r) for r in grouped))  # fmt: skip
+
+
+def plan(
+    model: str | Graph | None = None,
+    module: str | None = None,
+    *,
+    hw: str = "generic-npu",
+    precision: str | None = None,
+    set: Sequence[str] = (),
+    objective: str = "latency",
+    allow: str = "keep,spill,recompute,residency",
+    solver: str = "milp",
+    time_limit: float = 60.0,
+    long_lived: int = 100,
+    floor: Sequence[str] = (),
+    sensitivity: str | Path | None = None,
+    accuracy_budget: float | None = None,
+    **workload: Any,
+) -> PlanResult:
+    """`edgewise plan`: keep, spill or recompute each long-lived tensor (and the other
+    allowed levers), against the obvious plans; `.save(path)` writes the plan file."""
+    from edgewise.plan.planner import make_plan
+    from edgewise.report.plan_report import outcome_to_dict
+
+    spec = _spec(hw, set)
+    weights, activations, compute = _precisions(spec, precision)
+    graph = load(model, module, **workload)
+    allowed = frozenset(a.strip() for a in allow.split(",") if a.strip())
+    outcome = make_plan(graph, spec, weights, activations, compute, objective, allowed, solver,  # type: ignore[arg-type]
+                        time_limit, long_lived, tuple(floor),
+                        Path(sensitivity) if sensitivity else None, accuracy_budget)  # fmt: skip
+    data = outcome_to_dict(outcome)
+    # one row per alternative (spill-all, keep-fit, recompute-all, the plan), simulated
+    rows = tuple({"alternative": name, **figures} for name, figures in data["totals"].items())
+    return PlanResult("plan", graph.model, outcome, data, rows)
+
+
+def compare(
+    a: str | Graph,
+    b: str | Graph | None = None,
+    *,
+    hw: str | Sequence[str] = "generic-npu",
+    precision: str | None = None,
+) -> CompareResult:
+    """`edgewise compare`: two models on one spec (`a`, `b`), or one model on two specs
+    (`hw=[X, Y]`); totals and latency per stage, B against A."""
+    from edgewise.report.compare_report import Side, comparison_to_dict
+    from edgewise.report.compare_report import compare as run_compare
+
+    specs = [hw] if isinstance(hw, str) else list(hw)
+    if (b is None) == (len(specs) == 1):
+        raise EdgewiseError("compare: give two models on one hw, or one model with hw=[X, Y]")
+    sides = [(a, specs[0]), (b, specs[0])] if b is not None else [(a, specs[0]), (a, specs[1])]
+    built = []
+    for model, spec_name in sides:
+        sim = simulate(model, hw=spec_name, precision=precision)
+        label = sim.model if b is not None else spec_name
+        built.append(Side(label, load(model), _spec(spec_name, ()), sim.result))
+    kind = "models" if b is not None else "specs"
+    c = run_compare(kind, built[0], built[1])
+    return CompareResult("comparison", built[0].label, c, comparison_to_dict(c),
+                         tuple(comparison_to_dict(c).get("stages", ())))  # fmt: skip

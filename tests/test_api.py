@@ -1,0 +1,65 @@
+"""The Python API returns the numbers the CLI's --json writes, typed, with short reprs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import edgewise
+from tests.test_hostile import cli
+
+
+def _cli_json(*args: str) -> dict:  # type: ignore[type-arg]
+    code, out, err = cli(*args, "--json", "-")
+    assert code == 0, err
+    return json.loads(out)
+
+
+def _same(api: dict, cli_: dict) -> None:  # type: ignore[type-arg]
+    assert json.loads(json.dumps(api, default=str)) == cli_
+
+
+def test_profile_memory_simulate_match_the_cli() -> None:
+    prof = edgewise.profile("resnet18", by="block", depth=1)
+    _same(prof.to_dict(), _cli_json("profile", "resnet18", "--by", "block", "--depth", "1"))
+    assert repr(prof) == "<edgewise profile of resnet18: 11.7 M params, 1.81 GMACs, 2 blocks>"
+    assert prof.totals.macs == 1_814_073_344
+    mem = edgewise.memory("resnet18")
+    _same(mem.to_dict(), _cli_json("memory", "resnet18"))
+    assert repr(mem).startswith("<edgewise memory of resnet18: peak ")
+    sim = edgewise.simulate("resnet18", hw="snapdragon-8gen3", precision="int8")
+    _same(sim.to_dict(), _cli_json("simulate", "resnet18", "--hw", "snapdragon-8gen3",
+                                   "--precision", "int8"))  # fmt: skip
+    assert sim.totals.latency_s == sim.to_dict()["totals"]["latency_s"] > 0
+    assert len(repr(sim)) < 120
+
+
+def test_plan_saves_a_file_simulate_reads(tmp_path: Path) -> None:
+    best = edgewise.plan("resnet18", hw="generic-npu", set=["sram_bytes=256KiB"])
+    cli_plan = _cli_json("plan", "resnet18", "--hw", "generic-npu", "--set", "sram_bytes=256KiB")
+    assert best.to_dict()["totals"] == cli_plan["totals"]
+    best.save(tmp_path / "plan.json")
+    planned = edgewise.simulate("resnet18", hw="generic-npu", set=["sram_bytes=256KiB"],
+                                plan=tmp_path / "plan.json")  # fmt: skip
+    assert planned.totals.latency_s == pytest.approx(best.to_dict()["totals"]["plan"]["latency_s"])
+    assert [r["alternative"] for r in best.rows][-1] == "plan"
+
+
+def test_compare_and_pandas() -> None:
+    both = edgewise.compare("resnet18", hw=["snapdragon-8gen3", "generic-npu"])
+    _same(both.to_dict(), _cli_json("compare", "resnet18", "--hw", "snapdragon-8gen3", "--hw",
+                                    "generic-npu"))  # fmt: skip
+    pandas = pytest.importorskip("pandas")
+    frame = edgewise.simulate("resnet18", hw="snapdragon-8gen3").to_pandas()
+    assert isinstance(frame, pandas.DataFrame) and {"name", "latency_s"} <= set(frame.columns)
+    assert len(frame) == 69
+
+
+def test_a_graph_passes_through_and_docs_are_found(tmp_path: Path) -> None:
+    graph = edgewise.load("resnet18")
+    assert edgewise.profile(graph).totals == edgewise.profile("resnet18").totals
+    assert (Path(edgewise.docs_path()) / "hardware.md").is_file()
+    with pytest.raises(edgewise.EdgewiseError, match="by must be"):
+        edgewise.simulate(graph, by="row")
