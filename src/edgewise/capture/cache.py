@@ -20,7 +20,6 @@ import json
 import os
 from collections.abc import Callable
 from functools import cache
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,8 @@ def cache_dir() -> Path:
 
 
 def _version(package: str) -> str:
+    from importlib import metadata  # 25 ms: only when a key is made
+
     try:
         return metadata.version(package)
     except metadata.PackageNotFoundError:

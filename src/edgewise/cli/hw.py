@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # pydantic and the presets load when a command runs, not for 
     from edgewise.hardware import HardwareSpec
 
 hw_app = typer.Typer(
+    rich_markup_mode=None,
     no_args_is_help=True,
     help="Accelerator specs: list the presets, show one in full (with overrides), the schema.",
 )

@@ -24,6 +24,7 @@ class _SpaceFirst(TyperGroup):
 
 
 sweep_app = typer.Typer(
+    rich_markup_mode=None,
     cls=_SpaceFirst,
     help="Design-space sweeps: `sweep SPACE.yaml -o results.duckdb`, then `sweep query`, "
     "`sweep pareto`, `sweep export`; `sweep schema` prints the space file's JSON schema.",
