@@ -418,8 +418,11 @@ def docs() -> None:
         console.print(f"  {page.name}")
 
 
-cache_app = typer.Typer(rich_markup_mode=None, help="The graph cache: where it is, what it holds; clear it.",
-                        no_args_is_help=True)  # fmt: skip
+cache_app = typer.Typer(
+    rich_markup_mode=None,
+    help="The graph cache: where it is, what it holds; clear it.",
+    no_args_is_help=True,
+)
 
 
 @cache_app.command("info")
