@@ -161,3 +161,12 @@ def test_version_and_short_help() -> None:
     for args in (["-h"], ["profile", "-h"], ["sweep", "-h"]):
         out = CliRunner().invoke(app, args)
         assert out.exit_code == 0 and "Usage: " in out.stdout and "[OPTIONS]" in out.stdout, args
+
+
+def test_progress_goes_to_stderr_and_quiet_silences_it() -> None:
+    from tests.test_hostile import cli
+
+    code, out, err = cli("run", "--module", "tests.models:mlp", "--repeat", "2")
+    assert code == 0 and "running tests.models:mlp on cpu" in err and "running" not in out
+    code, out, err = cli("run", "--module", "tests.models:mlp", "--repeat", "2", "--quiet")
+    assert code == 0 and err == "" and "eager model" in out

@@ -27,6 +27,7 @@ from edgewise.cli.common import (
     console,
     graph_for,
     output_target,
+    progress_line,
     to_json,
     workload_for,
     write_output,
@@ -63,7 +64,7 @@ def calibrate(
         raise EdgewiseError(f"-o writes a YAML spec: give a file ending in .yaml (got '{output}')")
     # plain progress lines: a live spinner's thread would steal time from the probes
     measured = measure_host(
-        quick=quick, progress=lambda text: console.print(f"calibrating: {text}")
+        quick=quick, progress=lambda text: progress_line(f"calibrating: {text}")
     )
     spec, path = write_host_spec(measured, output)
     _render_calibration(measured, spec)
@@ -182,8 +183,8 @@ def validate(
             f"has {available_memory_bytes('cpu') / 2**30:.1f} GiB available"
         )
     workload = workload_for(batch, resolution, frames, cfg)
-    if json_out != "-":  # no live spinner: its thread would steal time from the run
-        console.print(f"running {graph.model}: 1 warm-up + {repeat} profiled runs")
+    # a line, not a live spinner: its thread would steal time from the run
+    progress_line(f"running {graph.model}: 1 warm-up + {repeat} profiled runs")
     real = materialize(*model_from_source(model, module, workload), dtype="fp32", device="cpu")
     measured = measure_scopes(*real, repeat=repeat)
     check = compare(graph, sim, measured, spec.peak_macs_per_s("fp32"), by=by, depth=depth)

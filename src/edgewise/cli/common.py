@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +22,30 @@ if TYPE_CHECKING:
 # pipes and CI get a wide table; no markup or emoji codes: model names, scopes and file names
 # are printed as they are ('pkg:factory' is no emoji, '[bold]' no style)
 console = Console(width=None if sys.stdout.isatty() else 160, markup=False, emoji=False)
+QUIET = [False]  # --quiet (anywhere on the line): no progress on stderr
+
+
+@contextmanager
+def working(what: str) -> Iterator[None]:
+    """A spinner with the elapsed time on stderr while `what` runs, gone when it ends; off
+    when stderr is not a terminal or with --quiet. Not for timed work (the spinner's
+    thread would take time from what is measured): those print `progress_line`s."""
+    if QUIET[0] or not sys.stderr.isatty():
+        yield
+        return
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    stderr = Console(stderr=True, markup=False, emoji=False)
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as bar:
+        bar.add_task(what, total=None)
+        yield
+
+
+def progress_line(text: str) -> None:
+    """One line of progress on stderr (not with --quiet)."""
+    if not QUIET[0]:
+        print(text, file=sys.stderr, flush=True)
 
 
 def bounded(low: float, high: float, low_open: bool = False) -> Any:
@@ -235,7 +261,8 @@ def graph_for(
         model = hf_config
     shapes = parse_input_shapes(input_shape)
     workload = workload_for(batch, resolution, frames, cfg)
-    return graph_from_source(model, module, workload, shapes)
+    with working(f"capturing {model or module}"):
+        return graph_from_source(model, module, workload, shapes)
 
 
 def pipeline_for(
@@ -341,10 +368,11 @@ def llm_graph(request: dict[str, Any]) -> Graph:
     from edgewise.capture.llm import capture_llm
 
     keys = ("name", "phase", "prompt_tokens", "context", "image_size")
-    return cached_graph(
-        {"llm": {k: request[k] for k in keys}},
-        lambda: capture_llm(*(request[k] for k in keys)),
-    )
+    with working(f"capturing {request['name']} ({request['phase']})"):
+        return cached_graph(
+            {"llm": {k: request[k] for k in keys}},
+            lambda: capture_llm(*(request[k] for k in keys)),
+        )
 
 
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:

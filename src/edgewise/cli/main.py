@@ -86,6 +86,10 @@ def _root(
             "line; EDGEWISE_NO_CACHE=1 does the same)",
         ),
     ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option("--quiet", help="no progress on stderr (accepted anywhere on the line)"),
+    ] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -466,8 +470,12 @@ def main() -> None:
     from edgewise.ir.files import discard_outputs
 
     debug = "--debug" in sys.argv[1:]
+    from edgewise.cli.common import QUIET
+
     set_enabled("--no-cache" not in sys.argv[1:])
-    sys.argv = [a for a in sys.argv if a not in ("--debug", "--no-cache")]  # anywhere on the line
+    QUIET[0] = "--quiet" in sys.argv[1:]
+    flags = ("--debug", "--no-cache", "--quiet")
+    sys.argv = [a for a in sys.argv if a not in flags]  # accepted anywhere on the line
     code = 0
     try:
         code = app(prog_name="edgewise", standalone_mode=False) or 0

@@ -159,8 +159,11 @@ def memory(
     tl = memory_timeline(graph, lifetimes=lifetimes, **options)  # type: ignore[arg-type]
     measured, eager_peak = None, None
     if measure:
-        measured, eager_peak = _measure(graph, model, module, batch, resolution, frames, cfg,
-                                        dtype or "fp32", device, options)  # fmt: skip
+        from edgewise.cli.common import working
+
+        with working(f"measuring {graph.model}'s peak on {device} (a real forward)"):
+            measured, eager_peak = _measure(graph, model, module, batch, resolution, frames, cfg,
+                                            dtype or "fp32", device, options)  # fmt: skip
     if json_out:
         data = memory_to_dict(tl, measured)
         if eager_peak is not None:

@@ -120,6 +120,11 @@ def run(
     real_model, args, kwargs = materialize(
         built_model, built_args, built_kwargs, dtype="fp32", device=device
     )
+    from edgewise.cli.common import progress_line
+
+    forwards = "eager, interpreter" + (", interpreter + plan" if plan is not None else "")
+    progress_line(f"running {graph.model} on {device}: {forwards}; 1 warm-up + {repeat} timed "
+                  "runs each")  # fmt: skip
     result = run_plan(graph, real_model, args, kwargs, plan, device, repeat, int8_kernels)
     if json_out:
         data = plan_run_to_dict(result)
