@@ -59,6 +59,7 @@ def test_compare_and_pandas() -> None:
 
 def test_a_graph_passes_through_and_docs_are_found(tmp_path: Path) -> None:
     graph = edgewise.load("resnet18")
+    assert repr(graph) == "<Graph resnet18: 90 ops, 254 tensors, 11,689,512 parameters>"
     assert edgewise.profile(graph).totals == edgewise.profile("resnet18").totals
     assert (Path(edgewise.docs_path()) / "hardware.md").is_file()
     with pytest.raises(edgewise.EdgewiseError, match="by must be"):

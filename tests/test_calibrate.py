@@ -114,6 +114,27 @@ def test_host_spec_maps_measurements_by_hand() -> None:
     assert spec.macs_per_cycle == {"fp32": 72}
 
 
+def test_self_checks_reject_an_inconsistent_measurement() -> None:
+    """The issue's --quick spec: cache bandwidth 1.22 GB/s below RAM's 16.8 GB/s, add at
+    8.2 Mop/s. Both are named; a consistent measurement passes."""
+    from edgewise.execute.calibrate import check_measurements
+
+    good = HostMeasurements(
+        date="2030-01-02", cpu="Test CPU", threads=4, torch_version="x", simd_lanes_fp32=16,
+        gemm=(_probe("mm a", 90e9),), conv=(), attention=(),
+        vector=(_probe("add", 10e9),), cache_copy=_probe("copy small", 200e9),
+        dram_copy=_probe("copy big", 30e9), cache_bytes=32 * 2**20, cache_source="test",
+        ram_bytes=16 * 2**30, quick=True,
+    )  # fmt: skip
+    assert check_measurements(good) == []
+    bad = replace(good, cache_copy=_probe("copy small", 1.22e9),
+                  dram_copy=_probe("copy big", 16.8e9), vector=(_probe("add", 8.2e6),))  # fmt: skip
+    problems = check_measurements(bad)
+    assert len(problems) == 2
+    assert "cache bandwidth 1.22 GB/s is below RAM bandwidth 16.8 GB/s" in problems[0]
+    assert problems[1].startswith("add at 8.2 Mop/s is below 100 Mop/s")
+
+
 def test_rate_and_lanes_rules() -> None:
     rates = [10.0, 20.0, 1000.0]
     assert representative_rate([_probe(str(r), r) for r in rates]) == 20.0

@@ -58,7 +58,12 @@ def calibrate(
     ] = False,
 ) -> None:
     """Measure this machine's CPU (GEMM, conv, vector, cache and RAM bandwidth) into a spec."""
-    from edgewise.execute.calibrate import busy_spread, measure_host, write_host_spec
+    from edgewise.execute.calibrate import (
+        busy_spread,
+        check_measurements,
+        measure_host,
+        write_host_spec,
+    )
 
     if output is not None and output.suffix.lower() not in (".yaml", ".yml"):
         raise EdgewiseError(f"-o writes a YAML spec: give a file ending in .yaml (got '{output}')")
@@ -68,6 +73,17 @@ def calibrate(
     )
     spec, path = write_host_spec(measured, output)
     _render_calibration(measured, spec)
+    problems = check_measurements(measured)
+    if problems:
+        console.print(
+            Text.assemble(
+                ("warning:", "yellow"),
+                " measured twice, still inconsistent: "
+                + "; ".join(problems)
+                + ". The machine was busy or throttled: rerun `edgewise calibrate` when it is "
+                "idle before trusting this spec",
+            )
+        )
     spread = busy_spread(measured)
     if spread > BUSY_SPREAD:
         console.print(

@@ -97,17 +97,23 @@ def time_interleaved(
 ) -> list[tuple[float, float]]:
     """(median, slowest / fastest) time of one call of each function over `runs` rounds.
 
-    Each function is called once to warm up and once to size its sample: a sample repeats
-    the call enough times to last `min_sample_s`, so timer resolution does not matter.
+    Each function is called once to warm up and three times to size its sample (the
+    median call: one call slowed by a page fault or a burst of load elsewhere must not
+    shrink the sample to nothing); a sample repeats the call enough times to last
+    `min_sample_s`, so timer resolution does not matter.
     The rounds interleave the functions (one sample of each per round), so a burst of
     load from elsewhere on the machine spoils one sample of many probes, not every
     sample of one, and the median discards it."""
     reps = []
     for fn in calls:
         fn()
-        start = time.perf_counter()
-        fn()
-        reps.append(max(1, math.ceil(min_sample_s / max(time.perf_counter() - start, 1e-9))))
+        sizing = []
+        for _ in range(3):
+            start = time.perf_counter()
+            fn()
+            sizing.append(time.perf_counter() - start)
+        one = max(statistics.median(sizing), 1e-9)
+        reps.append(max(1, math.ceil(min_sample_s / one)))
     samples: list[list[float]] = [[] for _ in calls]
     for _ in range(runs):
         for fn, n, out in zip(calls, reps, samples, strict=True):
@@ -116,6 +122,33 @@ def time_interleaved(
                 fn()
             out.append((time.perf_counter() - start) / n)
     return [(statistics.median(s), max(s) / min(s)) for s in samples]
+
+
+MIN_VECTOR_RATE = 1e8  # vector ops/s: one core at 1 GHz does more than this with no SIMD
+MAX_SPREAD = 3.0  # a probe whose slowest round took 3x its fastest measured the machine's load
+
+
+def check_measurements(m: HostMeasurements) -> list[str]:
+    """What cannot be true of this machine in `m` (empty when it is consistent): a copy
+    inside the cache slower than one through RAM, a vector probe slower than any CPU
+    runs it, a probe whose rounds disagree by more than `MAX_SPREAD`."""
+    problems = []
+    if m.cache_copy.rate < m.dram_copy.rate:
+        problems.append(
+            f"cache bandwidth {m.cache_copy.rate / 1e9:.3g} GB/s is below RAM bandwidth "
+            f"{m.dram_copy.rate / 1e9:.3g} GB/s"
+        )
+    problems += [
+        f"{p.what} at {p.rate / 1e6:.3g} Mop/s is below {MIN_VECTOR_RATE / 1e6:.0f} Mop/s"
+        for p in m.vector
+        if p.rate < MIN_VECTOR_RATE
+    ]
+    probes = (*m.gemm, *m.conv, *m.attention, *m.vector, m.cache_copy, m.dram_copy)
+    problems += [
+        f"{p.what}: slowest round {p.spread:.2f}x the fastest" for p in probes
+        if p.spread > MAX_SPREAD
+    ]  # fmt: skip
+    return problems
 
 
 def busy_spread(m: HostMeasurements) -> float:
@@ -354,16 +387,27 @@ def measure_host(
     ]
     groups = (gemm, conv, attention, vector, copies)
     kernels = [k for group in groups for k in group]
-    say(f"timing {len(kernels)} probes, {runs} interleaved rounds")
-    with torch.no_grad():
-        times = iter(time_interleaved([k.call for k in kernels], runs, min_s))
-    timed = []
-    for group in groups:
-        probes = []
-        for k in group:
-            seconds, spread = next(times)
-            probes.append(Probe(k.what, k.work, seconds, runs, spread))
-        timed.append(tuple(probes))
+    for attempt in range(2):  # measured again once if the figures contradict each other
+        say(f"timing {len(kernels)} probes, {runs} interleaved rounds"
+            + (" (again: the first figures were inconsistent)" if attempt else ""))  # fmt: skip
+        with torch.no_grad():
+            times = iter(time_interleaved([k.call for k in kernels], runs, min_s))
+        timed = []
+        for group in groups:
+            probes = []
+            for k in group:
+                seconds, spread = next(times)
+                probes.append(Probe(k.what, k.work, seconds, runs, spread))
+            timed.append(tuple(probes))
+        measured = _measurements(timed, cpu, flags, cache_bytes, cache_source, quick)
+        if not check_measurements(measured):
+            break
+    return measured
+
+
+def _measurements(timed, cpu, flags, cache_bytes, cache_source, quick):  # type: ignore[no-untyped-def]
+    import torch
+
     return HostMeasurements(
         date=datetime.date.today().isoformat(),
         cpu=cpu,

@@ -145,6 +145,11 @@ class Graph:
     constants: dict[int, tuple[Any, ...]] = field(default_factory=dict)  # small constants' values
     meta: dict[str, Any] = field(default_factory=dict)  # workload: batch, resolution, cfg...
 
+    def __repr__(self) -> str:
+        """One line (the fields would print a whole model: 121,909 characters for SD 1.5)."""
+        return (f"<Graph {self.model}: {len(self.ops):,} ops, {len(self.tensors):,} tensors, "
+                f"{self.parameter_count:,} parameters>")  # fmt: skip
+
     @cached_property
     def consumers(self) -> dict[int, tuple[int, ...]]:
         """Tensor id -> indices of the ops that read it, in order."""
