@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/capture.py
 	$(BIN)/python benchmarks/memory.py
 	$(BIN)/python benchmarks/simulate.py
