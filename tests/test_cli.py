@@ -170,3 +170,28 @@ def test_progress_goes_to_stderr_and_quiet_silences_it() -> None:
     assert code == 0 and "running tests.models:mlp on cpu" in err and "running" not in out
     code, out, err = cli("run", "--module", "tests.models:mlp", "--repeat", "2", "--quiet")
     assert code == 0 and err == "" and "eager model" in out
+
+
+def test_start_up_imports_no_torch(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """--help, hw list, hw show, zoo and a cached profile run without importing torch
+    (checked in a fresh interpreter via sys.modules)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "EDGEWISE_CACHE_DIR": str(tmp_path)}
+    warm = [sys.executable, "-m", "edgewise.cli.main", "profile", "resnet18", "--json", "-"]
+    subprocess.run(warm, env=env, check=True, capture_output=True)  # fills the cache
+    for args in (["--help"], ["hw", "list"], ["hw", "show", "generic-npu"], ["zoo"],
+                 ["profile", "resnet18", "--json", "-"]):  # fmt: skip
+        probe = (
+            "import sys, io, contextlib\n"
+            f"sys.argv = ['edgewise', *{args!r}]\n"
+            "from edgewise.cli.main import main\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try:\n        main()\n    except SystemExit:\n        pass\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))"
+        )
+        run = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        assert run.stdout.strip().splitlines()[-1] == "[]", (args, run.stdout[-300:])
