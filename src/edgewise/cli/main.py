@@ -6,9 +6,11 @@ User mistakes raise `EdgewiseError`; `main` prints its message as one line and e
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.text import Text
@@ -460,6 +462,28 @@ def one_line(message: str, limit: int = 2000) -> str:
     return text if len(text) <= limit else text[: limit - 20] + f"... ({len(text):,} chars)"
 
 
+@contextlib.contextmanager
+def _only_the_command_named(args: list[str]) -> Iterator[None]:
+    """Build only the command the line names: typer turns every command's signature into
+    click parameters on each call (100 ms for all of them), and one command needs one.
+    The root help, and a name that is no command (click then suggests the close ones),
+    keep them all."""
+    name = next((a for a in args if not a.startswith("-")), None)
+    commands, groups = list(app.registered_commands), list(app.registered_groups)
+
+    def command_name(c: Any) -> str:
+        return c.name or c.callback.__name__.replace("_", "-")
+
+    keep = [c for c in commands if command_name(c) == name]
+    keep_groups = [g for g in groups if g.name == name]
+    if keep or keep_groups:
+        app.registered_commands, app.registered_groups = keep, keep_groups
+    try:
+        yield
+    finally:
+        app.registered_commands, app.registered_groups = commands, groups
+
+
 def main() -> None:
     try:  # typer >= 0.20 ships its own copy of click
         from typer._click import exceptions as click
@@ -478,7 +502,8 @@ def main() -> None:
     sys.argv = [a for a in sys.argv if a not in flags]  # accepted anywhere on the line
     code = 0
     try:
-        code = app(prog_name="edgewise", standalone_mode=False) or 0
+        with _only_the_command_named(sys.argv[1:]):
+            code = app(prog_name="edgewise", standalone_mode=False) or 0
     except click.NoArgsIsHelpError as e:
         print(e.ctx.get_help() if e.ctx else "usage: edgewise COMMAND")
     except click.UsageError as e:  # a bad option or argument: folded into our one line
