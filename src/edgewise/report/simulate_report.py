@@ -137,7 +137,7 @@ def render_simulation(
         ("DRAM", t.dram_energy_j),
         ("static", t.static_energy_j),
     ):
-        summary.add_row(f"  {label}", f"{value * 1e3:.3g} mJ ({value / t.energy_j:.0%})")
+        summary.add_row(f"  {label}", f"{joules(value)} ({value / t.energy_j:.0%})")
     summary.add_row("DRAM traffic", binary_bytes(t.dram_bytes))
     summary.add_row("  of which spills", binary_bytes(t.spilled_bytes))
     summary.add_row("SRAM traffic", binary_bytes(t.sram_bytes))
