@@ -446,11 +446,10 @@ class _Builder:
             )
         )
 
-    def view(
-        self, x: TensorRef, shape: tuple[int, ...], aten: str = "view", args: tuple[Any, ...] = ()
-    ) -> TensorRef:
+    def view(self, x: TensorRef, shape: tuple[int, ...], aten: str = "view") -> TensorRef:
+        """A view of `x` with `shape`: `view(x, shape)`, or `t(x)` (no shape argument)."""
         out = self.new(shape, self.tensors[x.id].dtype, view_of=x)
-        self.emit(aten, (x, *args) if args else (x, list(shape)), (out,))
+        self.emit(aten, (x,) if aten == "t" else (x, list(shape)), (out,))
         return out
 
 
@@ -629,10 +628,10 @@ def _gemm(b: _Builder, node: Any, attrs: dict[str, Any]) -> None:
     a, w = b.ref(node.input[0]), b.ref(node.input[1])
     if attrs.get("transA"):
         m, k = b.shape(node.input[0])
-        a = b.view(a, (k, m), "t", ())  # type: ignore[arg-type]
+        a = b.view(a, (k, m), "t")  # type: ignore[arg-type]
     if attrs.get("transB"):
         n, k = b.shape(node.input[1])
-        w = b.view(w, (k, n), "t", ())  # type: ignore[arg-type]
+        w = b.view(w, (k, n), "t")  # type: ignore[arg-type]
     alpha, beta = attrs.get("alpha", 1.0), attrs.get("beta", 1.0)
     scale = {} if alpha == 1 and beta == 1 else {"alpha": alpha, "beta": beta}
     out = b.out(node.output[0])
