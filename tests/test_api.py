@@ -64,3 +64,14 @@ def test_a_graph_passes_through_and_docs_are_found(tmp_path: Path) -> None:
     assert (Path(edgewise.docs_path()) / "hardware.md").is_file()
     with pytest.raises(edgewise.EdgewiseError, match="by must be"):
         edgewise.simulate(graph, by="row")
+
+
+def test_run_measures_the_real_model_as_the_cli_does() -> None:
+    """Peaks and fidelity are deterministic: equal to the CLI's JSON; times are not."""
+    result = edgewise.run(module="tests.models:tiny_cnn", repeat=2)
+    cli_run = _cli_json("run", "--module", "tests.models:tiny_cnn", "--repeat", "2")
+    for key in ("measured_peak_bytes", "predicted_peak_bytes", "eager_peak_bytes",
+                "replay_bit_exact", "bit_exact", "plan"):  # fmt: skip
+        assert result.to_dict()[key] == cli_run[key], key
+    assert repr(result).startswith("<edgewise run of tests.models:tiny_cnn: peak ")
+    assert len(result.to_dict()["run_s"]["eager"]) == 2

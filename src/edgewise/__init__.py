@@ -24,17 +24,19 @@ from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
     from edgewise.analysis.profile import Profile
-    from edgewise.api import PlanResult, SimulationResult, compare, load, memory, profile
+    from edgewise.api import PlanResult, SimulationResult, compare, load, memory, profile, run
     from edgewise.ir.graph import Graph, Op, Tensor, TensorKind
 
 __all__ = ["EdgewiseError", "Graph", "Op", "Profile", "Tensor", "TensorKind", "capture",
-           "compare", "docs_path", "load", "memory", "plan", "profile", "simulate"]  # fmt: skip
+           "compare", "docs_path", "load", "memory", "plan", "profile", "run",
+           "simulate"]  # fmt: skip
 
 # numpy and the counting formulas load on first use, so `edgewise --help` starts at once
 _LAZY = {"Profile": "edgewise.analysis.profile", "Graph": "edgewise.ir.graph",
          "Op": "edgewise.ir.graph", "Tensor": "edgewise.ir.graph",
          "TensorKind": "edgewise.ir.graph",
-         **dict.fromkeys(("profile", "memory", "compare", "load"), "edgewise.api")}  # fmt: skip
+         **dict.fromkeys(("profile", "memory", "compare", "load", "run"),
+                         "edgewise.api")}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:

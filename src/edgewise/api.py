@@ -298,3 +298,47 @@ def compare(
     c = run_compare(kind, built[0], built[1])
     return CompareResult("comparison", built[0].label, c, comparison_to_dict(c),
                          tuple(comparison_to_dict(c).get("stages", ())))  # fmt: skip
+
+
+class RunResult(Result):
+    def _summary(self) -> str:
+        from edgewise.report.format import binary_bytes, timing
+
+        r = self.result
+        return f"peak {binary_bytes(r.planned.peak_bytes)}, {timing(r.planned.run_s)}"
+
+
+def run(model: str | None = None, module: str | None = None, *, plan: str | Path | None = None,
+        weights: str | Path | None = None, device: str = "cpu", repeat: int = 3,
+        int8_kernels: bool = False, **workload: Any) -> RunResult:  # fmt: skip
+    """`edgewise run` for a zoo model or a factory: the real model (random weights, or a
+    `.safetensors` file) with the plan applied; measured peaks, times and fidelity. The
+    model is named, not a Graph: running needs the module itself."""
+    from edgewise.analysis.memory import memory_timeline
+    from edgewise.capture.source import model_from_source
+    from edgewise.capture.workload import Workload
+    from edgewise.execute.measure import check_fits, materialize
+    from edgewise.execute.run import plan_run_to_dict, run_plan
+    from edgewise.plan.plan import load_plan
+
+    if device not in ("cpu", "cuda"):
+        raise EdgewiseError(f"device must be cpu or cuda (got '{device}')")
+    if repeat < 1:
+        raise EdgewiseError(f"repeat must be at least 1 (got {repeat})")
+    graph = load(model, module, **workload)
+    loaded = load_plan(Path(plan), graph) if plan is not None else None
+    eager = memory_timeline(graph, lifetimes="eager")
+    copies = 2 if loaded is not None and loaded.weights else 1
+    check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
+                   + 1.5 * eager.peak_bytes), device)  # fmt: skip
+    w = Workload(**{k: v for k, v in workload.items() if v is not None and k != "input_shape"})
+    built = model_from_source(model, module, None if w == Workload() else w)
+    if weights is not None:
+        from edgewise.execute.weights import load_weights
+
+        built = (load_weights(built[0], Path(weights)), built[1], built[2])
+    real_model, args, kwargs = materialize(*built, dtype="fp32", device=device)
+    result = run_plan(graph, real_model, args, kwargs, loaded, device, repeat, int8_kernels)
+    data = plan_run_to_dict(result)
+    data["plan"] = None if loaded is None else {"file": str(plan), **loaded.summary()}
+    return RunResult("run", graph.model, result, data, ())
