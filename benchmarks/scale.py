@@ -226,8 +226,12 @@ def run_memory(graph: Graph) -> str:
 
 
 def run_simulate(graph: Graph) -> str:
-    from edgewise.cli.simulate_cmd import default_precision
-    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.hardware.spec import (
+        compute_precision,
+        default_precision,
+        load_spec,
+        parse_precision,
+    )
     from edgewise.report.simulate_report import render_simulation
     from edgewise.simulate.simulator import group_costs, simulate
     from edgewise.simulate.workload import op_workload

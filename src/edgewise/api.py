@@ -146,13 +146,11 @@ def _precisions(spec: Any, precision: str | None) -> tuple[str, str, str]:
 
 
 def _keys(graph: Graph, by: str, depth: int) -> tuple[str, ...]:
+    from edgewise.analysis.profile import row_keys
+
     if by not in ("op", "layer", "block"):
         raise EdgewiseError(f"by must be op, layer or block (got '{by}')")
-    return tuple(
-        f"{op.index}:{op.target}" if by == "op" else op.scope if by == "layer"
-        else graph.block_of(op, depth)
-        for op in graph.ops
-    )  # fmt: skip
+    return tuple(row_keys(graph, by, depth))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- commands
@@ -291,9 +289,10 @@ def compare(
     sides = [(a, specs[0]), (b, specs[0])] if b is not None else [(a, specs[0]), (a, specs[1])]
     built = []
     for model, spec_name in sides:
-        sim = simulate(model, hw=spec_name, precision=precision)
+        graph = load(model)
+        sim = simulate(graph, hw=spec_name, precision=precision)
         label = sim.model if b is not None else spec_name
-        built.append(Side(label, load(model), _spec(spec_name, ()), sim.result))
+        built.append(Side(label, graph, _spec(spec_name, ()), sim.result))
     kind = "models" if b is not None else "specs"
     c = run_compare(kind, built[0], built[1])
     return CompareResult("comparison", built[0].label, c, comparison_to_dict(c),

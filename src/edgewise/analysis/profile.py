@@ -191,7 +191,7 @@ def uncounted_ops(graph: Graph) -> tuple[UncountedOp, ...]:
     )
 
 
-def _row_keys(graph: Graph, by: Grouping, depth: int) -> list[str]:
+def row_keys(graph: Graph, by: Grouping, depth: int) -> list[str]:
     """The row each op adds to: itself, its layer (scope) or its block."""
     if by == "op":
         return [f"{op.index}:{op.target}" for op in graph.ops]
@@ -237,7 +237,7 @@ def profile(
     counts, params, written = cost.counts, cost.params, cost.activation_bytes
     group_of: dict[str, int] = {}  # row name -> row number, in order of first execution
     group = np.array(
-        [group_of.setdefault(key, len(group_of)) for key in _row_keys(graph, by, depth)],
+        [group_of.setdefault(key, len(group_of)) for key in row_keys(graph, by, depth)],
         dtype=np.int64,
     ).reshape(-1)
     first_position = np.unique(group, return_index=True)[1].tolist()  # row order

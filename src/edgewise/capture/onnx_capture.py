@@ -37,7 +37,7 @@ import numpy as np
 
 from edgewise.errors import EdgewiseError
 from edgewise.ir.categories import OpCategory, category_of
-from edgewise.ir.graph import Graph, Op, Tensor, TensorKind, TensorRef
+from edgewise.ir.graph import DTYPE_BYTES, Graph, Op, Tensor, TensorKind, TensorRef
 
 MAX_FOLDED_INPUT = 1 << 16  # a node computed at load time reads at most this many elements
 MAX_CONSTANT_ELEMENTS = 4096  # as for a torch capture: constants this small keep values
@@ -50,12 +50,6 @@ _DTYPES = {
     9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 14: "complex64",
     15: "complex128", 16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz",
     19: "float8_e5m2", 20: "float8_e5m2fnuz", 21: "uint4", 22: "int4",
-}  # fmt: skip
-_BYTES = {
-    "float32": 4, "uint8": 1, "int8": 1, "uint16": 2, "int16": 2, "int32": 4, "int64": 8,
-    "bool": 1, "float16": 2, "float64": 8, "uint32": 4, "uint64": 8, "complex64": 8,
-    "complex128": 16, "bfloat16": 2, "float8_e4m3fn": 1, "float8_e4m3fnuz": 1,
-    "float8_e5m2": 1, "float8_e5m2fnuz": 1, "uint4": 0.5, "int4": 0.5,
 }  # fmt: skip
 
 
@@ -345,7 +339,7 @@ class _Builder:
         view_of: int | None = None,
     ) -> int:
         tid = len(self.tensors)
-        nbytes = int(prod(shape) * _BYTES.get(dtype, 4))
+        nbytes = int(prod(shape) * DTYPE_BYTES.get(dtype, 4))
         if view_of is not None:
             base = self.tensors[view_of]
             storage, storage_bytes = base.storage_id, base.storage_bytes

@@ -273,7 +273,7 @@ def validation_to_dict(v: Validation) -> dict[str, object]:
     }
 
 
-def _seconds(value: float) -> str:
+def _seconds(value: float) -> str:  # the one formatter, imported when a table is drawn
     from edgewise.report.format import seconds
 
     return seconds(value)

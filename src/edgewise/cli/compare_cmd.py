@@ -61,8 +61,13 @@ def compare(
     cfg: CfgOpt = False,
 ) -> None:
     """Totals and per-stage latency, energy and DRAM of A and B, with B's change."""
-    from edgewise.cli.simulate_cmd import default_precision, planned_workload
-    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.hardware.spec import (
+        compute_precision,
+        default_precision,
+        load_spec,
+        parse_precision,
+    )
+    from edgewise.plan.plan import planned_workload
     from edgewise.report.compare_report import (
         Side,
         comparison_section,

@@ -35,9 +35,9 @@ def _tops(spec: HardwareSpec, precision: str) -> str:
 
 
 def _rate(bytes_per_s: float) -> str:
-    from edgewise.report.format import si
+    from edgewise.report.format import rate
 
-    return f"{si(bytes_per_s)}B/s" if bytes_per_s else "-"
+    return rate(bytes_per_s) if bytes_per_s else "-"
 
 
 @hw_app.command("list")

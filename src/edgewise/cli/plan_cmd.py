@@ -129,8 +129,12 @@ def plan(
 ) -> None:
     """Keep, spill or recompute each long-lived tensor, hold weights across calls, and more;
     compare with the obvious plans. A pipeline (sd15, sdxl) is planned phase by phase."""
-    from edgewise.cli.simulate_cmd import default_precision
-    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.hardware.spec import (
+        compute_precision,
+        default_precision,
+        load_spec,
+        parse_precision,
+    )
     from edgewise.plan.plan import save_plan
     from edgewise.plan.planner import make_plan
     from edgewise.report.plan_report import outcome_to_dict, plot_outcome, render_outcome

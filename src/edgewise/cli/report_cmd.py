@@ -69,8 +69,12 @@ def report(
 ) -> None:
     """One HTML file that opens offline: layers, memory, latency, roofline, energy, the
     plan, the uncounted ledger, the spec's sources; a pipeline per phase."""
-    from edgewise.cli.simulate_cmd import default_precision
-    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.hardware.spec import (
+        compute_precision,
+        default_precision,
+        load_spec,
+        parse_precision,
+    )
     from edgewise.ir.vocab import AttentionMode
     from edgewise.report import html_report
 
@@ -109,7 +113,7 @@ def graph_html(graph, spec, weights, activations, compute, command, plan_file=No
     """The report of one graph, simulated as `simulate` does (and under the plan file)."""
     from edgewise.analysis.memory import DTYPES, memory_timeline
     from edgewise.analysis.profile import profile
-    from edgewise.cli.simulate_cmd import planned_workload
+    from edgewise.plan.plan import planned_workload
     from edgewise.report import html_report
     from edgewise.simulate.simulator import group_costs, simulate
     from edgewise.simulate.workload import op_workload

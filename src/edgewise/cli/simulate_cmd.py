@@ -98,7 +98,14 @@ def simulate(
 ) -> None:
     """Latency, DRAM traffic, utilization and energy of every layer on an accelerator; for a
     pipeline (sd15, sdxl), of every phase and per image."""
-    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.analysis.profile import row_keys
+    from edgewise.hardware.spec import (
+        compute_precision,
+        default_precision,
+        load_spec,
+        parse_precision,
+    )
+    from edgewise.plan.plan import planned_workload
     from edgewise.report.simulate_report import (
         plot_simulation,
         render_simulation,
@@ -181,14 +188,7 @@ def simulate(
             else (f"{over:,} bytes over SRAM at op {at} ({graph.ops[at].scope})")
         )
         console.print(Text.assemble(("the plan does not fit:", "bold red"), f" {why}"))
-    keys = tuple(
-        f"{op.index}:{op.target}"
-        if by == "op"
-        else op.scope
-        if by == "layer"
-        else graph.block_of(op, depth)
-        for op in graph.ops
-    )
+    keys = tuple(row_keys(graph, by, depth))  # type: ignore[arg-type]
     grouped = group_costs(sim, keys, spec.peak_macs_per_s(mac_precision))
     write_trace(trace, graph, sim)
     if json_out:
@@ -209,13 +209,6 @@ def simulate(
         render_simulation(sim, grouped, console, rows, plan_line)
         if plot is not None:
             console.print(f"charts written to {plot}")
-
-
-def planned_workload(graph, plan_file, spec, weights, activations, attention="captured",  # type: ignore[no-untyped-def]
-                     kv=None):  # fmt: skip
-    from edgewise.plan.plan import planned_workload as plan_workload
-
-    return plan_workload(graph, plan_file, spec, weights, activations, attention, kv)
 
 
 def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, attention):  # type: ignore[no-untyped-def]
@@ -268,9 +261,3 @@ def _generate(request, spec, weights, activations, attention, json_out, kv) -> N
         entry.kv_bytes_per_token(PRECISION_BYTES[kv or activations]), kv,
     )  # fmt: skip
     emit(json_out, lambda: generation_to_dict(gen), lambda: render_generation(gen, console))
-
-
-def default_precision(spec) -> str:  # type: ignore[no-untyped-def]
-    from edgewise.hardware.spec import default_precision as spec_default
-
-    return spec_default(spec)

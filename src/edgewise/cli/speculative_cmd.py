@@ -51,8 +51,12 @@ def speculative(
     from rich.table import Table
 
     from edgewise.capture.llm import capture_llm, check_tokens, llm_entry
-    from edgewise.cli.simulate_cmd import default_precision
-    from edgewise.hardware.spec import compute_precision, load_spec, parse_precision
+    from edgewise.hardware.spec import (
+        compute_precision,
+        default_precision,
+        load_spec,
+        parse_precision,
+    )
     from edgewise.ir.vocab import PRECISION_BYTES
     from edgewise.report.format import binary_bytes, joules
     from edgewise.report.format import seconds as _seconds

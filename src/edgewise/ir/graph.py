@@ -34,15 +34,15 @@ class TensorKind(StrEnum):
 DTYPE_BYTES: dict[str, float] = {
     "float64": 8, "float32": 4, "float16": 2, "bfloat16": 2, "int64": 8, "int32": 4,
     "int16": 2, "int8": 1, "uint8": 1, "bool": 1, "complex64": 8, "float8_e4m3fn": 1,
-    "float8_e5m2": 1, "int4": 0.5, "int2": 0.25,
+    "float8_e5m2": 1, "int4": 0.5, "int2": 0.25, "uint16": 2, "uint32": 4, "uint64": 8,
+    "complex128": 16, "float8_e4m3fnuz": 1, "float8_e5m2fnuz": 1, "uint4": 0.5,
 }  # fmt: skip
 # every dtype name torch has (a graph file naming any other is refused)
 KNOWN_DTYPES: tuple[str, ...] = (
-    *DTYPE_BYTES, "bits16", "bits1x8", "bits2x4", "bits4x2", "bits8", "complex128",
-    "complex32", "float4_e2m1fn_x2", "float8_e4m3fnuz", "float8_e5m2fnuz", "float8_e8m0fnu",
-    "int1", "int3", "int5", "int6", "int7", "qint32", "qint8", "quint2x4", "quint4x2",
-    "quint8", "uint1", "uint16", "uint2", "uint3", "uint32", "uint4", "uint5", "uint6",
-    "uint64", "uint7",
+    *DTYPE_BYTES, "bits16", "bits1x8", "bits2x4", "bits4x2", "bits8", "complex32",
+    "float4_e2m1fn_x2", "float8_e8m0fnu", "int1", "int3", "int5", "int6", "int7", "qint32",
+    "qint8", "quint2x4", "quint4x2", "quint8", "uint1", "uint2", "uint3", "uint5", "uint6",
+    "uint7",
 )  # fmt: skip
 
 
