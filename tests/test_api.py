@@ -75,3 +75,45 @@ def test_run_measures_the_real_model_as_the_cli_does() -> None:
         assert result.to_dict()[key] == cli_run[key], key
     assert repr(result).startswith("<edgewise run of tests.models:tiny_cnn: peak ")
     assert len(result.to_dict()["run_s"]["eager"]) == 2
+
+
+def test_language_model_phases_and_pipelines_match_the_cli() -> None:
+    decode = edgewise.simulate("qwen2.5-0.5b", phase="decode", context=16, hw="snapdragon-8gen3")
+    _same(decode.to_dict(), _cli_json("simulate", "qwen2.5-0.5b", "--phase", "decode",
+                                      "--context", "16", "--hw", "snapdragon-8gen3"))  # fmt: skip
+    generate = edgewise.simulate("qwen2.5-0.5b", phase="generate", prompt_tokens=8, new_tokens=4)
+    _same(generate.to_dict(), _cli_json("simulate", "qwen2.5-0.5b", "--phase", "generate",
+                                        "--prompt-tokens", "8", "--new-tokens", "4"))  # fmt: skip
+    assert generate.totals.latency_s == pytest.approx(
+        generate.totals.ttft_s + sum(r["latency_s"] for r in generate.rows)
+    )
+    assert [r["context"] for r in generate.rows] == [8, 9, 10]  # the decode steps
+    assert "per generation of 4 tokens on generic-npu" in repr(generate)
+    with pytest.raises(edgewise.EdgewiseError, match="for pipelines"):
+        edgewise.simulate("resnet18", steps=4)
+    with pytest.raises(edgewise.EdgewiseError, match="--phase must be"):
+        edgewise.profile("qwen2.5-0.5b", phase="generate")
+
+
+def test_report_and_sweep(tmp_path: Path) -> None:
+    written = edgewise.report("resnet18", output=tmp_path / "r.html", hw="snapdragon-8gen3")
+    assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
+    assert written.to_dict()["bytes"] == len((tmp_path / "r.html").read_text())
+    space = {"models": ["resnet18"], "precision": ["int8"],
+             "spec": {"sram_bytes": ["256KiB", "8MiB", "log", 3],
+                      "dram_bandwidth_bytes_per_s": {"values": ["8GB/s", "64GB/s"]}}}  # fmt: skip
+    done = edgewise.sweep(space, tmp_path / "s.duckdb", workers=1)
+    assert (done.result.points, done.result.evaluated) == (6, 6)
+    assert edgewise.sweep(space, tmp_path / "s.duckdb", workers=1).result.skipped == 6
+    front = done.pareto(["latency_s", "energy_j"])
+    code, out, err = cli("sweep", "pareto", str(tmp_path / "s.duckdb"), "--json", "-")
+    assert code == 0, err
+    _same({"front": front}, {"front": json.loads(out)["front"]})
+    # every point equals simulate at its spec
+    fastest = done.query("SELECT * FROM points ORDER BY latency_s LIMIT 1")[0]
+    sim = edgewise.simulate("resnet18", precision="int8", set=[
+        f"sram_bytes={fastest['sram_bytes']}",
+        f"dram_bandwidth_bytes_per_s={fastest['dram_bandwidth_bytes_per_s']}"])  # fmt: skip
+    assert fastest["latency_s"] == pytest.approx(sim.totals.latency_s, rel=1e-9)
+    pytest.importorskip("pandas")
+    assert len(done.to_pandas()) == 6

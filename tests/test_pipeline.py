@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from typer.testing import CliRunner
 
+import edgewise
 from edgewise import capture
 from edgewise.cli.main import app
 from edgewise.errors import EdgewiseError
@@ -191,6 +192,11 @@ def test_sd15_pipeline_cli_per_phase_and_per_image() -> None:
     unet = data["phases"][1]
     assert unet["totals"]["latency_s"] == pytest.approx(3 * unet["first_call"]["latency_s"])
     assert data["steps"] == 3
+    # the API: the same figures (its phases come from the graph cache the CLI filled)
+    api = edgewise.simulate("sd15", cfg=True, steps=3, hw="snapdragon-8gen3")
+    assert json.loads(json.dumps(api.to_dict())) == data
+    assert [r["phase"] for r in api.rows] == names
+    assert repr(api).endswith("per image on snapdragon-8gen3>")
 
 
 def test_profile_and_memory_of_sd15_per_phase_and_per_image() -> None:

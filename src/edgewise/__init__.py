@@ -7,6 +7,8 @@ a typed result with `.to_dict()` (the command's --json), `.to_pandas()` and a sh
     prof = edgewise.profile(graph, by="layer")          # params, MACs, vector ops per layer
     sim = edgewise.simulate("sd15-unet", hw="snapdragon-8gen3")
     best = edgewise.plan("sd15-unet", hw="snapdragon-8gen3"); best.save("plan.json")
+    edgewise.report("sd15", steps=25, output="sd15.html")   # a pipeline: per image
+    front = edgewise.sweep("space.yaml", "sweep.duckdb").pareto()
 
 torch (about 2 s to import) is imported when `capture` is first called: reading a saved
 graph file, profiling or simulating it need none of it.
@@ -16,20 +18,33 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-# the subpackages first, so that `capture`, `simulate` and `plan` below name the functions
+# the subpackages first, so that `capture`, `simulate`, `plan`, `report` and `sweep`
+# below name the functions, not the folders
 import edgewise.capture
 import edgewise.plan
-import edgewise.simulate  # noqa: F401
+import edgewise.report
+import edgewise.simulate
+import edgewise.sweep  # noqa: F401
 from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
     from edgewise.analysis.profile import Profile
-    from edgewise.api import PlanResult, SimulationResult, compare, load, memory, profile, run
+    from edgewise.api import (
+        PlanResult,
+        ReportResult,
+        SimulationResult,
+        SweepResult,
+        compare,
+        load,
+        memory,
+        profile,
+        run,
+    )
     from edgewise.ir.graph import Graph, Op, Tensor, TensorKind
 
 __all__ = ["EdgewiseError", "Graph", "Op", "Profile", "Tensor", "TensorKind", "capture",
-           "compare", "docs_path", "load", "memory", "plan", "profile", "run",
-           "simulate"]  # fmt: skip
+           "compare", "docs_path", "load", "memory", "plan", "profile", "report", "run",
+           "simulate", "sweep"]  # fmt: skip
 
 # numpy and the counting formulas load on first use, so `edgewise --help` starts at once
 _LAZY = {"Profile": "edgewise.analysis.profile", "Graph": "edgewise.ir.graph",
@@ -71,11 +86,25 @@ def simulate(*args: Any, **kwargs: Any) -> SimulationResult:
     """`edgewise simulate` as a function (see `edgewise.api.simulate`)."""
     from edgewise.api import simulate as run
 
-    return run(*args, **kwargs)
+    return run(*args, **kwargs)  # type: ignore[return-value]
 
 
 def plan(*args: Any, **kwargs: Any) -> PlanResult:
     """`edgewise plan` as a function (see `edgewise.api.plan`)."""
     from edgewise.api import plan as run
+
+    return run(*args, **kwargs)
+
+
+def report(*args: Any, **kwargs: Any) -> ReportResult:
+    """`edgewise report` as a function (see `edgewise.api.report`)."""
+    from edgewise.api import report as run
+
+    return run(*args, **kwargs)
+
+
+def sweep(*args: Any, **kwargs: Any) -> SweepResult:
+    """`edgewise sweep` as a function (see `edgewise.api.sweep`)."""
+    from edgewise.api import sweep as run
 
     return run(*args, **kwargs)

@@ -79,7 +79,8 @@ class SimulationResult(Result):
         from edgewise.report.format import joules, seconds
 
         t = self.result.totals
-        return f"{seconds(t.latency_s)}, {joules(t.energy_j)} on {self.result.spec_name}"
+        per = f" per {self.result.unit}" if hasattr(self.result, "unit") else ""
+        return f"{seconds(t.latency_s)}, {joules(t.energy_j)}{per} on {self.result.spec_name}"
 
 
 class PlanResult(Result):
@@ -106,7 +107,7 @@ class CompareResult(Result):
 
 
 def load(
-    model: str | Graph | None = None,
+    model: str | Path | Graph | None = None,
     module: str | None = None,
     *,
     batch: int | None = None,
@@ -114,14 +115,26 @@ def load(
     frames: int | None = None,
     cfg: bool = False,
     input_shape: Sequence[str] | dict[str, Sequence[int]] | None = None,
+    phase: str | None = None,
+    prompt_tokens: int | None = None,
+    context: int | None = None,
+    image_size: int | None = None,
 ) -> Graph:
-    """The graph of a model named as the CLI names it (`Graph`s pass through)."""
+    """The graph of a model named as the CLI names it (`Graph`s pass through); a language
+    model's prefill or decode step with `phase` (`prompt_tokens`, `context`, `image_size`
+    as the CLI's options)."""
     if isinstance(model, Graph):
         return model
+    from edgewise.capture.llm import phase_graph, phase_request
     from edgewise.capture.onnx_capture import parse_input_shapes
     from edgewise.capture.source import graph_from_source
     from edgewise.capture.workload import Workload
 
+    name = None if model is None else str(model)
+    request = None if module else phase_request(name, phase, prompt_tokens, None, context,
+                                                image_size, generate=False)  # fmt: skip
+    if request is not None:
+        return phase_graph(request)
     if isinstance(input_shape, dict):
         shapes = {k: tuple(int(d) for d in v) for k, v in input_shape.items()}
     else:
@@ -129,7 +142,70 @@ def load(
     workload = None
     if batch not in (None, 1) or resolution is not None or frames is not None or cfg:
         workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
-    return graph_from_source(model, module, workload, shapes)
+    return graph_from_source(name, module, workload, shapes)
+
+
+def generation(request: dict[str, Any], spec: Any, weights: Any, activations: Any,
+               attention: Any = "captured", kv: str | None = None) -> Any:  # fmt: skip
+    """A language model's whole generation (`capture.llm.phase_request(..., "generate")`):
+    the prefill, then every decode step, costed from three decode captures."""
+    from edgewise.capture.llm import capture_llm, llm_entry
+    from edgewise.hardware.spec import compute_precision
+    from edgewise.ir.vocab import PRECISION_BYTES
+    from edgewise.simulate.generation import simulate_generation
+    from edgewise.simulate.workload import op_workload
+
+    name, entry = request["name"], llm_entry(request["name"])
+    prefill_graph = capture_llm(name, "prefill", request["prompt_tokens"],
+                                image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill_graph.meta.get("image_tokens", 0))
+
+    def decode_at(context: int) -> Any:
+        return op_workload(capture_llm(name, "decode", context=context), weights, activations,
+                           attention, kv)  # fmt: skip
+
+    return simulate_generation(
+        op_workload(prefill_graph, weights, activations, attention), decode_at, spec,
+        compute_precision(weights, activations), prompt, request["new_tokens"],
+        entry.kv_bytes_per_token(PRECISION_BYTES[kv or activations]), kv,
+    )  # fmt: skip
+
+
+def _pipeline(model: Any, workload: dict[str, Any]) -> Any:
+    """The pipeline (sd15, sdxl; a language model's `phase="generate"`) `model` names, or
+    None for one graph."""
+    from edgewise.capture.llm import generation_pipeline, phase_request
+    from edgewise.capture.pipelines import (
+        DEFAULT_STEPS,
+        PipelineOptions,
+        capture_pipeline,
+        is_pipeline,
+    )
+
+    if not isinstance(model, str):
+        return None
+    if is_pipeline(model):
+        w = dict(workload)
+        options = PipelineOptions(steps=w.pop("steps", None) or DEFAULT_STEPS,
+                                  cfg=w.pop("cfg", False),
+                                  cfg_mode=w.pop("cfg_mode", None) or "batch",
+                                  batch=w.pop("batch", None) or 1,
+                                  resolution=w.pop("resolution", None))  # fmt: skip
+        if w:
+            raise EdgewiseError(f"pipeline '{model}' takes steps, cfg, cfg_mode, batch and "
+                                f"resolution (got {', '.join(sorted(w))})")  # fmt: skip
+        return capture_pipeline(model, options)
+    if workload.get("phase") == "generate":
+        get = workload.get
+        request = phase_request(model, "generate", get("prompt_tokens"), get("new_tokens"),
+                                get("context"), get("image_size"))  # fmt: skip
+        assert request is not None
+        return generation_pipeline(request)
+    for key in ("steps", "cfg_mode", "new_tokens"):
+        if workload.get(key) is not None:
+            what = "pipelines (sd15, sdxl)" if key != "new_tokens" else 'phase="generate"'
+            raise EdgewiseError(f"{key} is for {what}; '{model}' is one graph")
+    return None
 
 
 def _spec(hw: str, set_: Sequence[str] | None) -> Any:
@@ -212,9 +288,11 @@ def simulate(
     by: str = "layer",
     depth: int = 2,
     **workload: Any,
-) -> SimulationResult:
+) -> SimulationResult | GenerationResult:
     """`edgewise simulate`: latency, traffic and energy per row on an accelerator, with a
-    plan file's decisions when `plan` names one."""
+    plan file's decisions when `plan` names one. A pipeline (`"sd15"` with `steps`, `cfg`,
+    `cfg_mode`; a language model with `phase="generate"`, `new_tokens`) is simulated phase
+    by phase, one row per phase, its totals per image (or generation)."""
     from dataclasses import asdict
 
     from edgewise.plan.plan import planned_workload
@@ -224,6 +302,21 @@ def simulate(
 
     spec = _spec(hw, set)
     weights, activations, compute = _precisions(spec, precision)
+    if not module and workload.get("phase") == "generate" and plan is None:
+        return _simulated_generation(model, spec, weights, activations, attention, workload)
+    pipeline = None if module else _pipeline(model, workload)
+    if pipeline is not None:
+        from edgewise.report.pipeline_report import pipeline_run_to_dict
+        from edgewise.simulate.pipeline import simulate_pipeline
+
+        if plan is not None:
+            raise EdgewiseError("the API simulates a pipeline without a plan: give a phase's "
+                                "plan file with its zoo model, or use `edgewise simulate "
+                                "PIPELINE --plan`")  # fmt: skip
+        run = simulate_pipeline(pipeline, spec, weights, activations, compute, attention)  # type: ignore[arg-type]
+        rows = tuple({"phase": p.name, "calls": p.calls, **asdict(p.totals)} for p in run.phases)
+        return SimulationResult("pipeline simulation", pipeline.name, run,
+                                pipeline_run_to_dict(run), rows)  # fmt: skip
     graph = load(model, module, **workload)
     plan_path = Path(plan) if plan is not None else None
     work, schedule, loaded = planned_workload(graph, plan_path, spec, weights, activations,
@@ -234,6 +327,45 @@ def simulate(
     data = simulation_to_dict(sim, grouped, record)
     return SimulationResult("simulation", graph.model, sim, data,
                             tuple(asdict(r) for r in grouped))  # fmt: skip
+
+
+class GenerationResult(Result):
+    """A whole generation: `.totals` is the generation (latency_s, energy_j, ttft_s,
+    tokens_per_s); one row per decode step."""
+
+    @property
+    def totals(self) -> Any:
+        return self.result
+
+    def _summary(self) -> str:
+        from edgewise.report.format import seconds
+
+        g = self.result
+        return (f"TTFT {seconds(g.ttft_s)}, {seconds(g.latency_s)} per generation of "
+                f"{g.new_tokens} tokens on {g.spec_name}")  # fmt: skip
+
+
+def _simulated_generation(
+    model: Any, spec: Any, weights: str, activations: str, attention: str, workload: dict[str, Any]
+) -> GenerationResult:
+    from edgewise.capture.llm import phase_request
+    from edgewise.report.generation_report import generation_to_dict
+
+    get = workload.get
+    unknown = set(workload) - {"phase", "prompt_tokens", "new_tokens", "context", "image_size",
+                               "kv_precision"}  # fmt: skip
+    if unknown:
+        raise EdgewiseError(f'phase="generate" takes prompt_tokens, new_tokens, image_size and '
+                            f"kv_precision (got {', '.join(sorted(unknown))})")  # fmt: skip
+    request = phase_request(str(model), "generate", get("prompt_tokens"), get("new_tokens"),
+                            get("context"), get("image_size"))  # fmt: skip
+    assert request is not None
+    gen = generation(request, spec, weights, activations, attention, get("kv_precision"))
+    rows = tuple({"context": int(c), "latency_s": float(t), "energy_j": float(e),
+                  "dram_bytes": float(d)}
+                 for c, t, e, d in zip(gen.contexts, gen.decode_latency_s, gen.decode_energy_j,
+                                       gen.decode_dram_bytes, strict=True))  # fmt: skip
+    return GenerationResult("generation", gen.model, gen, generation_to_dict(gen), rows)
 
 
 def plan(
@@ -341,3 +473,105 @@ def run(model: str | None = None, module: str | None = None, *, plan: str | Path
     data = plan_run_to_dict(result)
     data["plan"] = None if loaded is None else {"file": str(plan), **loaded.summary()}
     return RunResult("run", graph.model, result, data, ())
+
+
+class ReportResult(Result):
+    def _summary(self) -> str:
+        return f"written to {self.data['file']}"
+
+
+def report(
+    model: str | Graph | None = None,
+    module: str | None = None,
+    *,
+    output: str | Path = "report.html",
+    hw: str = "generic-npu",
+    precision: str | None = None,
+    set: Sequence[str] = (),
+    plan: str | Path | None = None,
+    **workload: Any,
+) -> ReportResult:
+    """`edgewise report`: one HTML file that opens offline (a pipeline: one section per
+    phase). Returns where it was written."""
+    from edgewise.ir.files import check_target, write_atomic
+    from edgewise.ir.vocab import AttentionMode
+    from edgewise.report import html_report
+
+    target = Path(output)
+    if target.suffix.lower() not in (".html", ".htm"):
+        raise EdgewiseError(f"output takes an .html file (got '{output}')")
+    spec = _spec(hw, set)
+    weights, activations, compute = _precisions(spec, precision)
+    command = f"edgewise.report({str(model)!r}, hw={hw!r})"
+    pipeline = None if module else _pipeline(model, workload)
+    if pipeline is not None:
+        from edgewise.simulate.pipeline import simulate_pipeline
+
+        if plan is not None:
+            raise EdgewiseError("a pipeline's report takes no plan: give a phase's zoo model")
+        run = simulate_pipeline(pipeline, spec, weights, activations, compute,
+                                AttentionMode.CAPTURED)  # fmt: skip
+        text, name = html_report.pipeline_report(run, spec, command), pipeline.name
+    else:
+        graph = load(model, module, **workload)
+        text = html_report.graph_html(graph, spec, weights, activations, compute, command,
+                                      Path(plan) if plan is not None else None)  # fmt: skip
+        name = graph.model
+    write_atomic(check_target(str(target), "output"), text)
+    return ReportResult("report", name, target, {"file": str(target), "bytes": len(text)})
+
+
+class SweepResult(Result):
+    """A sweep's store: `.to_pandas()` is its table of points, `.query(sql)` and
+    `.pareto(...)` read it as `edgewise sweep query` and `sweep pareto` do."""
+
+    def _summary(self) -> str:
+        s = self.result
+        return f"{s.points:,} points ({s.evaluated:,} evaluated) in {self.data['store']}"
+
+    @property
+    def store(self) -> Path:
+        return Path(self.data["store"])
+
+    def to_pandas(self) -> Any:
+        from edgewise.sweep.query import query_frame
+
+        return query_frame(self.store, "SELECT * FROM points ORDER BY point_id")
+
+    def query(self, sql: str) -> list[dict[str, Any]]:
+        from edgewise.sweep.query import query
+
+        names, rows = query(self.store, sql)
+        return [dict(zip(names, r, strict=True)) for r in rows]
+
+    def pareto(self, minimize: Sequence[str] = ("latency_s", "energy_j"),
+               where: str | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """The front's points, sorted by the objectives (as `sweep pareto --json`)."""
+        from edgewise.sweep.query import pareto_front
+
+        return pareto_front(self.store, list(minimize), where).as_dicts()
+
+
+def sweep(
+    space: str | Path | dict[str, Any],
+    output: str | Path = "sweep.duckdb",
+    *,
+    workers: int | None = None,
+    ray: str | None = None,
+    batch_points: int | None = None,
+) -> SweepResult:
+    """`edgewise sweep`: every point of a space (a space file, or its content as a dict)
+    not yet in the store `output`, evaluated and stored (resumable, as the CLI's)."""
+    from dataclasses import asdict
+
+    from edgewise.sweep.run import base_spec, run_sweep, space_graphs
+    from edgewise.sweep.space import load_space, space_from_mapping
+
+    store = Path(output)
+    if store.suffix.lower() != ".duckdb":
+        raise EdgewiseError(f"output takes a .duckdb file (got '{output}')")
+    loaded = space_from_mapping(space) if isinstance(space, dict) else load_space(Path(space))
+    base_spec(loaded)  # the spec and precisions, before any capture
+    summary = run_sweep(loaded, space_graphs(loaded), store, workers, ray, batch_points)
+    models = ", ".join(m.key for m in loaded.models)
+    return SweepResult("sweep", models, summary, {**asdict(summary), "store": str(store)})

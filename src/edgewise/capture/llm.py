@@ -21,9 +21,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from edgewise.errors import EdgewiseError, unknown_name
+
+if TYPE_CHECKING:
+    from edgewise.ir.graph import Graph
+    from edgewise.ir.pipeline import Pipeline
 
 Config = dict[str, Any]
 PHASES = ("prefill", "decode", "generate")
@@ -534,3 +538,88 @@ def capture_llm(
 
 def _image_size(entry: LanguageEntry) -> int | None:
     return entry.vision.default_image_size if entry.vision else None
+
+
+def phase_request(
+    model: str | None,
+    phase: str | None,
+    prompt_tokens: int | None,
+    new_tokens: int | None,
+    context: int | None,
+    image_size: int | None,
+    generate: bool = True,
+) -> dict[str, Any] | None:
+    """The language-model phase MODEL and the options name (None when MODEL is not a
+    language model: then the options are refused). `generate`: the command takes it."""
+    given = {"--phase": phase, "--prompt-tokens": prompt_tokens, "--new-tokens": new_tokens,
+             "--context": context, "--image-size": image_size}  # fmt: skip
+    if not is_llm(model):
+        named = [k for k, v in given.items() if v is not None]
+        if named:
+            raise EdgewiseError(
+                f"{', '.join(named)}: for language models (llama-3.2-1b, qwen2.5-0.5b, "
+                f"llava-1.5-7b, ...; see `edgewise zoo`), and '{model}' is not one"
+            )
+        return None
+    assert model is not None
+    entry = llm_entry(model)
+    phase = phase or "prefill"
+    if phase not in PHASES or (phase == "generate" and not generate):
+        allowed = PHASES if generate else PHASES[:2]
+        raise EdgewiseError(f"--phase must be one of {', '.join(allowed)} (got '{phase}')")
+    if image_size is not None and entry.vision is None:
+        raise EdgewiseError(f"--image-size is for vision-language models; '{model}' has no image")
+    if image_size is not None:
+        entry.vision.check(image_size)  # type: ignore[union-attr]
+    request = {
+        "name": model,
+        "phase": phase,
+        "prompt_tokens": check_tokens("--prompt-tokens", 128 if prompt_tokens is None
+                                      else prompt_tokens),
+        "new_tokens": check_tokens("--new-tokens", 128 if new_tokens is None else new_tokens),
+        "context": check_tokens("--context", 1024 if context is None else context, low=0),
+        "image_size": image_size,
+    }  # fmt: skip
+    return request
+
+
+def phase_graph(request: dict[str, Any]) -> Graph:
+    """The prefill or decode graph a request (`phase_request`) names, from the graph cache."""
+    from edgewise.capture.cache import cached_graph
+
+    keys = ("name", "phase", "prompt_tokens", "context", "image_size")
+    return cached_graph({"llm": {k: request[k] for k in keys}},
+                        lambda: capture_llm(*(request[k] for k in keys)))  # fmt: skip
+
+
+def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:
+    """(prefill, first decode step, last decode step, tokens cached before decoding: the
+    prompt and the image's tokens) of `--phase generate`."""
+
+    name, new = request["name"], request["new_tokens"]
+    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
+                          image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    first = capture_llm(name, "decode", context=prompt)
+    last = capture_llm(name, "decode", context=prompt + max(new - 2, 0))
+    return prefill, first, last, prompt
+
+
+def generation_pipeline(request: dict[str, Any]) -> Pipeline:
+    """A generation as two phases: the prefill once, the decode step N - 1 times at the
+    mean context of the steps (their costs are affine in it, so the mean step x N - 1 is
+    their sum, to rounding the context to a whole token); weights and the KV cache may be
+    held on chip across the decode steps. What `plan --phase generate` plans and
+    `simulate --phase generate --plan` costs."""
+    from edgewise.ir.pipeline import Phase, Pipeline
+
+    name, new = request["name"], request["new_tokens"]
+    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
+                          image_size=request["image_size"])  # fmt: skip
+    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    phases = [Phase("prefill", prefill, 1)]
+    if new > 1:
+        mean = prompt + (new - 2) // 2
+        phases.append(Phase("decode", capture_llm(name, "decode", context=mean), new - 1))
+    return Pipeline(f"{name} generate", tuple(phases), unit="generation",
+                    description=f"{prompt} prompt tokens, {new} new")  # fmt: skip

@@ -302,51 +302,6 @@ def pipeline_for(
     return capture_pipeline(model, options)
 
 
-def llm_request(
-    model: str | None,
-    phase: str | None,
-    prompt_tokens: int | None,
-    new_tokens: int | None,
-    context: int | None,
-    image_size: int | None,
-    generate: bool = True,
-) -> dict[str, Any] | None:
-    """The language-model phase MODEL and the options name (None when MODEL is not a
-    language model: then the options are refused). `generate`: the command takes it."""
-    from edgewise.capture.llm import PHASES, check_tokens, is_llm, llm_entry
-
-    given = {"--phase": phase, "--prompt-tokens": prompt_tokens, "--new-tokens": new_tokens,
-             "--context": context, "--image-size": image_size}  # fmt: skip
-    if not is_llm(model):
-        named = [k for k, v in given.items() if v is not None]
-        if named:
-            raise EdgewiseError(
-                f"{', '.join(named)}: for language models (llama-3.2-1b, qwen2.5-0.5b, "
-                f"llava-1.5-7b, ...; see `edgewise zoo`), and '{model}' is not one"
-            )
-        return None
-    assert model is not None
-    entry = llm_entry(model)
-    phase = phase or "prefill"
-    if phase not in PHASES or (phase == "generate" and not generate):
-        allowed = PHASES if generate else PHASES[:2]
-        raise EdgewiseError(f"--phase must be one of {', '.join(allowed)} (got '{phase}')")
-    if image_size is not None and entry.vision is None:
-        raise EdgewiseError(f"--image-size is for vision-language models; '{model}' has no image")
-    if image_size is not None:
-        entry.vision.check(image_size)  # type: ignore[union-attr]
-    request = {
-        "name": model,
-        "phase": phase,
-        "prompt_tokens": check_tokens("--prompt-tokens", 128 if prompt_tokens is None
-                                      else prompt_tokens),
-        "new_tokens": check_tokens("--new-tokens", 128 if new_tokens is None else new_tokens),
-        "context": check_tokens("--context", 1024 if context is None else context, low=0),
-        "image_size": image_size,
-    }  # fmt: skip
-    return request
-
-
 def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str | None:
     """--kv-precision, checked: a precision name, and only for a language model."""
     from edgewise.ir.vocab import PRECISION_BYTES
@@ -362,52 +317,33 @@ def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str |
     return value
 
 
-def llm_graph(request: dict[str, Any]) -> Graph:
-    """The prefill or decode graph a request names."""
-    from edgewise.capture.cache import cached_graph
-    from edgewise.capture.llm import capture_llm
+def llm_request(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+    """`capture.llm.phase_request` (imported when a command runs, not at start-up)."""
+    from edgewise.capture.llm import phase_request
 
-    keys = ("name", "phase", "prompt_tokens", "context", "image_size")
-    with working(f"capturing {request['name']} ({request['phase']})"):
-        return cached_graph(
-            {"llm": {k: request[k] for k in keys}},
-            lambda: capture_llm(*(request[k] for k in keys)),
-        )
+    return phase_request(*args, **kwargs)
 
 
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:
-    """(prefill, first decode step, last decode step, tokens cached before decoding: the
-    prompt and the image's tokens) of `--phase generate`."""
-    from edgewise.capture.llm import capture_llm
+    """`capture.llm.generation_graphs`, imported when needed."""
+    from edgewise.capture.llm import generation_graphs as graphs
 
-    name, new = request["name"], request["new_tokens"]
-    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
-                          image_size=request["image_size"])  # fmt: skip
-    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
-    first = capture_llm(name, "decode", context=prompt)
-    last = capture_llm(name, "decode", context=prompt + max(new - 2, 0))
-    return prefill, first, last, prompt
+    return graphs(request)
 
 
 def generation_pipeline(request: dict[str, Any]) -> Pipeline:
-    """A generation as two phases: the prefill once, the decode step N - 1 times at the
-    mean context of the steps (their costs are affine in it, so the mean step x N - 1 is
-    their sum, to rounding the context to a whole token); weights and the KV cache may be
-    held on chip across the decode steps. What `plan --phase generate` plans and
-    `simulate --phase generate --plan` costs."""
-    from edgewise.capture.llm import capture_llm
-    from edgewise.ir.pipeline import Phase, Pipeline
+    """`capture.llm.generation_pipeline`, imported when needed."""
+    from edgewise.capture.llm import generation_pipeline as pipeline
 
-    name, new = request["name"], request["new_tokens"]
-    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
-                          image_size=request["image_size"])  # fmt: skip
-    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
-    phases = [Phase("prefill", prefill, 1)]
-    if new > 1:
-        mean = prompt + (new - 2) // 2
-        phases.append(Phase("decode", capture_llm(name, "decode", context=mean), new - 1))
-    return Pipeline(f"{name} generate", tuple(phases), unit="generation",
-                    description=f"{prompt} prompt tokens, {new} new")  # fmt: skip
+    return pipeline(request)
+
+
+def llm_graph(request: dict[str, Any]) -> Graph:
+    """The prefill or decode graph a request names (cached), with a spinner."""
+    from edgewise.capture.llm import phase_graph
+
+    with working(f"capturing {request['name']} ({request['phase']})"):
+        return phase_graph(request)
 
 
 def write_output(target: str, text: str) -> None:

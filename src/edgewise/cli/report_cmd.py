@@ -103,30 +103,8 @@ def report(
     graph = graph_for(
         model, module, batch, resolution, frames, cfg, request, input_shape, hf_config
     )
-    html = graph_html(graph, spec, weights, activations, compute, command, plan_file, kv)
+    html = html_report.graph_html(
+        graph, spec, weights, activations, compute, command, plan_file, kv
+    )
     write_output(output, html)
     console.print(f"report written to {output}")
-
-
-def graph_html(graph, spec, weights, activations, compute, command, plan_file=None, kv=None,  # type: ignore[no-untyped-def]
-               extra=()) -> str:  # fmt: skip
-    """The report of one graph, simulated as `simulate` does (and under the plan file)."""
-    from edgewise.analysis.memory import DTYPES, memory_timeline
-    from edgewise.analysis.profile import profile
-    from edgewise.plan.plan import planned_workload
-    from edgewise.report import html_report
-    from edgewise.simulate.simulator import group_costs, simulate
-    from edgewise.simulate.workload import op_workload
-
-    work, schedule, plan = planned_workload(graph, plan_file, spec, weights, activations, kv=kv)
-    sim = simulate(work, spec, compute, schedule=schedule)
-    baseline = None
-    if plan is not None:
-        baseline = simulate(op_workload(graph, weights, activations, kv_precision=kv), spec,
-                            compute)  # fmt: skip
-    scopes = tuple(op.scope for op in graph.ops)
-    layers = group_costs(sim, scopes, spec.peak_macs_per_s(compute))
-    dtype = activations if activations in DTYPES else "int8"
-    tl = memory_timeline(graph, dtype=dtype)
-    return html_report.graph_report(graph, profile(graph, "layer"), tl, sim, layers, spec,
-                                    command, plan, baseline, extra)  # fmt: skip

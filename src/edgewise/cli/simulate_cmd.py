@@ -238,26 +238,9 @@ def _planned_pipeline(pipeline, plan_file, spec, weights, activations, compute, 
 
 
 def _generate(request, spec, weights, activations, attention, json_out, kv) -> None:  # type: ignore[no-untyped-def]
-    """Prefill, then every decode step, costed from three decode captures."""
-    from edgewise.capture.llm import capture_llm, llm_entry
-    from edgewise.hardware.spec import compute_precision
-    from edgewise.ir.vocab import PRECISION_BYTES
+    """Prefill, then every decode step (`api.generation`)."""
+    from edgewise.api import generation
     from edgewise.report.generation_report import generation_to_dict, render_generation
-    from edgewise.simulate.generation import simulate_generation
-    from edgewise.simulate.workload import op_workload
 
-    name, entry = request["name"], llm_entry(request["name"])
-    prefill_graph = capture_llm(name, "prefill", request["prompt_tokens"],
-                                image_size=request["image_size"])  # fmt: skip
-    prompt = request["prompt_tokens"] + int(prefill_graph.meta.get("image_tokens", 0))
-
-    def decode_at(context: int):  # type: ignore[no-untyped-def]
-        return op_workload(capture_llm(name, "decode", context=context), weights, activations,
-                           attention, kv)  # fmt: skip
-
-    gen = simulate_generation(
-        op_workload(prefill_graph, weights, activations, attention), decode_at, spec,
-        compute_precision(weights, activations), prompt, request["new_tokens"],
-        entry.kv_bytes_per_token(PRECISION_BYTES[kv or activations]), kv,
-    )  # fmt: skip
+    gen = generation(request, spec, weights, activations, attention, kv)
     emit(json_out, lambda: generation_to_dict(gen), lambda: render_generation(gen, console))

@@ -61,8 +61,7 @@ def run(
 
     from rich.progress import Progress
 
-    from edgewise.cli.common import graph_for, pipeline_for
-    from edgewise.sweep.run import base_spec, run_sweep
+    from edgewise.sweep.run import base_spec, run_sweep, space_graphs
     from edgewise.sweep.space import load_space
 
     if output.suffix.lower() != ".duckdb":
@@ -73,17 +72,7 @@ def run(
         raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
     space = load_space(space_file)
     base_spec(space)  # the spec and precisions, before any capture
-    graphs: dict[str, Any] = {}
-    for m in space.models:
-        if m.pipeline is not None:
-            pipe = pipeline_for(m.pipeline, m.batch, m.resolution, m.frames, m.cfg, m.steps,
-                                m.cfg_mode)  # fmt: skip
-            if pipe is None:
-                raise EdgewiseError(f"'{m.pipeline}' is not a pipeline (pipelines: sd15, sdxl)")
-            graphs[m.key] = pipe
-        else:
-            graphs[m.key] = graph_for(m.name or m.file, None, m.batch, m.resolution, m.frames,
-                                      m.cfg)  # fmt: skip
+    graphs = space_graphs(space)
     err = typer.get_text_stream("stderr")
     with Progress(console=_stderr(), disable=not sys.stderr.isatty(), transient=True) as bar:
         job = bar.add_task("sweep", total=None)
@@ -98,7 +87,9 @@ def run(
         summary = run_sweep(space, graphs, output, workers, ray, batch_points, progress,
                             on_batch)  # fmt: skip
     if parquet is not None:
-        _export(output, parquet)
+        from edgewise.sweep.query import export_parquet
+
+        export_parquet(output, parquet)
     rate = summary.evaluated / summary.seconds if summary.seconds else 0.0
     console.print(
         f"{summary.points:,} points: {summary.skipped:,} already stored, {summary.evaluated:,} "
@@ -113,33 +104,6 @@ def _stderr():  # type: ignore[no-untyped-def]
     return Console(stderr=True, markup=False, emoji=False)
 
 
-def _connect(store: Path):  # type: ignore[no-untyped-def]
-    from edgewise.sweep.run import need_duckdb
-
-    duckdb = need_duckdb()
-
-    if not store.is_file():
-        raise EdgewiseError(f"no store at '{store}': write one with `edgewise sweep SPACE -o`")
-    try:
-        return duckdb.connect(str(store), read_only=True)
-    except duckdb.Error as e:
-        raise EdgewiseError(f"cannot open '{store}': {str(e).splitlines()[0]}") from None
-
-
-def _query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    import duckdb
-
-    con = _connect(store)
-    try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        return names, cur.fetchall()
-    except duckdb.Error as e:
-        raise EdgewiseError(f"the query failed: {str(e).splitlines()[0]}") from None
-    finally:
-        con.close()
-
-
 @sweep_app.command("query")
 def query(
     store: StoreArg,
@@ -148,7 +112,9 @@ def query(
     rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 20,
 ) -> None:
     """Run SQL on the store (read-only), e.g. "SELECT min(latency_s) FROM points"."""
-    names, data = _query(store, sql)
+    from edgewise.sweep.query import query as query_store
+
+    names, data = query_store(store, sql)
     if json_out:
         write_output(json_out, to_json([dict(zip(names, r, strict=True)) for r in data]))
         if json_out == "-":
@@ -188,37 +154,26 @@ def pareto(
     rows: Annotated[int, typer.Option("--rows", help="rows shown (0 = all)")] = 20,
 ) -> None:
     """The points no other point beats on every --minimize column (feasible points only)."""
-    import numpy as np
-
-    from edgewise.sweep.pareto import check_objectives, pareto_mask
+    from edgewise.sweep.query import pareto_front
 
     check_plot(plot)
-    names_all, _ = _query(store, "SELECT * FROM points LIMIT 0")
-    objectives = check_objectives([m.strip() for m in minimize.split(",") if m.strip()], names_all)
-    cond = "feasible" + (f" AND ({where})" if where else "")
-    names, data = _query(store, f"SELECT * FROM points WHERE {cond}")
-    idx = [names.index(o) for o in objectives]
-    values = np.array([[r[i] for i in idx] for r in data], dtype=np.float64).reshape(-1, len(idx))
-    finite = np.all(np.isfinite(values), axis=1)
-    mask = np.zeros(len(data), dtype=bool)
-    mask[finite] = pareto_mask(values[finite])
-    front = [data[i] for i in np.flatnonzero(mask)]
-    front.sort(key=lambda r: tuple(r[i] for i in idx))
+    f = pareto_front(store, [m.strip() for m in minimize.split(",") if m.strip()], where)
     if json_out:
-        listed = [dict(zip(names, r, strict=True)) for r in front]
-        record = {"minimize": objectives, "where": where, "points": len(data), "front": listed}
+        record = {"minimize": list(f.objectives), "where": where, "points": len(f.values),
+                  "front": f.as_dicts()}  # fmt: skip
         write_output(json_out, to_json(record))
     if plot is not None:
-        _plot_front(values, mask, objectives, plot)
+        _plot_front(f.values, f.mask, f.objectives, plot)
     if html is not None:
-        _html_front(values, mask, objectives, names, front, html, where)
+        _html_front(f.values, f.mask, f.objectives, f.names, f.points, html, where)
     if json_out != "-":
-        others = [n for n in names if n not in objectives and n != "point_id"][:8]
-        shown = ["point_id", *objectives, *others]
-        pick = [names.index(n) for n in shown]
+        others = [n for n in f.names if n not in f.objectives and n != "point_id"][:8]
+        shown = ["point_id", *f.objectives, *others]
+        pick = [f.names.index(n) for n in shown]
+        front = f.points
         _table(shown, [tuple(r[i] for i in pick) for r in (front if rows == 0 else front[:rows])],
-               f"Pareto front: {len(front)} of {len(data):,} feasible points, minimizing "
-               f"{', '.join(objectives)}")  # fmt: skip
+               f"Pareto front: {len(front)} of {len(f.values):,} feasible points, minimizing "
+               f"{', '.join(f.objectives)}")  # fmt: skip
 
 
 def _plot_front(values, mask, objectives, path) -> None:  # type: ignore[no-untyped-def]
@@ -258,33 +213,15 @@ def _html_front(values, mask, objectives, names, front, path, where) -> None:  #
                             [Section("Pareto front", body)], "edgewise sweep pareto"))  # fmt: skip
 
 
-def _export(store: Path, target: Path) -> None:
-    import duckdb
-
-    if target.suffix.lower() != ".parquet":
-        raise EdgewiseError(f"export writes Parquet: give a .parquet file (got '{target}')")
-    con = _connect(store)
-    tmp = target.with_name(target.name + ".partial")
-    try:
-        con.execute(f"COPY points TO '{_sql_path(tmp)}' (FORMAT parquet)")
-    except duckdb.Error as e:
-        raise EdgewiseError(f"cannot write '{target}': {str(e).splitlines()[0]}") from None
-    finally:
-        con.close()
-    tmp.replace(target)
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 @sweep_app.command("export")
 def export(
     store: StoreArg,
     target: Annotated[Path, typer.Argument(help="the Parquet file to write")],
 ) -> None:
     """The store's table as one Parquet file."""
-    _export(store, target)
+    from edgewise.sweep.query import export_parquet
+
+    export_parquet(store, target)
     console.print(f"{target} written")
 
 

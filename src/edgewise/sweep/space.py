@@ -147,6 +147,12 @@ def load_space(path: Path) -> Space:
     text = read_text(path, "space file", MAX_FILE_BYTES)
     label = f"space file '{path}'"
     raw = parse_json(text, label) if path.suffix.lower() == ".json" else parse_yaml(text, label)
+    return space_from_mapping(raw, label, hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+def space_from_mapping(raw: Any, label: str = "space", text_hash: str | None = None) -> Space:
+    """A space from the file's content already parsed (the API passes a dict); its hash,
+    when not given, is of its canonical JSON."""
     if not isinstance(raw, dict):
         raise EdgewiseError(f"{label} must be a mapping with 'models' and 'spec' (see "
                             "`edgewise sweep schema`)")  # fmt: skip
@@ -154,8 +160,11 @@ def load_space(path: Path) -> Space:
         data = SpaceFile.model_validate(raw)
     except ValidationError as e:
         raise EdgewiseError(f"{label}: {schema_problem(e)}") from None
+    if text_hash is None:
+        canonical = json.dumps(raw, sort_keys=True, default=str)
+        text_hash = hashlib.sha256(canonical.encode()).hexdigest()[:16]
     try:
-        return _space(data, hashlib.sha256(text.encode()).hexdigest()[:16])
+        return _space(data, text_hash)
     except EdgewiseError as e:
         raise EdgewiseError(f"{label}: {e}") from None
 
