@@ -116,3 +116,22 @@ def hostile() -> tuple[nn.Module, tuple[torch.Tensor]]:
     model.add_module(HOSTILE, nn.Linear(16, 32))
     model.add_module("[bold]x:factory:", nn.Linear(32, 8))
     return model, (torch.randn(4, 16),)
+
+
+def tied_lm() -> tuple[nn.Module, tuple[torch.Tensor]]:
+    """An embedding and an output head sharing one weight (tied, as most small LMs), on
+    meta: made real, the two must stay one tensor, as the capture saw them."""
+
+    class TiedLM(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.embed = nn.Embedding(64, 16)
+            self.head = nn.Linear(16, 64, bias=False)
+            self.head.weight = self.embed.weight
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            return self.head(torch.relu(self.embed(ids)))
+
+    with torch.device("meta"):
+        model = TiedLM()
+    return model, (torch.zeros(2, 8, dtype=torch.int64, device="meta"),)

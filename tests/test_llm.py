@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+import edgewise
 from edgewise.capture.llm import LLMS, Vision, _prefill_module, capture_llm, llm_entry
 from edgewise.cli.main import app
 from edgewise.errors import EdgewiseError
@@ -105,6 +106,22 @@ def test_cli_generate_json_and_refusals() -> None:
     for key in ("ttft_s", "tokens_per_s", "decode_s_per_token", "kv_cache_bytes"):
         assert data[key] > 0
     assert data["decode"]["contexts"] == list(range(16, 24))
+    # the API: the same figures, its graphs from the cache the CLI filled
+    api = edgewise.simulate("qwen2.5-0.5b", phase="generate", prompt_tokens=16, new_tokens=9,
+                            hw="snapdragon-8gen3")  # fmt: skip
+    assert json.loads(json.dumps(api.to_dict())) == data
+    steps = sum(r["latency_s"] for r in api.rows)
+    assert api.totals.latency_s == pytest.approx(api.totals.ttft_s + steps)
+    assert [r["context"] for r in api.rows] == list(range(16, 24))
+    assert "per generation of 9 tokens on snapdragon-8gen3" in repr(api)
+    step = edgewise.simulate("qwen2.5-0.5b", phase="decode", context=16, hw="snapdragon-8gen3")
+    cli_step = runner.invoke(app, ["simulate", "qwen2.5-0.5b", "--phase", "decode", "--context",
+                                   "16", "--hw", "snapdragon-8gen3", "--json", "-"])  # fmt: skip
+    assert json.loads(json.dumps(step.to_dict())) == json.loads(cli_step.stdout)
+    with pytest.raises(EdgewiseError, match="for pipelines"):
+        edgewise.simulate("resnet18", steps=4)
+    with pytest.raises(EdgewiseError, match="--phase must be"):
+        edgewise.profile("qwen2.5-0.5b", phase="generate")
     for args, says in (
         (["simulate", "resnet18", "--context", "5"], "for language models"),
         (["simulate", "qwen2.5-0.5b", "--phase", "train"], "--phase must be"),

@@ -149,20 +149,19 @@ def generation(request: dict[str, Any], spec: Any, weights: Any, activations: An
                attention: Any = "captured", kv: str | None = None) -> Any:  # fmt: skip
     """A language model's whole generation (`capture.llm.phase_request(..., "generate")`):
     the prefill, then every decode step, costed from three decode captures."""
-    from edgewise.capture.llm import capture_llm, llm_entry
+    from edgewise.capture.llm import llm_entry, phase_graph
     from edgewise.hardware.spec import compute_precision
     from edgewise.ir.vocab import PRECISION_BYTES
     from edgewise.simulate.generation import simulate_generation
     from edgewise.simulate.workload import op_workload
 
-    name, entry = request["name"], llm_entry(request["name"])
-    prefill_graph = capture_llm(name, "prefill", request["prompt_tokens"],
-                                image_size=request["image_size"])  # fmt: skip
+    entry = llm_entry(request["name"])
+    prefill_graph = phase_graph({**request, "phase": "prefill"})
     prompt = request["prompt_tokens"] + int(prefill_graph.meta.get("image_tokens", 0))
 
     def decode_at(context: int) -> Any:
-        return op_workload(capture_llm(name, "decode", context=context), weights, activations,
-                           attention, kv)  # fmt: skip
+        step = {**request, "phase": "decode", "context": context, "image_size": None}
+        return op_workload(phase_graph(step), weights, activations, attention, kv)
 
     return simulate_generation(
         op_workload(prefill_graph, weights, activations, attention), decode_at, spec,
@@ -442,10 +441,12 @@ class RunResult(Result):
 def run(model: str | None = None, module: str | None = None, *, plan: str | Path | None = None,
         weights: str | Path | None = None, device: str = "cpu", repeat: int = 3,
         int8_kernels: bool = False, **workload: Any) -> RunResult:  # fmt: skip
-    """`edgewise run` for a zoo model or a factory: the real model (random weights, or a
-    `.safetensors` file) with the plan applied; measured peaks, times and fidelity. The
-    model is named, not a Graph: running needs the module itself."""
+    """`edgewise run` for a zoo model, a factory or a language model's phase (`phase=`):
+    the real model (random weights, or a `.safetensors` file) with the plan applied;
+    measured peaks, times and fidelity. The model is named, not a Graph: running needs the
+    module itself."""
     from edgewise.analysis.memory import memory_timeline
+    from edgewise.capture.llm import phase_request
     from edgewise.capture.source import model_from_source
     from edgewise.capture.workload import Workload
     from edgewise.execute.measure import check_fits, materialize
@@ -462,8 +463,24 @@ def run(model: str | None = None, module: str | None = None, *, plan: str | Path
     copies = 2 if loaded is not None and loaded.weights else 1
     check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
                    + 1.5 * eager.peak_bytes), device)  # fmt: skip
-    w = Workload(**{k: v for k, v in workload.items() if v is not None and k != "input_shape"})
-    built = model_from_source(model, module, None if w == Workload() else w)
+    phase, prompt, context, image = (
+        workload.pop(k, None) for k in ("phase", "prompt_tokens", "context", "image_size")
+    )
+    request = None
+    if not module:
+        request = phase_request(model, phase, prompt, None, context, image, generate=False)
+    if request is not None:
+        from edgewise.capture.llm import build_llm, llm_entry
+
+        if weights is not None and llm_entry(request["name"]).vision:
+            raise EdgewiseError("weights: real weights load into text language models only; "
+                                "run a vision-language model with random weights")  # fmt: skip
+        keys = ("name", "phase", "prompt_tokens", "context", "image_size")
+        llm_model, llm_args, llm_kwargs, _ = build_llm(*(request[k] for k in keys))
+        built = (llm_model, llm_args, llm_kwargs)
+    else:
+        w = Workload(**{k: v for k, v in workload.items() if v is not None and k != "input_shape"})
+        built = model_from_source(model, module, None if w == Workload() else w)
     if weights is not None:
         from edgewise.execute.weights import load_weights
 

@@ -587,9 +587,13 @@ def phase_graph(request: dict[str, Any]) -> Graph:
     """The prefill or decode graph a request (`phase_request`) names, from the graph cache."""
     from edgewise.capture.cache import cached_graph
 
-    keys = ("name", "phase", "prompt_tokens", "context", "image_size")
-    return cached_graph({"llm": {k: request[k] for k in keys}},
-                        lambda: capture_llm(*(request[k] for k in keys)))  # fmt: skip
+    name, phase = request["name"], request["phase"]
+    if phase == "prefill":  # a prefill has no cache before it, a decode step no prompt
+        shape = {"prompt_tokens": request["prompt_tokens"], "image_size": request["image_size"]}
+    else:
+        shape = {"context": request["context"]}
+    return cached_graph({"llm": {"name": name, "phase": phase, **shape}},
+                        lambda: capture_llm(name, phase, **shape))  # fmt: skip
 
 
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:

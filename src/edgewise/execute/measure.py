@@ -127,6 +127,17 @@ def rebuild_buffers(model: nn.Module, buffers: dict[str, torch.Tensor]) -> set[s
     return restored
 
 
+def _tied_parameters(model: nn.Module) -> list[list[tuple[nn.Module, str]]]:
+    """Each parameter that more than one module holds (tied embeddings): where it is held,
+    so that it is one tensor again after `to_empty`, as the capture saw it."""
+    held: dict[int, list[tuple[nn.Module, str]]] = {}
+    for module in model.modules():
+        for name, param in module._parameters.items():
+            if param is not None:
+                held.setdefault(id(param), []).append((module, name))
+    return [places for places in held.values() if len(places) > 1]
+
+
 def materialize(
     model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], dtype: str, device: str
 ) -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
@@ -147,7 +158,11 @@ def materialize(
         )
     generator = torch.Generator().manual_seed(0)
     if any(p.is_meta for p in model.parameters()) or any(b.is_meta for b in model.buffers()):
+        tied = _tied_parameters(model)
         model = model.to_empty(device=device)
+        for (owner, name), *others in tied:  # to_empty gives each use its own tensor
+            for module, other in others:
+                module._parameters[other] = owner._parameters[name]
         with torch.no_grad():
             for p in model.parameters():
                 p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
