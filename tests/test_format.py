@@ -64,3 +64,23 @@ def test_measured_times_carry_their_spread_and_noise_is_named() -> None:
     assert timing_change([2.0, 2.1, 2.05], [1.0, 1.1, 1.05]) == "+95.2%"
     assert timing_change([1.0], [2.0]).startswith("unknown (one run each")
     assert spread([1.0, 1.0]) == 0 and spread([1.0, 2.0, 3.0]) == 1.0
+
+
+def test_columns_and_axes_take_the_formatter_by_unit() -> None:
+    """Sweep tables and chart ticks: a column's unit suffix names its renderer; byte ticks
+    step by powers of two; plotly axes use SI prefixes at three significant figures."""
+    from edgewise.report.format import binary_step, by_name
+    from edgewise.report.html_report import column_axis, unit_axis
+
+    assert by_name("latency_s")(0.00225) == "2.25 ms"
+    assert by_name("energy_j")(1e4) == "10 kJ"
+    assert by_name("dram_bytes")(24.1 * 2**20) == "24.1 MiB"
+    assert by_name("dram_bandwidth_bytes_per_s")(6.4e10) == "64 GB/s"
+    assert by_name("mac_array_rows")(64.0) == "64"
+    assert by_name("macs")(4.09e9) == "4.09 G"
+    assert binary_step(100 * 2**20) == 16 * 2**20  # 100 MiB: 7 ticks of 16 MiB
+    assert binary_step(0) == 1
+    ticks = unit_axis("B", 3 * 2**20)
+    assert ticks["ticktext"][:3] == ["0 B", "512 KiB", "1 MiB"]
+    assert unit_axis("s") == {"tickformat": ".3~s", "ticksuffix": "s"}
+    assert column_axis("latency_s") == unit_axis("s") and column_axis("dram_bytes") == {}

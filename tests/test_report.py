@@ -252,7 +252,9 @@ def test_the_memory_chart_has_no_empty_skip_panel(tmp_path: Path, monkeypatch) -
         assert len(fig.axes) == (2 if tl.long_lived_table else 1), factory
         stacked = fig.axes[0].collections  # the stackplot's layers
         top = max(float(np.asarray(c.get_paths()[0].vertices)[:, 1].max()) for c in stacked)
-        assert top == pytest.approx(tl.peak_bytes / 2**20)  # the stack's top is the peak
+        assert top == tl.peak_bytes  # the stack's top is the peak, in bytes
+        labels = [fig.axes[0].yaxis.get_major_formatter()(v) for v in (0, 1536, 3 * 2**20)]
+        assert labels == ["0 B", "1.5 KiB", "3 MiB"]  # ticks through the formatter
         if tl.long_lived_table:
             names = {t.get_text().strip() for t in fig.axes[1].texts}
             assert any(r.producer_scope in n for r in tl.long_lived_table for n in names)

@@ -123,13 +123,18 @@ def query(
 
 
 def _table(names: list[str], data: list[tuple[Any, ...]], title: str) -> None:
+    """Figures through the formatter by their column's unit (`--json` keeps full precision)."""
     from rich.table import Table
+
+    from edgewise.report.format import by_name
 
     table = Table(title=title)
     for n in names:
         table.add_column(n, justify="right")
+    render = [by_name(n) for n in names]
     for r in data:
-        table.add_row(*(f"{v:.4g}" if isinstance(v, float) else str(v) for v in r))
+        table.add_row(*(f(v) if isinstance(v, float) else str(v)
+                        for f, v in zip(render, r, strict=True)))  # fmt: skip
     console.print(table)
 
 
@@ -177,7 +182,8 @@ def pareto(
 
 
 def _plot_front(values, mask, objectives, path) -> None:  # type: ignore[no-untyped-def]
-    from edgewise.report.figures import pyplot, save_figure
+    from edgewise.report.figures import pyplot, save_figure, unit_ticks
+    from edgewise.report.format import by_name
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(8, 6))
@@ -188,6 +194,8 @@ def _plot_front(values, mask, objectives, path) -> None:  # type: ignore[no-unty
     ax.set_ylabel(objectives[y])
     ax.set_xscale("log")
     ax.set_yscale("log")
+    unit_ticks(ax.xaxis, by_name(objectives[x]))
+    unit_ticks(ax.yaxis, by_name(objectives[y]))
     ax.legend()
     save_figure(fig, path)
 
@@ -195,7 +203,7 @@ def _plot_front(values, mask, objectives, path) -> None:  # type: ignore[no-unty
 def _html_front(values, mask, objectives, names, front, path, where) -> None:  # type: ignore[no-untyped-def]
     import plotly.graph_objects as go
 
-    from edgewise.report.html_report import Section, esc, figure, page, table
+    from edgewise.report.html_report import Section, column_axis, esc, figure, page, table
 
     x, y = (0, 1) if values.shape[1] >= 2 else (0, 0)
     fig = go.Figure()
@@ -204,8 +212,10 @@ def _html_front(values, mask, objectives, names, front, path, where) -> None:  #
                       marker={"size": 3, "color": "#bbb"})  # fmt: skip
     fig.add_scatter(x=values[mask, x], y=values[mask, y], mode="markers", name="front",
                     marker={"size": 7, "color": "#C44E52"})  # fmt: skip
-    fig.update_layout(height=520, xaxis={"type": "log", "title": esc(objectives[x])},
-                      yaxis={"type": "log", "title": esc(objectives[y])})  # fmt: skip
+    fig.update_layout(height=520, xaxis={"type": "log", "title": esc(objectives[x]),
+                                         **column_axis(objectives[x])},
+                      yaxis={"type": "log", "title": esc(objectives[y]),
+                             **column_axis(objectives[y])})  # fmt: skip
     body = (f"<p>{int(mask.sum())} of {len(values):,} feasible points on the front"
             + (f", where {esc(where)}" if where else "") + "</p>" + figure(fig)
             + table(names, front[:500]))  # fmt: skip

@@ -17,7 +17,7 @@ from rich.table import Table
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
-from edgewise.report.figures import pyplot, save_figure
+from edgewise.report.figures import byte_ticks, pyplot, save_figure, unit_ticks
 from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.simulate.simulator import LayerCost, Simulation, group_costs
 
@@ -180,15 +180,18 @@ def plot_comparison(c: Comparison, path: Path) -> None:
     ys = np.arange(len(labels))
     fig, (ax_t, ax_d) = plt.subplots(1, 2, figsize=(14, max(3.5, 0.32 * len(labels) + 1.5)),
                                      sharey=True)  # fmt: skip
-    for ax, attr, scale, unit in ((ax_t, "latency_s", 1e3, "latency (ms)"),
-                                  (ax_d, "dram_bytes", 2.0**-20, "DRAM (MiB)")):  # fmt: skip
+    largest = 0.0
+    for ax, attr, unit in ((ax_t, "latency_s", "latency"), (ax_d, "dram_bytes", "DRAM bytes")):
         for offset, side, color, getter in (
             (-0.2, c.a.label, "#4C72B0", lambda r: r.a),
             (0.2, c.b.label, "#DD8452", lambda r: r.b),
         ):
-            vals = [getattr(getter(r), attr) * scale if getter(r) else 0.0 for r in c.stages]
+            vals = [getattr(getter(r), attr) if getter(r) else 0.0 for r in c.stages]
             ax.barh(ys + offset, vals, height=0.4, color=color, label=f"{side}")
+            largest = max([largest, *vals]) if attr == "dram_bytes" else largest
         ax.set_xlabel(unit)
+    unit_ticks(ax_t.xaxis, seconds)
+    byte_ticks(ax_d.xaxis, largest)
     ax_t.set_yticks(ys, labels, fontsize=8)
     ax_t.invert_yaxis()
     ax_t.legend(fontsize=8, loc="lower right")
@@ -200,7 +203,7 @@ def comparison_section(c: Comparison) -> Any:
     """The comparison as an HTML report section (`report.html_report`)."""
     import plotly.graph_objects as go
 
-    from edgewise.report.html_report import Section, esc, figure, table
+    from edgewise.report.html_report import Section, esc, figure, table, unit_axis
 
     rows = [(name, value(x, unit), value(y, unit), delta(x, y)) for name, x, y, unit in c.totals()]
     fig = go.Figure()
@@ -215,7 +218,8 @@ def comparison_section(c: Comparison) -> Any:
                        for r in c.stages], hoverinfo="text",
         )  # fmt: skip
     fig.update_layout(barmode="group", height=max(320, 26 * len(c.stages) + 120),
-                      xaxis={"title": "latency (s)"}, yaxis={"autorange": "reversed"})  # fmt: skip
+                      xaxis={"title": "latency", **unit_axis("s")},
+                      yaxis={"autorange": "reversed"})  # fmt: skip
     stage_rows = [
         (r.label, value(r.a.latency_s, "s") if r.a else "", value(r.b.latency_s, "s") if r.b
          else "", delta(r.a.latency_s, r.b.latency_s) if r.a and r.b else "")

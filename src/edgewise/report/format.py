@@ -91,6 +91,26 @@ def percent_change(after: float, before: float) -> str:
     return "0%" if ratio == 0 else f"{ratio:+.1%}"
 
 
+def by_name(column: str) -> Callable[[float], str]:
+    """The renderer a column's unit suffix names (a sweep's store, a JSON key): `_s`
+    seconds, `_j` joules, `_bytes` bytes, `_per_s` a rate; anything else a plain count."""
+    if column.endswith("_per_s"):
+        unit = "B/s" if column.endswith("bytes_per_s") else "/s"
+        return lambda v: rate(v, unit)
+    if column.endswith("_s"):
+        return seconds
+    if column.endswith("_j"):
+        return joules
+    if column.endswith("_bytes"):
+        return binary_bytes
+    return lambda v: "0" if v == 0 else (_sig(v) if abs(v) < 1000 else si(v))
+
+
+def binary_step(largest: float) -> float:
+    """A tick step for bytes up to `largest`: the power of two giving 4 to 8 ticks."""
+    return 2.0 ** max(0, math.ceil(math.log2(max(largest, 1.0) / 8)))
+
+
 # --- measured times ----------------------------------------------------------------------
 
 LOADED_SPREAD = 0.5  # (slowest - fastest) / median above this: something else is running

@@ -22,13 +22,34 @@ from edgewise.analysis.memory import MemoryTimeline
 from edgewise.analysis.profile import Profile
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
-from edgewise.report.format import binary_bytes, joules, seconds, si
+from edgewise.report.format import binary_bytes, binary_step, joules, seconds, si
 from edgewise.report.roofline import roofline
 from edgewise.report.simulate_report import BOUND_COLORS, what_bounds
 from edgewise.simulate.simulator import LayerCost, Simulation
 
 PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
 _BOUND_HEX = {**BOUND_COLORS, "none": "#b3b3b3"}
+
+
+def unit_axis(unit: str, largest: float = 0.0) -> dict[str, Any]:
+    """A plotly axis's ticks in the formatter's conventions: bytes at power-of-two steps
+    labelled by `binary_bytes`; anything else (s, J, op/s) with SI prefixes at three
+    significant figures, by plotly itself so that zooming relabels ('20ms', '1.5Gop/s')."""
+    if unit == "B":
+        step = binary_step(largest)
+        values = [k * step for k in range(int(largest // step) + 2)]
+        return {"tickvals": values, "ticktext": [binary_bytes(v) for v in values]}
+    return {"tickformat": ".3~s", "ticksuffix": unit}
+
+
+def column_axis(column: str) -> dict[str, Any]:
+    """A log axis of a store column, by its unit suffix (`format.by_name`): SI prefixes for
+    seconds, joules and rates; plotly's own labels for the rest (bytes too: on a log axis
+    the ticks are plotly's, and it has no binary prefixes)."""
+    for suffix, unit in (("_per_s", "/s"), ("_s", "s"), ("_j", "J")):
+        if column.endswith(suffix):
+            return unit_axis(unit)
+    return {}
 
 
 def esc(text: object) -> str:
@@ -220,7 +241,8 @@ def memory_section(tl: MemoryTimeline) -> Section:
         row=1,
         col=1,
     )
-    fig.update_yaxes(title_text="live bytes", row=1, col=1)
+    largest = float(max(tl.live.max(initial=0), tl.weights.max(initial=0)))
+    fig.update_yaxes(title_text="live bytes", row=1, col=1, **unit_axis("B", largest))
     for lane, r in enumerate(table_rows):
         fig.add_scatter(
             x=[r.first_op, r.last_op],
@@ -286,7 +308,7 @@ def latency_section(layers: tuple[LayerCost, ...], types: dict[str, str]) -> Sec
         bargap=0,
         barmode="overlay",
         xaxis={"title": "layer in execution order"},
-        yaxis={"title": "latency (s)"},
+        yaxis={"title": "latency", **unit_axis("s")},
         yaxis2={
             "title": "MAC utilization",
             "overlaying": "y",
@@ -379,8 +401,9 @@ def roofline_section(
             "title": "operational intensity (ops "
             "per DRAM byte: MACs, or vector ops for layers without MACs)",
             "range": [float(np.log10(roof.x_range[0])), float(np.log10(roof.x_range[1]))],
+            **unit_axis("op/B"),
         },
-        yaxis={"type": "log", "title": "achieved ops/s"},
+        yaxis={"type": "log", "title": "achieved ops/s", **unit_axis("op/s")},
     )
     head = (
         f"<p>peak {si(roof.peak_macs_per_s)}MAC/s at {esc(precision)}, vector "
@@ -417,7 +440,7 @@ def energy_section(sim: Simulation) -> Section:
             marker_color="#55A868",
         )
     )
-    fig.update_layout(height=320, yaxis={"title": "energy (J)"})
+    fig.update_layout(height=320, yaxis={"title": "energy", **unit_axis("J")})
     rows = [(p, joules(v), f"{v / max(t.energy_j, 1e-30):.1%}") for p, v in parts]
     return Section("Energy", table(("part", "energy", "share"), rows) + figure(fig))
 
@@ -456,10 +479,12 @@ def plan_section(plan: Any, before: Simulation, after: Simulation) -> Section:
         name="with the plan",
         line={"width": 0.8, "color": "#4C72B0"},
     )
+    largest = max(before.traffic.occupancy_bytes.max(initial=0),
+                  after.traffic.occupancy_bytes.max(initial=0))  # fmt: skip
     fig.update_layout(
         height=360,
         xaxis={"title": "op in execution order"},
-        yaxis={"title": "SRAM occupied (bytes)"},
+        yaxis={"title": "SRAM occupied", **unit_axis("B", float(largest))},
     )
     extra = [f"weights: {esc(layer)} at {esc(p)}" for layer, p in plan.weights.items()]
     extra += [f"attention: {esc(x.scope)} {esc(x.mode)}" for x in plan.attention]
@@ -577,7 +602,7 @@ def pipeline_report(run: Any, spec: HardwareSpec, command: str) -> str:
             hoverinfo="text",
         )
     )
-    fig.update_layout(height=320, yaxis={"title": f"latency per {run.unit} (s)"})
+    fig.update_layout(height=320, yaxis={"title": f"latency per {run.unit}", **unit_axis("s")})
     sections = [
         Section(
             f"{run.pipeline}: per {run.unit}",

@@ -14,7 +14,7 @@ from rich.table import Table
 from edgewise.analysis.memory import MemoryTimeline
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.ir.graph import Graph
-from edgewise.report.figures import pyplot, save_figure
+from edgewise.report.figures import byte_ticks, pyplot, save_figure
 from edgewise.report.format import binary_bytes
 
 if TYPE_CHECKING:  # measuring needs torch; rendering a timeline does not
@@ -150,7 +150,6 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
 
     n = len(tl.scopes)
     xs = np.arange(n)
-    mib = 2**20
     table = sorted(tl.long_lived_table, key=lambda r: r.first_op)
     if table:
         fig, (ax, ax_skip) = plt.subplots(
@@ -163,20 +162,21 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
     layers = [tl.activations, tl.long_lived, tl.attention_scores]
     names = ["activations", "long-lived (skips)", "attention scores"]
     colors = ["#4C72B0", "#C44E52", "#8172B3"]
-    ax.stackplot(xs, *[s / mib for s in layers], labels=names, colors=colors, step="mid")
-    ax.plot(xs, tl.weights / mib, color="#CCB974", lw=0.8, drawstyle="steps-mid",
+    ax.stackplot(xs, *layers, labels=names, colors=colors, step="mid")
+    ax.plot(xs, tl.weights, color="#CCB974", lw=0.8, drawstyle="steps-mid",
             label="weights of the current op (not in the peak)")  # fmt: skip
     p = tl.peak_op
     ax.axvline(p, color="black", lw=0.8, ls="--")
     ax.annotate(
         f"peak {binary_bytes(tl.peak_bytes)}\n{tl.scopes[p]}",
-        xy=(p, tl.live[p] / mib),
+        xy=(p, tl.live[p]),
         xytext=(10, -5),
         textcoords="offset points",
         fontsize=8,
         va="top",
     )
-    ax.set_ylabel("live bytes (MiB)")
+    ax.set_ylabel("live bytes")
+    byte_ticks(ax.yaxis, float(max(tl.live.max(initial=0), tl.weights.max(initial=0))))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.suptitle(
         f"{tl.model}: live memory per op ({tl.lifetimes} lifetimes, attention {tl.attention})"

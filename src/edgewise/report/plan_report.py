@@ -13,7 +13,7 @@ from rich.text import Text
 
 from edgewise.plan.plan import plan_to_dict
 from edgewise.plan.planner import PlanOutcome
-from edgewise.report.figures import pyplot, save_figure
+from edgewise.report.figures import byte_ticks, pyplot, save_figure
 from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.report.simulate_report import what_bounds
 
@@ -184,14 +184,17 @@ def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
 
     fig, (ax, strip) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1.6]})  # fmt: skip
-    mib = 2**20
+    largest = float(outcome.problem.capacity_bytes)
     for name, color in (("keep-fit", "#C44E52"), ("plan", "#4C72B0")):
         sim = outcome.simulations.get(name)
         if sim is not None:
-            ax.plot(sim.later.traffic.occupancy_bytes / mib, lw=0.8, color=color, label=name)
-    ax.axhline(outcome.problem.capacity_bytes / mib, color="black", ls="--", lw=0.8,
+            occupied = sim.later.traffic.occupancy_bytes
+            ax.plot(occupied, lw=0.8, color=color, label=name)
+            largest = max(largest, float(occupied.max(initial=0)))
+    ax.axhline(outcome.problem.capacity_bytes, color="black", ls="--", lw=0.8,
                label="SRAM for activations")  # fmt: skip
-    ax.set_ylabel("SRAM occupied (MiB)")
+    ax.set_ylabel("SRAM occupied")
+    byte_ticks(ax.yaxis, largest)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
         f"{outcome.problem.model} on {outcome.problem.spec.name}: SRAM and decisions, "

@@ -9,7 +9,8 @@ from edgewise.analysis.profile import Profile
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
-from edgewise.report.figures import pyplot, save_figure
+from edgewise.report.figures import pyplot, save_figure, unit_ticks
+from edgewise.report.format import si
 
 
 def plot_profile(graph: Graph, prof: Profile, path: Path) -> None:
@@ -25,10 +26,12 @@ def plot_profile(graph: Graph, prof: Profile, path: Path) -> None:
         raise EdgewiseError("nothing to plot: no layer has parameters or MACs")
     xs = range(len(rows))
     fig, (ax_p, ax_m) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True)
-    ax_p.bar(xs, [r.params / 1e6 for r in rows], width=1.0, color="#4C72B0")
-    ax_m.bar(xs, [r.macs / 1e9 for r in rows], width=1.0, color="#DD8452")
-    ax_p.set_ylabel("parameters (M)")
-    ax_m.set_ylabel(f"MACs (G, '{prof.convention}')")
+    ax_p.bar(xs, [r.params for r in rows], width=1.0, color="#4C72B0")
+    ax_m.bar(xs, [r.macs for r in rows], width=1.0, color="#DD8452")
+    ax_p.set_ylabel("parameters")
+    ax_m.set_ylabel(f"MACs ('{prof.convention}')")
+    unit_ticks(ax_p.yaxis, si)
+    unit_ticks(ax_m.yaxis, si)
     ax_m.set_xlabel(f"layer in execution order ({len(rows)} layers with parameters or MACs)")
 
     # shade stages and name the wide ones

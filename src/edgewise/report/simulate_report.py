@@ -14,8 +14,8 @@ from rich.table import Table
 
 from edgewise.analysis.stages import stage_of_ops, stages
 from edgewise.ir.graph import Graph
-from edgewise.report.figures import pyplot, save_figure
-from edgewise.report.format import binary_bytes, joules, seconds, si
+from edgewise.report.figures import pyplot, save_figure, unit_ticks
+from edgewise.report.format import binary_bytes, count, joules, rate, seconds, si
 from edgewise.report.roofline import Roofline, roofline
 from edgewise.simulate.simulator import LayerCost, Simulation, Totals
 
@@ -184,11 +184,12 @@ def plot_simulation(
     ax = fig.add_subplot(2, 1, 1)
     ax.bar(
         xs,
-        [r.latency_s * 1e3 for r in layers],
+        [r.latency_s for r in layers],
         width=1.0,
         color=[BOUND_COLORS[r.bound] for r in layers],
     )
-    ax.set_ylabel("latency (ms)")
+    ax.set_ylabel("latency")
+    unit_ticks(ax.yaxis, seconds)
     ax.set_xlim(-0.5, len(layers) - 0.5)
     util = ax.twinx()  # utilization of the layers that have MACs (others have none to use)
     with_macs = [i for i, r in enumerate(layers) if r.macs]
@@ -264,6 +265,8 @@ def draw_roofline(ax: Any, roof: Roofline, spec_name: str) -> None:
     ax.set_xlabel("operational intensity (ops per DRAM byte: MACs, or vector ops for layers "
                   "without MACs)")  # fmt: skip
     ax.set_ylabel("achieved ops/s")
+    unit_ticks(ax.yaxis, lambda v: rate(v, "op/s"))
+    unit_ticks(ax.xaxis, lambda v: count(v, "op/B"))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.06, 1.0))
     ax.set_title(
         f"roofline on {spec_name}: peak {si(roof.peak_macs_per_s)}MAC/s, vector "
