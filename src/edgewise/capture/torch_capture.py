@@ -142,12 +142,10 @@ class _Recorder(TorchDispatchMode):
             value = t.constant
         return value
 
-    def _real_run(self, func, args, kwargs):  # type: ignore[no-untyped-def]
-        """Run `func` on the real values of its tensor arguments, when all of them have one
-        (small, and no random op); None when it cannot."""
-        if func._schema.name.split("::")[-1].rstrip("_") in _RANDOM:
-            return None
-        flat, spec = tree_flatten((args, kwargs))
+    def _real_run(self, func, flat, spec):  # type: ignore[no-untyped-def]
+        """Run `func` on the real values of its tensor arguments (`flat`, the flattened
+        args and kwargs), when all of them have one (small, and no random op); None when it
+        cannot."""
         real = []
         for a in flat:
             if isinstance(a, torch.Tensor):
@@ -156,6 +154,8 @@ class _Recorder(TorchDispatchMode):
                     return None
                 a = value
             real.append(a)
+        if func._schema.name.split("::")[-1].rstrip("_") in _RANDOM:
+            return None
         real_args, real_kwargs = tree_unflatten(real, spec)
         try:
             with unset_fake_temporarily():
@@ -171,7 +171,8 @@ class _Recorder(TorchDispatchMode):
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
         kwargs = kwargs or {}
         scope = self.scope_stack[-1] if self.scope_stack else ""
-        real = self._real_run(func, args, kwargs)
+        flat, spec = tree_flatten((args, kwargs))
+        real = self._real_run(func, flat, spec)
         try:
             out = func(*args, **kwargs)
         except Exception as e:
@@ -191,16 +192,15 @@ class _Recorder(TorchDispatchMode):
                     f"the forward failed in module '{where}' at op {func}: "
                     f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}{hint}"
                 ) from e
+        outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
         if real is not None:
-            fakes = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
             reals = [o for o in tree_flatten(real)[0] if isinstance(o, torch.Tensor)]
-            for fake, value in zip(fakes, reals, strict=False):
+            for fake, value in zip(outs, reals, strict=False):
                 if isinstance(fake, FakeTensor):
                     self.values[fake] = value
-        outs = [o for o in tree_flatten(out)[0] if isinstance(o, torch.Tensor)]
         if not outs:  # metadata queries (aten.device, sym_size): no data, no cost
             return out
-        in_tensors = [a for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)]
+        in_tensors = [a for a in flat if isinstance(a, torch.Tensor)]
         enc_args = self._encode(tuple(args))
         enc_kwargs = {k: self._encode(v) for k, v in kwargs.items()}
         inputs = tuple(self._ref(t) for t in in_tensors)
@@ -260,9 +260,10 @@ def _quiet_fake_tensor_log() -> Iterator[None]:
 
 
 def _fake_like(t: torch.Tensor, mode: FakeTensorMode, device: torch.device) -> torch.Tensor:
-    """A fake tensor with t's shape, strides and dtype; no data is allocated or copied."""
-    with mode:
-        return torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device=device)
+    """A fake tensor with t's shape, strides and dtype; no data is allocated or copied (a
+    meta tensor wrapped as on `device`, without a dispatch through the fake mode)."""
+    shell = torch.empty_strided(t.shape, t.stride(), dtype=t.dtype, device="meta")
+    return mode.fake_tensor_converter.from_meta_and_device(mode, shell, device)
 
 
 def _path_name(path: tuple[Any, ...]) -> str:
