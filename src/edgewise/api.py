@@ -171,9 +171,7 @@ def generation(request: dict[str, Any], spec: Any, weights: Any, activations: An
 
 
 def _pipeline(model: Any, workload: dict[str, Any]) -> Any:
-    """The pipeline (sd15, sdxl; a language model's `phase="generate"`) `model` names, or
-    None for one graph."""
-    from edgewise.capture.llm import generation_pipeline, phase_request
+    """The pipeline (sd15, sdxl) `model` names, or None for one graph."""
     from edgewise.capture.pipelines import (
         DEFAULT_STEPS,
         PipelineOptions,
@@ -194,12 +192,6 @@ def _pipeline(model: Any, workload: dict[str, Any]) -> Any:
             raise EdgewiseError(f"pipeline '{model}' takes steps, cfg, cfg_mode, batch and "
                                 f"resolution (got {', '.join(sorted(w))})")  # fmt: skip
         return capture_pipeline(model, options)
-    if workload.get("phase") == "generate":
-        get = workload.get
-        request = phase_request(model, "generate", get("prompt_tokens"), get("new_tokens"),
-                                get("context"), get("image_size"))  # fmt: skip
-        assert request is not None
-        return generation_pipeline(request)
     for key in ("steps", "cfg_mode", "new_tokens"):
         if workload.get(key) is not None:
             what = "pipelines (sd15, sdxl)" if key != "new_tokens" else 'phase="generate"'
@@ -301,7 +293,11 @@ def simulate(
 
     spec = _spec(hw, set)
     weights, activations, compute = _precisions(spec, precision)
-    if not module and workload.get("phase") == "generate" and plan is None:
+    if not module and workload.get("phase") == "generate":
+        if plan is not None:
+            raise EdgewiseError('phase="generate" with a plan file: use `edgewise simulate '
+                                '--phase generate --plan` (the API costs a generation as '
+                                "simulated, without one)")  # fmt: skip
         return _simulated_generation(model, spec, weights, activations, attention, workload)
     pipeline = None if module else _pipeline(model, workload)
     if pipeline is not None:
