@@ -9,7 +9,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from edgewise.cli.common import JsonOpt, check_plot, console, output_target, to_json, write_output
+from edgewise.cli.common import (
+    JsonOpt,
+    check_plot,
+    console,
+    output_target,
+    to_json,
+    working,
+    write_output,
+)
 from edgewise.errors import EdgewiseError
 
 
@@ -72,7 +80,8 @@ def run(
         raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
     space = load_space(space_file)
     base_spec(space)  # the spec and precisions, before any capture
-    graphs = space_graphs(space)
+    with working(f"capturing {len(space.models)} model(s) of the space"):
+        graphs = space_graphs(space)
     err = typer.get_text_stream("stderr")
     with Progress(console=_stderr(), disable=not sys.stderr.isatty(), transient=True) as bar:
         job = bar.add_task("sweep", total=None)
