@@ -84,3 +84,19 @@ def test_columns_and_axes_take_the_formatter_by_unit() -> None:
     assert ticks["ticktext"][:3] == ["0 B", "512 KiB", "1 MiB"]
     assert unit_axis("s") == {"tickformat": ".3~s", "ticksuffix": "s"}
     assert column_axis("latency_s") == unit_axis("s") and column_axis("dram_bytes") == {}
+
+
+def test_a_spec_reads_the_same_in_hw_show_and_the_report() -> None:
+    """Every figure with its unit (no exponent), one row per field, its source beside."""
+    from edgewise.hardware import load_spec
+    from edgewise.report.html_report import spec_section
+    from edgewise.report.spec_report import spec_rows
+
+    spec = load_spec("snapdragon-8gen3")
+    rows = {field: value for field, value, _ in spec_rows(spec)}
+    assert rows["dram_bandwidth_bytes_per_s"] == "68.3 GB/s"
+    assert rows["op_overhead_s"] == "2.04 µs" and rows["sram_bytes"] == "8 MiB"
+    assert "e-0" not in "".join(rows.values())
+    assert len(rows) == len(type(spec).model_fields) - 3  # all but name, description, sources
+    html = spec_section(spec).body
+    assert "68.3 GB/s" in html and "2.04 µs" in html

@@ -6,14 +6,11 @@ A thin layer over `edgewise.hardware`: loading, overrides and validation live th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from edgewise.cli.common import JsonOpt, SetOpt, console, to_json, write_output
-
-if TYPE_CHECKING:  # pydantic and the presets load when a command runs, not for --help
-    from edgewise.hardware import HardwareSpec
 
 hw_app = typer.Typer(
     rich_markup_mode=None,
@@ -29,17 +26,6 @@ SpecArg = Annotated[
 ]
 
 
-def _tops(spec: HardwareSpec, precision: str) -> str:
-    """Vendors' TOPS: 2 ops per MAC."""
-    return f"{2 * spec.macs_per_cycle[precision] * spec.clock_hz / 1e12:.3g}"  # type: ignore[index]
-
-
-def _rate(bytes_per_s: float) -> str:
-    from edgewise.report.format import rate
-
-    return rate(bytes_per_s) if bytes_per_s else "-"
-
-
 @hw_app.command("list")
 def list_presets() -> None:
     """The shipped presets and their headline figures (see docs/hardware.md for sources)."""
@@ -47,6 +33,7 @@ def list_presets() -> None:
 
     from edgewise.hardware import PRESETS, load_spec
     from edgewise.report.format import binary_bytes
+    from edgewise.report.spec_report import bandwidth, tops
 
     table = Table(title="edgewise hardware presets (TOPS = 2 ops per MAC, dense)")
     for col in ("preset", "peak TOPS by precision", "SRAM", "DRAM", "DRAM bandwidth"):
@@ -54,10 +41,10 @@ def list_presets() -> None:
     table.add_column("description", overflow="fold", ratio=1)
     for name in PRESETS:
         spec = load_spec(name)
-        tops = ", ".join(f"{p} {_tops(spec, p)}" for p in spec.macs_per_cycle)
+        peaks = ", ".join(f"{p} {tops(spec, p)}" for p in spec.macs_per_cycle)
         dram = binary_bytes(spec.dram_bytes) if spec.dram_bytes else "none"
-        table.add_row(name, tops, binary_bytes(spec.sram_bytes), dram,
-                      _rate(spec.dram_bandwidth_bytes_per_s), spec.description)  # fmt: skip
+        table.add_row(name, peaks, binary_bytes(spec.sram_bytes), dram,
+                      bandwidth(spec.dram_bandwidth_bytes_per_s), spec.description)  # fmt: skip
     console.print(table)
 
 
@@ -66,40 +53,19 @@ def show(spec_name: SpecArg, json_out: JsonOpt = None, overrides: SetOpt = None)
     """One spec in full: every figure with its unit and its source."""
     from rich.table import Table
 
-    from edgewise.hardware import HardwareSpec, load_spec
+    from edgewise.hardware import load_spec
     from edgewise.hardware.spec import UNSTATED
-    from edgewise.report.format import binary_bytes, si
+    from edgewise.report.spec_report import spec_rows
 
     spec = load_spec(spec_name, overrides or ())
     if json_out:
         write_output(json_out, to_json(spec.model_dump(mode="json")))
         if json_out == "-":
             return
-    shown = {
-        "clock_hz": f"{si(spec.clock_hz)}Hz",
-        "mac_array": f"{spec.mac_array.rows} x {spec.mac_array.cols}",
-        "macs_per_cycle": ", ".join(
-            f"{p} {n:,} ({_tops(spec, p)} TOPS)" for p, n in spec.macs_per_cycle.items()
-        ),
-        "sram_bytes": binary_bytes(spec.sram_bytes),
-        "sram_bandwidth_bytes_per_s": _rate(spec.sram_bandwidth_bytes_per_s),
-        "dram_bytes": binary_bytes(spec.dram_bytes) if spec.dram_bytes else "none",
-        "dram_bandwidth_bytes_per_s": _rate(spec.dram_bandwidth_bytes_per_s),
-        "energy_pj_per_mac": ", ".join(f"{p} {e:g} pJ" for p, e in spec.energy_pj_per_mac.items()),
-        "vector_ops_per_cycle": f"{spec.vector_ops_per_cycle:g}",
-        "sram_energy_pj_per_byte": f"{spec.sram_energy_pj_per_byte:g} pJ/B",
-        "dram_energy_pj_per_byte": f"{spec.dram_energy_pj_per_byte:g} pJ/B",
-        "vector_energy_pj_per_op": f"{spec.vector_energy_pj_per_op:g} pJ",
-        "static_power_w": f"{spec.static_power_w:g} W",
-    }
     table = Table(title=f"{spec.name}: {spec.description}", title_justify="left")
     for col in ("field", "value", "source"):
         table.add_column(col, overflow="fold")
-    for field in HardwareSpec.model_fields:
-        if field in ("name", "description", "sources"):
-            continue
-        value = shown.get(field, str(getattr(spec, field)))
-        source = spec.sources.get(field, "-")
+    for field, value, source in spec_rows(spec):
         table.add_row(field, value, source, style="yellow" if source == UNSTATED else None)
     console.print(table)
     unstated = [f for f, text in spec.sources.items() if text == UNSTATED]

@@ -401,7 +401,8 @@ def roofline_section(
             "title": "operational intensity (ops "
             "per DRAM byte: MACs, or vector ops for layers without MACs)",
             "range": [float(np.log10(roof.x_range[0])), float(np.log10(roof.x_range[1]))],
-            **unit_axis("op/B"),
+            "tickformat": "~g",  # 0.5 and 2000 op/B, not SI's "500m"
+            "ticksuffix": " op/B",
         },
         yaxis={"type": "log", "title": "achieved ops/s", **unit_axis("op/s")},
     )
@@ -518,9 +519,12 @@ def uncounted_section(prof: Profile) -> Section:
 
 
 def spec_section(spec: HardwareSpec) -> Section:
-    data = spec.model_dump(exclude={"sources"})
-    rows = [(k, v, spec.sources.get(k, "")) for k, v in data.items() if k not in ("name",)]
-    return Section(f"Hardware: {spec.name}", table(("field", "value", "source"), rows))
+    """Every figure with its unit and its source, as `hw show` prints them."""
+    from edgewise.report.spec_report import spec_rows
+
+    head = f"<p>{esc(spec.description)}</p>"
+    return Section(f"Hardware: {spec.name}",
+                   head + table(("field", "value", "source"), spec_rows(spec)))  # fmt: skip
 
 
 def graph_report(
