@@ -69,7 +69,7 @@ def test_measured_times_carry_their_spread_and_noise_is_named() -> None:
 def test_columns_and_axes_take_the_formatter_by_unit() -> None:
     """Sweep tables and chart ticks: a column's unit suffix names its renderer; byte ticks
     step by powers of two; plotly axes use SI prefixes at three significant figures."""
-    from edgewise.report.format import binary_step, by_name
+    from edgewise.report.format import binary_step, by_name, number
     from edgewise.report.html_report import column_axis, unit_axis
 
     assert by_name("latency_s")(0.00225) == "2.25 ms"
@@ -78,6 +78,7 @@ def test_columns_and_axes_take_the_formatter_by_unit() -> None:
     assert by_name("dram_bandwidth_bytes_per_s")(6.4e10) == "64 GB/s"
     assert by_name("mac_array_rows")(64.0) == "64"
     assert by_name("macs")(4.09e9) == "4.09 G"
+    assert [number(v) for v in (0, 1.23e-5, 51.72, 1234)] == ["0", "0.0000123", "51.7", "1.23 k"]
     assert binary_step(100 * 2**20) == 16 * 2**20  # 100 MiB: 7 ticks of 16 MiB
     assert binary_step(0) == 1
     ticks = unit_axis("B", 3 * 2**20)

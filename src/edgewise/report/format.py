@@ -46,6 +46,12 @@ def si(value: float, digits: int = 3) -> str:
     return _scaled(value, _SI, digits)
 
 
+def number(value: float) -> str:
+    """A plain figure (a ratio, a rate without a unit of ours): 0.0000123 -> '0.0000123',
+    51.72 -> '51.7', 1234 -> '1.23 k'."""
+    return "0" if value == 0 else (_sig(value) if abs(value) < 1000 else si(value))
+
+
 def binary_bytes(value: float) -> str:
     """1536 -> '1.5 KiB' (memory sizes are binary: KiB, MiB, GiB); 0 -> '0 B'."""
     if abs(value) < 1024:
@@ -103,7 +109,7 @@ def by_name(column: str) -> Callable[[float], str]:
         return joules
     if column.endswith("_bytes"):
         return binary_bytes
-    return lambda v: "0" if v == 0 else (_sig(v) if abs(v) < 1000 else si(v))
+    return number
 
 
 def binary_step(largest: float) -> float:
