@@ -161,8 +161,8 @@ def render_run(result: PlanRun, out: Console, planned: bool = True) -> None:
                   "machine is busy; time differences here are not to be trusted")  # fmt: skip
     if not planned:
         fid = result.replay
-        error = number(fid.max_abs_error)
-        said = "bit-exact" if fid.bit_exact else f"max |error| {error}, SQNR {fid.sqnr_db:.1f} dB"
+        worst = number(fid.max_abs_error)
+        said = "bit-exact" if fid.bit_exact else f"max |error| {worst}, SQNR {fid.sqnr_db:.1f} dB"
         out.print(f"replay (interpreter vs eager): {said}")
         return
     out.print(
