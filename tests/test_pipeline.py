@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -197,6 +198,15 @@ def test_sd15_pipeline_cli_per_phase_and_per_image() -> None:
     assert json.loads(json.dumps(api.to_dict())) == data
     assert [r["phase"] for r in api.rows] == names
     assert repr(api).endswith("per image on snapdragon-8gen3>")
+
+
+def test_the_api_reports_a_pipeline(tmp_path: Path) -> None:
+    """One section per phase (the phases come from the cache the CLI test filled)."""
+    written = edgewise.report("sd15", cfg=True, steps=3, hw="snapdragon-8gen3",
+                              output=tmp_path / "sd15.html")  # fmt: skip
+    html = (tmp_path / "sd15.html").read_text()
+    assert repr(written) == f"<edgewise report of sd15: written to {tmp_path / 'sd15.html'}>"
+    assert all(name in html for name in ("text-encoder", "unet", "vae-decoder"))
 
 
 def test_profile_and_memory_of_sd15_per_phase_and_per_image() -> None:
