@@ -599,14 +599,12 @@ def phase_graph(request: dict[str, Any]) -> Graph:
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:
     """(prefill, first decode step, last decode step, tokens cached before decoding: the
     prompt and the image's tokens) of `--phase generate`."""
-
-    name, new = request["name"], request["new_tokens"]
-    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
-                          image_size=request["image_size"])  # fmt: skip
+    prefill = phase_graph({**request, "phase": "prefill"})
     prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
-    first = capture_llm(name, "decode", context=prompt)
-    last = capture_llm(name, "decode", context=prompt + max(new - 2, 0))
-    return prefill, first, last, prompt
+    last = prompt + max(request["new_tokens"] - 2, 0)
+    first, final = (phase_graph({**request, "phase": "decode", "context": c})
+                    for c in (prompt, last))  # fmt: skip
+    return prefill, first, final, prompt
 
 
 def generation_pipeline(request: dict[str, Any]) -> Pipeline:
@@ -618,12 +616,11 @@ def generation_pipeline(request: dict[str, Any]) -> Pipeline:
     from edgewise.ir.pipeline import Phase, Pipeline
 
     name, new = request["name"], request["new_tokens"]
-    prefill = capture_llm(name, "prefill", request["prompt_tokens"],
-                          image_size=request["image_size"])  # fmt: skip
+    prefill = phase_graph({**request, "phase": "prefill"})
     prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
     phases = [Phase("prefill", prefill, 1)]
     if new > 1:
-        mean = prompt + (new - 2) // 2
-        phases.append(Phase("decode", capture_llm(name, "decode", context=mean), new - 1))
+        step = phase_graph({**request, "phase": "decode", "context": prompt + (new - 2) // 2})
+        phases.append(Phase("decode", step, new - 1))
     return Pipeline(f"{name} generate", tuple(phases), unit="generation",
                     description=f"{prompt} prompt tokens, {new} new")  # fmt: skip

@@ -180,7 +180,6 @@ def plot_comparison(c: Comparison, path: Path) -> None:
     ys = np.arange(len(labels))
     fig, (ax_t, ax_d) = plt.subplots(1, 2, figsize=(14, max(3.5, 0.32 * len(labels) + 1.5)),
                                      sharey=True)  # fmt: skip
-    largest = 0.0
     for ax, attr, unit in ((ax_t, "latency_s", "latency"), (ax_d, "dram_bytes", "DRAM bytes")):
         for offset, side, color, getter in (
             (-0.2, c.a.label, "#4C72B0", lambda r: r.a),
@@ -188,10 +187,9 @@ def plot_comparison(c: Comparison, path: Path) -> None:
         ):
             vals = [getattr(getter(r), attr) if getter(r) else 0.0 for r in c.stages]
             ax.barh(ys + offset, vals, height=0.4, color=color, label=f"{side}")
-            largest = max([largest, *vals]) if attr == "dram_bytes" else largest
         ax.set_xlabel(unit)
     unit_ticks(ax_t.xaxis, seconds)
-    byte_ticks(ax_d.xaxis, largest)
+    byte_ticks(ax_d.xaxis)
     ax_t.set_yticks(ys, labels, fontsize=8)
     ax_t.invert_yaxis()
     ax_t.legend(fontsize=8, loc="lower right")

@@ -42,12 +42,12 @@ def unit_ticks(axis: Any, render: Callable[[float], str]) -> None:
         axis.set_minor_formatter(NullFormatter())
 
 
-def byte_ticks(axis: Any, largest: float) -> None:
-    """Bytes on a linear axis: ticks at multiples of a power of two (`format.binary_step`),
-    labelled in binary units (KiB, MiB, GiB)."""
+def byte_ticks(axis: Any) -> None:
+    """Bytes on a linear axis: ticks at multiples of a power of two (`format.binary_step`
+    for the axis's data range, so call it after plotting), in binary units (KiB, MiB)."""
     from matplotlib.ticker import MultipleLocator
 
     from edgewise.report.format import binary_bytes, binary_step
 
-    axis.set_major_locator(MultipleLocator(binary_step(largest)))
+    axis.set_major_locator(MultipleLocator(binary_step(float(axis.get_view_interval()[1]))))
     unit_ticks(axis, binary_bytes)

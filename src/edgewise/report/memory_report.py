@@ -176,7 +176,7 @@ def plot_memory(graph: Graph, tl: MemoryTimeline, path: Path) -> None:
         va="top",
     )
     ax.set_ylabel("live bytes")
-    byte_ticks(ax.yaxis, float(max(tl.live.max(initial=0), tl.weights.max(initial=0))))
+    byte_ticks(ax.yaxis)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     fig.suptitle(
         f"{tl.model}: live memory per op ({tl.lifetimes} lifetimes, attention {tl.attention})"

@@ -184,17 +184,14 @@ def plot_outcome(outcome: PlanOutcome, path: Path) -> None:
 
     fig, (ax, strip) = plt.subplots(2, 1, figsize=(14, 6.5), sharex=True,
                                     gridspec_kw={"height_ratios": [3, 1.6]})  # fmt: skip
-    largest = float(outcome.problem.capacity_bytes)
     for name, color in (("keep-fit", "#C44E52"), ("plan", "#4C72B0")):
         sim = outcome.simulations.get(name)
         if sim is not None:
-            occupied = sim.later.traffic.occupancy_bytes
-            ax.plot(occupied, lw=0.8, color=color, label=name)
-            largest = max(largest, float(occupied.max(initial=0)))
+            ax.plot(sim.later.traffic.occupancy_bytes, lw=0.8, color=color, label=name)
     ax.axhline(outcome.problem.capacity_bytes, color="black", ls="--", lw=0.8,
                label="SRAM for activations")  # fmt: skip
     ax.set_ylabel("SRAM occupied")
-    byte_ticks(ax.yaxis, largest)
+    byte_ticks(ax.yaxis)
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.set_title(
         f"{outcome.problem.model} on {outcome.problem.spec.name}: SRAM and decisions, "
