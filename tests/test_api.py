@@ -109,3 +109,18 @@ def test_run_takes_a_language_model_phase() -> None:
     assert result.to_dict()["measured_peak_bytes"] == result.to_dict()["predicted_peak_bytes"]
     tied = edgewise.run(module="tests.models:tied_lm", repeat=1)
     assert tied.to_dict()["replay_bit_exact"] is True
+
+
+def test_commands_named_like_packages_still_lead_to_their_modules() -> None:
+    """`edgewise.simulate` is the command and `edgewise.simulate.batch` the module: both a
+    notebook's `import edgewise.simulate.batch as b` and `help(edgewise.simulate)` work."""
+    import inspect
+
+    import edgewise.simulate.batch as batch
+    import edgewise.sweep.query as query
+
+    assert batch.__name__ == "edgewise.simulate.batch" and query.__name__ == "edgewise.sweep.query"
+    assert edgewise.report.html_report.__name__ == "edgewise.report.html_report"
+    assert "hw" in inspect.signature(edgewise.simulate).parameters
+    assert edgewise.plan.__doc__.startswith("`edgewise plan`")
+    assert list(inspect.signature(edgewise.capture).parameters)[:2] == ["model", "args"]

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 import edgewise
+from edgewise.capture import llm as llm_module
 from edgewise.capture.llm import LLMS, Vision, _prefill_module, capture_llm, llm_entry
 from edgewise.cli.main import app
 from edgewise.errors import EdgewiseError
@@ -96,7 +97,7 @@ def test_speculative_expected_tokens_and_speedup_by_hand() -> None:
     assert s.end_to_end_speedup == pytest.approx(plain / (0.1 + 0.02 + 64 / 3.3616 * 0.038))
 
 
-def test_cli_generate_json_and_refusals() -> None:
+def test_cli_generate_json_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None:
     runner = CliRunner()
     out = runner.invoke(app, ["simulate", "qwen2.5-0.5b", "--phase", "generate",
                               "--prompt-tokens", "16", "--new-tokens", "9", "--hw",
@@ -106,7 +107,11 @@ def test_cli_generate_json_and_refusals() -> None:
     for key in ("ttft_s", "tokens_per_s", "decode_s_per_token", "kv_cache_bytes"):
         assert data[key] > 0
     assert data["decode"]["contexts"] == list(range(16, 24))
-    # the API: the same figures, its graphs from the cache the CLI filled
+    # the API: the same figures, its graphs from the cache the CLI filled (no capture)
+    captured: list[str] = []
+    real_capture = llm_module.capture_llm
+    monkeypatch.setattr(llm_module, "capture_llm",
+                        lambda *a, **k: captured.append(a[1]) or real_capture(*a, **k))  # fmt: skip
     api = edgewise.simulate("qwen2.5-0.5b", phase="generate", prompt_tokens=16, new_tokens=9,
                             hw="snapdragon-8gen3")  # fmt: skip
     assert json.loads(json.dumps(api.to_dict())) == data
@@ -114,6 +119,7 @@ def test_cli_generate_json_and_refusals() -> None:
     assert api.totals.latency_s == pytest.approx(api.totals.ttft_s + steps)
     assert [r["context"] for r in api.rows] == list(range(16, 24))
     assert "per generation of 9 tokens on snapdragon-8gen3" in repr(api)
+    assert captured == []
     step = edgewise.simulate("qwen2.5-0.5b", phase="decode", context=16, hw="snapdragon-8gen3")
     cli_step = runner.invoke(app, ["simulate", "qwen2.5-0.5b", "--phase", "decode", "--context",
                                    "16", "--hw", "snapdragon-8gen3", "--json", "-"])  # fmt: skip

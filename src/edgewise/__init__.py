@@ -16,10 +16,11 @@ graph file, profiling or simulating it need none of it.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING, Any
 
-# the subpackages first, so that `capture`, `simulate`, `plan`, `report` and `sweep`
-# below name the functions, not the folders
+# the subpackages first: `capture`, `plan`, `report`, `simulate` and `sweep` below are
+# the commands of the same names, which still lead to the subpackages' modules
 import edgewise.capture
 import edgewise.plan
 import edgewise.report
@@ -29,17 +30,8 @@ from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
     from edgewise.analysis.profile import Profile
-    from edgewise.api import (
-        PlanResult,
-        ReportResult,
-        SimulationResult,
-        SweepResult,
-        compare,
-        load,
-        memory,
-        profile,
-        run,
-    )
+    from edgewise.api import compare, load, memory, plan, profile, report, run, simulate, sweep
+    from edgewise.capture.torch_capture import capture
     from edgewise.ir.graph import Graph, Op, Tensor, TensorKind
 
 __all__ = ["EdgewiseError", "Graph", "Op", "Profile", "Tensor", "TensorKind", "capture",
@@ -62,12 +54,47 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'edgewise' has no attribute {name!r}")
 
 
-def capture(model: Any, *args: Any, **kwargs: Any) -> Graph:
-    """Run `model(*args, **kwargs)` once on fake tensors and return its op graph (see
-    `edgewise.capture.torch_capture.capture`: `name=` and `meta=` are passed on)."""
-    from edgewise.capture.torch_capture import capture as run_capture
+class _Command:
+    """A command named like a subpackage: `edgewise.simulate(...)` calls
+    `edgewise.api.simulate`, and `edgewise.simulate.batch` is still the module (any other
+    attribute is the package's), so `import edgewise.simulate.batch as b` works too. The
+    function, its docstring and its signature are imported when first asked for."""
 
-    return run_capture(model, *args, **kwargs)
+    def __init__(self, package: str, function: str) -> None:
+        self._package, self._function = package, function  # "module:name"
+
+    def _target(self) -> Any:
+        import importlib
+
+        module, _, name = self._function.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._target()(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(sys.modules[self._package], name)
+
+    @property
+    def __doc__(self) -> str | None:  # type: ignore[override]  # help(): the command's
+        return self._target().__doc__
+
+    @property
+    def __signature__(self) -> Any:
+        import inspect
+
+        return inspect.signature(self._target())
+
+    def __repr__(self) -> str:
+        return f"<edgewise command {self._function.replace(':', '.')}>"
+
+
+if not TYPE_CHECKING:
+    capture = _Command("edgewise.capture", "edgewise.capture.torch_capture:capture")
+    plan = _Command("edgewise.plan", "edgewise.api:plan")
+    report = _Command("edgewise.report", "edgewise.api:report")
+    simulate = _Command("edgewise.simulate", "edgewise.api:simulate")
+    sweep = _Command("edgewise.sweep", "edgewise.api:sweep")
 
 
 def docs_path() -> str:
@@ -80,31 +107,3 @@ def docs_path() -> str:
         if candidate.is_dir():
             return str(candidate)
     return str(here / "docs")
-
-
-def simulate(*args: Any, **kwargs: Any) -> SimulationResult:
-    """`edgewise simulate` as a function (see `edgewise.api.simulate`)."""
-    from edgewise.api import simulate as run
-
-    return run(*args, **kwargs)  # type: ignore[return-value]
-
-
-def plan(*args: Any, **kwargs: Any) -> PlanResult:
-    """`edgewise plan` as a function (see `edgewise.api.plan`)."""
-    from edgewise.api import plan as run
-
-    return run(*args, **kwargs)
-
-
-def report(*args: Any, **kwargs: Any) -> ReportResult:
-    """`edgewise report` as a function (see `edgewise.api.report`)."""
-    from edgewise.api import report as run
-
-    return run(*args, **kwargs)
-
-
-def sweep(*args: Any, **kwargs: Any) -> SweepResult:
-    """`edgewise sweep` as a function (see `edgewise.api.sweep`)."""
-    from edgewise.api import sweep as run
-
-    return run(*args, **kwargs)
