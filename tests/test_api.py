@@ -26,8 +26,8 @@ def test_profile_memory_simulate_match_the_cli() -> None:
     _same(prof.to_dict(), _cli_json("profile", "resnet18", "--by", "block", "--depth", "1"))
     assert repr(prof) == "<edgewise profile of resnet18: 11.7 M params, 1.81 GMACs, 2 blocks>"
     assert prof.totals.macs == 1_814_073_344
-    mem = edgewise.memory("resnet18")
-    _same(mem.to_dict(), _cli_json("memory", "resnet18"))
+    mem = edgewise.memory("resnet18", tile_sram="128KiB")
+    _same(mem.to_dict(), _cli_json("memory", "resnet18", "--tile-sram", "128KiB"))
     assert repr(mem).startswith("<edgewise memory of resnet18: peak ")
     sim = edgewise.simulate("resnet18", hw="snapdragon-8gen3", precision="int8")
     _same(sim.to_dict(), _cli_json("simulate", "resnet18", "--hw", "snapdragon-8gen3",

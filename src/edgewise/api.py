@@ -252,13 +252,19 @@ def memory(
     attention: str = "captured",
     dtype: str | None = None,
     long_lived: int = 100,
-    tile_sram: int = 256 * 1024,
+    tile_sram: int | str = 256 * 1024,
     **workload: Any,
 ) -> MemoryResult:
-    """`edgewise memory`: live bytes at every op, the peak and the long-lived tensors."""
+    """`edgewise memory`: live bytes at every op, the peak and the long-lived tensors;
+    `tile_sram` in bytes or with units ("256KiB"), as `--tile-sram`."""
     from edgewise.analysis.memory import memory_timeline
+    from edgewise.hardware.spec import parse_bytes
     from edgewise.report.memory_report import memory_to_dict
 
+    try:
+        tile_sram = parse_bytes(str(tile_sram), lowest=1024)
+    except ValueError as e:
+        raise EdgewiseError(f"tile_sram: {e}") from None
     graph = load(model, module, **workload)
     tl = memory_timeline(graph, lifetimes=lifetimes, attention=attention, dtype=dtype,  # type: ignore[arg-type]
                          long_lived_ops=long_lived, tile_sram_bytes=tile_sram)  # fmt: skip
