@@ -172,31 +172,20 @@ def generation(request: dict[str, Any], spec: Any, weights: Any, activations: An
 
 def _pipeline(model: Any, workload: dict[str, Any]) -> Any:
     """The pipeline (sd15, sdxl) `model` names, or None for one graph."""
-    from edgewise.capture.pipelines import (
-        DEFAULT_STEPS,
-        PipelineOptions,
-        capture_pipeline,
-        is_pipeline,
-    )
+    from edgewise.capture.pipelines import is_pipeline, pipeline_named
 
     if not isinstance(model, str):
         return None
-    if is_pipeline(model):
-        w = dict(workload)
-        options = PipelineOptions(steps=w.pop("steps", None) or DEFAULT_STEPS,
-                                  cfg=w.pop("cfg", False),
-                                  cfg_mode=w.pop("cfg_mode", None) or "batch",
-                                  batch=w.pop("batch", None) or 1,
-                                  resolution=w.pop("resolution", None))  # fmt: skip
-        if w:
-            raise EdgewiseError(f"pipeline '{model}' takes steps, cfg, cfg_mode, batch and "
-                                f"resolution (got {', '.join(sorted(w))})")  # fmt: skip
-        return capture_pipeline(model, options)
-    for key in ("steps", "cfg_mode", "new_tokens"):
-        if workload.get(key) is not None:
-            what = "pipelines (sd15, sdxl)" if key != "new_tokens" else 'phase="generate"'
-            raise EdgewiseError(f"{key} is for {what}; '{model}' is one graph")
-    return None
+    taken = ("batch", "resolution", "frames", "cfg", "steps", "cfg_mode")
+    if is_pipeline(model) and set(workload) - set(taken):
+        raise EdgewiseError(f"pipeline '{model}' takes steps, cfg, cfg_mode, batch and resolution "
+                            f"(got {', '.join(sorted(set(workload) - set(taken)))})")  # fmt: skip
+    if workload.get("new_tokens") is not None:
+        raise EdgewiseError(f"new_tokens is for phase=\"generate\"; '{model}' is one graph")
+    get = workload.get  # one graph: pipeline_named refuses steps and cfg_mode, returns None
+    return pipeline_named(model, batch=get("batch"), resolution=get("resolution"),
+                          frames=get("frames"), cfg=bool(get("cfg")), steps=get("steps"),
+                          cfg_mode=get("cfg_mode"))  # fmt: skip
 
 
 def _spec(hw: str, set_: Sequence[str] | None) -> Any:

@@ -83,6 +83,36 @@ def pipeline_entry(name: str) -> PipelineEntry:
     return PIPELINES[name]
 
 
+def pipeline_named(
+    model: str | None,
+    batch: int | None = None,
+    resolution: int | None = None,
+    frames: int | None = None,
+    cfg: bool = False,
+    steps: int | None = None,
+    cfg_mode: str | None = None,
+) -> Pipeline | None:
+    """The pipeline MODEL names at the options given (captured), or None when MODEL is not
+    a pipeline (then --steps and --cfg-mode are refused: they mean nothing to one graph).
+    The CLI, the API and a sweep's space all build pipelines here."""
+    if not is_pipeline(model):
+        if steps is not None or cfg_mode is not None:
+            raise EdgewiseError(
+                "--steps and --cfg-mode are for pipelines (sd15, sdxl; see `edgewise zoo`): "
+                f"'{model}' is one graph"
+            )
+        return None
+    if frames is not None:
+        raise EdgewiseError(f"pipeline '{model}' does not take --frames")
+    if cfg_mode is not None and not cfg:
+        raise EdgewiseError("--cfg-mode says how guidance runs: give --cfg with it")
+    options = PipelineOptions(steps=DEFAULT_STEPS if steps is None else steps, cfg=cfg,
+                              cfg_mode=cfg_mode or "batch", batch=batch or 1,
+                              resolution=resolution)  # fmt: skip
+    assert model is not None  # is_pipeline(None) is False
+    return capture_pipeline(model, options)
+
+
 def capture_pipeline(name: str, options: PipelineOptions = PipelineOptions()) -> Pipeline:
     """Capture every phase of pipeline `name` (each distinct model and input once)."""
     from edgewise.capture.source import zoo_graph as capture_zoo

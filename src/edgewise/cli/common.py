@@ -274,32 +274,10 @@ def pipeline_for(
     steps: int | None,
     cfg_mode: str | None,
 ) -> Pipeline | None:
-    """The pipeline MODEL names at the options given, or None when MODEL is not a
-    pipeline (then --steps and --cfg-mode are refused: they mean nothing to one graph)."""
-    from edgewise.capture.pipelines import is_pipeline
+    """`capture.pipelines.pipeline_named` (imported when a command runs)."""
+    from edgewise.capture.pipelines import pipeline_named
 
-    if not is_pipeline(model):
-        if steps is not None or cfg_mode is not None:
-            raise EdgewiseError(
-                "--steps and --cfg-mode are for pipelines (sd15, sdxl; see `edgewise zoo`): "
-                f"'{model}' is one graph"
-            )
-        return None
-    if frames is not None:
-        raise EdgewiseError(f"pipeline '{model}' does not take --frames")
-    if cfg_mode is not None and not cfg:
-        raise EdgewiseError("--cfg-mode says how guidance runs: give --cfg with it")
-    from edgewise.capture.pipelines import DEFAULT_STEPS, PipelineOptions, capture_pipeline
-
-    options = PipelineOptions(
-        steps=DEFAULT_STEPS if steps is None else steps,
-        cfg=cfg,
-        cfg_mode=cfg_mode or "batch",
-        batch=batch or 1,
-        resolution=resolution,
-    )
-    assert model is not None  # is_pipeline(None) is False
-    return capture_pipeline(model, options)
+    return pipeline_named(model, batch, resolution, frames, cfg, steps, cfg_mode)
 
 
 def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str | None:

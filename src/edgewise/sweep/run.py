@@ -255,21 +255,18 @@ def base_spec(space: Space) -> HardwareSpec:
 
 def space_graphs(space: Space) -> dict[str, Graph | Pipeline]:
     """Each model of the space captured (a pipeline's phases for a pipeline), by key."""
-    from edgewise.capture.pipelines import DEFAULT_STEPS, PipelineOptions, capture_pipeline
+    from edgewise.capture.pipelines import pipeline_named
     from edgewise.capture.source import graph_from_source
     from edgewise.capture.workload import Workload
 
     graphs: dict[str, Graph | Pipeline] = {}
     for m in space.models:
         if m.pipeline is not None:
-            if m.frames is not None:
-                raise EdgewiseError(f"pipeline '{m.pipeline}' does not take frames")
-            if m.cfg_mode is not None and not m.cfg:
-                raise EdgewiseError(f"{m.key}: cfg_mode says how guidance runs: give cfg: true")
-            options = PipelineOptions(steps=DEFAULT_STEPS if m.steps is None else m.steps,
-                                      cfg=m.cfg, cfg_mode=m.cfg_mode or "batch",
-                                      batch=m.batch or 1, resolution=m.resolution)  # fmt: skip
-            graphs[m.key] = capture_pipeline(m.pipeline, options)
+            pipe = pipeline_named(m.pipeline, m.batch, m.resolution, m.frames, m.cfg, m.steps,
+                                  m.cfg_mode)  # fmt: skip
+            if pipe is None:
+                raise EdgewiseError(f"'{m.pipeline}' is not a pipeline (pipelines: sd15, sdxl)")
+            graphs[m.key] = pipe
         else:
             workload = Workload(batch=m.batch or 1, resolution=m.resolution, frames=m.frames,
                                 cfg=m.cfg)  # fmt: skip
