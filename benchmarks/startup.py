@@ -10,11 +10,21 @@ spreads over all of them; the table gives median, min and max wall seconds.
 - FlopCounterMode: torch's own counter on the same U-Net, built on the meta device
   (no weights), one forward: import, build and count, as a user would run it.
 Targets: cached at most 0.35x FlopCounterMode's time, first capture at most 0.9x.
+- Two floors, what the libraries alone cost a process, to read the others against:
+  typer, rich, pydantic and yaml imported and an empty table printed (what `hw list`
+  cannot go below), and torch plus diffusers' U-Net imported (what neither a capture nor
+  FlopCounterMode can go below).
+
+edgewise's own modules are byte-compiled first, as `pip install` does for a wheel and as
+any run does where bytecode may be written: with PYTHONDONTWRITEBYTECODE set (as on the
+development machines) an editable install would otherwise compile its sources at every
+start, 50-200 ms that no installed user pays, while the peer's packages are compiled.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -38,17 +48,29 @@ with torch.no_grad(), FlopCounterMode(display=False) as counter:
 print(counter.get_total_flops())
 """
 
+CLI_FLOOR = """
+import pydantic, rich.console, rich.table, typer, yaml
+class Spec(pydantic.BaseModel):
+    sram_bytes: int
+Spec(sram_bytes=1)
+rich.console.Console().print(rich.table.Table("preset", "SRAM"))
+"""
+IMPORT_FLOOR = "import torch\nfrom diffusers import UNet2DConditionModel"
+
 
 def commands(cache: Path) -> dict[str, tuple[list[str], dict[str, str]]]:
     env = {**os.environ, "EDGEWISE_CACHE_DIR": str(cache)}
     fresh = {**env, "EDGEWISE_NO_CACHE": "1"}
+    plugins_off = {**env, "PYDANTIC_DISABLE_PLUGINS": "__all__"}  # as edgewise sets it
     return {
         "edgewise --help": ([*EDGEWISE, "--help"], env),
         "edgewise hw list": ([*EDGEWISE, "hw", "list"], env),
         "edgewise zoo": ([*EDGEWISE, "zoo"], env),
+        "floor: typer, rich, pydantic, yaml": ([sys.executable, "-c", CLI_FLOOR], plugins_off),
         "profile sd15-unet (first: capture)": ([*EDGEWISE, "profile", "sd15-unet"], fresh),
         "profile sd15-unet (cached)": ([*EDGEWISE, "profile", "sd15-unet"], env),
         "FlopCounterMode, sd15-unet on meta": ([sys.executable, "-c", FLOP_COUNTER], env),
+        "floor: import torch, diffusers": ([sys.executable, "-c", IMPORT_FLOOR], env),
     }
 
 
@@ -63,6 +85,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
+    compileall.compile_dir(ROOT / "src" / "edgewise", quiet=1)
     with tempfile.TemporaryDirectory() as tmp:
         table = commands(Path(tmp))
         wall(*table["profile sd15-unet (cached)"])  # fill the cache; warm the disk cache

@@ -57,6 +57,36 @@ def _commit(*_: object, **__: object) -> None:
     commit_outputs()
 
 
+def _is_plain(value: Any, annotation: Any) -> bool:
+    """`value` already has the text or number type its option is annotated with."""
+    kind = type(value)
+    return kind in (str, int, float) and annotation in (kind, kind | None)
+
+
+def _pass_plain_values_through() -> None:
+    """Values that need no coercion skip typer's: an option left out (None: "not given",
+    as in click), and text or a number already of the option's type (a model name, a
+    default). typer 0.2x coerces every value through a pydantic TypeAdapter, so every
+    command imported pydantic (about 100 ms) before it ran, for `zoo` or a cached graph.
+    Text given for a number, flags and lists are coerced as before; an older typer (click's
+    own conversion) lacks the class and is left alone. Callbacks run either way."""
+    parameter = getattr(typer.core, "_TyperParameter", None)
+    if parameter is None or getattr(parameter, "_edgewise_passes_plain", False):
+        return
+    coerce = parameter.process_value
+
+    def process_value(self: Any, ctx: Any, value: Any) -> Any:
+        missing = value is None and not self.required
+        if not (missing or _is_plain(value, self.type_descriptor.annotation)):
+            return coerce(self, ctx, value)
+        return value if self.callback is None else self.callback(ctx, self, value)
+
+    parameter.process_value = process_value
+    parameter._edgewise_passes_plain = True
+
+
+_pass_plain_values_through()
+
 app = typer.Typer(
     rich_markup_mode=None,  # plain help: typer's rich formatter costs 100 ms of imports per call
     add_completion=False,
