@@ -9,11 +9,11 @@ spreads over all of them; the table gives median, min and max wall seconds.
 - `profile sd15-unet`, cached: the graph read back from the cache.
 - FlopCounterMode: torch's own counter on the same U-Net, built on the meta device
   (no weights), one forward: import, build and count, as a user would run it.
-Targets: cached at most 0.35x FlopCounterMode's time, first capture at most 0.9x.
 - Two floors, what the libraries alone cost a process, to read the others against:
   typer, rich, pydantic and yaml imported and an empty table printed (what `hw list`
   cannot go below), and torch plus diffusers' U-Net imported (what neither a capture nor
   FlopCounterMode can go below).
+Targets: cached at most 0.35x FlopCounterMode's time, first capture at most 0.9x.
 
 edgewise's own modules are byte-compiled first, as `pip install` does for a wheel and as
 any run does where bytecode may be written: with PYTHONDONTWRITEBYTECODE set (as on the
