@@ -7,3 +7,4 @@ import os
 import tempfile
 
 os.environ.setdefault("EDGEWISE_CACHE_DIR", tempfile.mkdtemp(prefix="edgewise-cache-"))
+os.environ.pop("EDGEWISE_NO_CACHE", None)  # tests of the cache count captures

@@ -80,13 +80,15 @@ def test_run_measures_the_real_model_as_the_cli_does() -> None:
 def test_report_and_sweep(tmp_path: Path) -> None:
     written = edgewise.report("resnet18", output=tmp_path / "r.html", hw="snapdragon-8gen3")
     assert (tmp_path / "r.html").read_text().startswith("<!DOCTYPE html>")
-    assert written.to_dict()["bytes"] == len((tmp_path / "r.html").read_text())
+    assert written.to_dict()["bytes"] == (tmp_path / "r.html").stat().st_size
     space = {"models": ["resnet18"], "precision": ["int8"],
              "spec": {"sram_bytes": ["256KiB", "8MiB", "log", 3],
                       "dram_bandwidth_bytes_per_s": {"values": ["8GB/s", "64GB/s"]}}}  # fmt: skip
     done = edgewise.sweep(space, tmp_path / "s.duckdb", workers=1)
     assert (done.result.points, done.result.evaluated) == (6, 6)
     assert edgewise.sweep(space, tmp_path / "s.duckdb", workers=1).result.skipped == 6
+    with pytest.raises(edgewise.EdgewiseError, match="--workers must be from 1"):
+        edgewise.sweep(space, tmp_path / "s.duckdb", workers=0)
     front = done.pareto(["latency_s", "energy_j"])
     code, out, err = cli("sweep", "pareto", str(tmp_path / "s.duckdb"), "--json", "-")
     assert code == 0, err

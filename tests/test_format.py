@@ -69,7 +69,7 @@ def test_measured_times_carry_their_spread_and_noise_is_named() -> None:
 def test_columns_and_axes_take_the_formatter_by_unit() -> None:
     """Sweep tables and chart ticks: a column's unit suffix names its renderer; byte ticks
     step by powers of two; plotly axes use SI prefixes at three significant figures."""
-    from edgewise.report.format import binary_step, by_name, number
+    from edgewise.report.format import binary_step, by_name, si
     from edgewise.report.html_report import column_axis, unit_axis
 
     assert by_name("latency_s")(0.00225) == "2.25 ms"
@@ -78,13 +78,15 @@ def test_columns_and_axes_take_the_formatter_by_unit() -> None:
     assert by_name("dram_bandwidth_bytes_per_s")(6.4e10) == "64 GB/s"
     assert by_name("mac_array_rows")(64.0) == "64"
     assert by_name("macs")(4.09e9) == "4.09 G"
-    assert [number(v) for v in (0, 1.23e-5, 51.72, 1234)] == ["0", "0.0000123", "51.7", "1.23 k"]
+    assert [si(v) for v in (0, 1.23e-5, 51.72, 1234)] == ["0", "0.0000123", "51.7", "1.23 k"]
     assert binary_step(100 * 2**20) == 16 * 2**20  # 100 MiB: 7 ticks of 16 MiB
     assert binary_step(0) == 1
     ticks = unit_axis("B", 3 * 2**20)
     assert ticks["ticktext"][:3] == ["0 B", "512 KiB", "1 MiB"]
     assert unit_axis("s") == {"tickformat": ".3~s", "ticksuffix": "s"}
     assert column_axis("latency_s") == unit_axis("s") and column_axis("dram_bytes") == {}
+    # the chart's axis and the table beside it name the same unit
+    assert column_axis("dram_bandwidth_bytes_per_s")["ticksuffix"] == "B/s"
 
 
 def test_a_spec_reads_the_same_in_hw_show_and_the_report() -> None:
@@ -98,6 +100,12 @@ def test_a_spec_reads_the_same_in_hw_show_and_the_report() -> None:
     assert rows["dram_bandwidth_bytes_per_s"] == "68.3 GB/s"
     assert rows["op_overhead_s"] == "2.04 µs" and rows["sram_bytes"] == "8 MiB"
     assert "e-0" not in "".join(rows.values())
+    # a spec of your own (1.375 GHz here): still no exponent
+    extreme = load_spec("snapdragon-8gen3", ("macs_per_cycle.int8=1000000",
+                                             "vector_energy_pj_per_op=0.00001"))  # fmt: skip
+    shown = {field: value for field, value, _ in spec_rows(extreme)}
+    assert "int8 1,000,000 (2.75 k TOPS)" in shown["macs_per_cycle"]
+    assert shown["vector_energy_pj_per_op"] == "0.00001 pJ"
     assert len(rows) == len(type(spec).model_fields) - 3  # all but name, description, sources
     html = spec_section(spec).body
     assert "68.3 GB/s" in html and "2.04 µs" in html

@@ -124,6 +124,20 @@ def test_cli_generate_json_and_refusals(monkeypatch: pytest.MonkeyPatch) -> None
     cli_step = runner.invoke(app, ["simulate", "qwen2.5-0.5b", "--phase", "decode", "--context",
                                    "16", "--hw", "snapdragon-8gen3", "--json", "-"])  # fmt: skip
     assert json.loads(json.dumps(step.to_dict())) == json.loads(cli_step.stdout)
+    # the KV cache's precision, as --kv-precision: the same figures, checked the same way
+    kv4 = edgewise.simulate("qwen2.5-0.5b", phase="decode", context=16, hw="snapdragon-8gen3",
+                            kv_precision="int4")  # fmt: skip
+    cli_kv4 = runner.invoke(app, ["simulate", "qwen2.5-0.5b", "--phase", "decode", "--context",
+                                  "16", "--hw", "snapdragon-8gen3", "--kv-precision", "int4",
+                                  "--json", "-"])  # fmt: skip
+    assert json.loads(json.dumps(kv4.to_dict())) == json.loads(cli_kv4.stdout)
+    assert kv4.totals.dram_bytes < step.totals.dram_bytes
+    with pytest.raises(EdgewiseError, match="--kv-precision is for language models"):
+        edgewise.simulate("resnet18", kv_precision="int8")
+    with pytest.raises(EdgewiseError, match="--kv-precision must be one of"):
+        edgewise.simulate("qwen2.5-0.5b", phase="generate", kv_precision="int9")
+    with pytest.raises(EdgewiseError, match="not a Graph"):
+        edgewise.run(edgewise.load("qwen2.5-0.5b", phase="decode", context=16))
     with pytest.raises(EdgewiseError, match="for pipelines"):
         edgewise.simulate("resnet18", steps=4)
     with pytest.raises(EdgewiseError, match="--phase must be"):

@@ -73,6 +73,8 @@ class _Command:
         return self._target()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # copy and pickle probe before __init__ has run
+            raise AttributeError(name)
         return getattr(sys.modules[self._package], name)
 
     @property

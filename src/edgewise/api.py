@@ -149,7 +149,7 @@ def generation(request: dict[str, Any], spec: Any, weights: Any, activations: An
                attention: Any = "captured", kv: str | None = None) -> Any:  # fmt: skip
     """A language model's whole generation (`capture.llm.phase_request(..., "generate")`):
     the prefill, then every decode step, costed from three decode captures."""
-    from edgewise.capture.llm import llm_entry, phase_graph
+    from edgewise.capture.llm import decode_context, llm_entry, phase_graph
     from edgewise.hardware.spec import compute_precision
     from edgewise.ir.vocab import PRECISION_BYTES
     from edgewise.simulate.generation import simulate_generation
@@ -157,10 +157,10 @@ def generation(request: dict[str, Any], spec: Any, weights: Any, activations: An
 
     entry = llm_entry(request["name"])
     prefill_graph = phase_graph({**request, "phase": "prefill"})
-    prompt = request["prompt_tokens"] + int(prefill_graph.meta.get("image_tokens", 0))
+    prompt = decode_context(request, prefill_graph)
 
     def decode_at(context: int) -> Any:
-        step = {**request, "phase": "decode", "context": context, "image_size": None}
+        step = {**request, "phase": "decode", "context": context}
         return op_workload(phase_graph(step), weights, activations, attention, kv)
 
     return simulate_generation(
@@ -168,6 +168,19 @@ def generation(request: dict[str, Any], spec: Any, weights: Any, activations: An
         compute_precision(weights, activations), prompt, request["new_tokens"],
         entry.kv_bytes_per_token(PRECISION_BYTES[kv or activations]), kv,
     )  # fmt: skip
+
+
+def _kv_precision(model: Any, module: str | None, workload: dict[str, Any]) -> str | None:
+    """`kv_precision` taken out of `workload`, checked as `--kv-precision` is: a precision,
+    for a language model's phase only."""
+    from edgewise.capture.llm import kv_precision_for, phase_request
+
+    kv = workload.pop("kv_precision", None)
+    get = workload.get
+    request = None if module or kv is None else phase_request(
+        model, get("phase"), get("prompt_tokens"), None, get("context"), get("image_size"),
+        generate=False)  # fmt: skip
+    return kv_precision_for(kv, request)
 
 
 def _pipeline(model: Any, workload: dict[str, Any]) -> Any:
@@ -307,10 +320,11 @@ def simulate(
         rows = tuple({"phase": p.name, "calls": p.calls, **asdict(p.totals)} for p in run.phases)
         return SimulationResult("pipeline simulation", pipeline.name, run,
                                 pipeline_run_to_dict(run), rows)  # fmt: skip
+    kv = _kv_precision(model, module, workload)
     graph = load(model, module, **workload)
     plan_path = Path(plan) if plan is not None else None
     work, schedule, loaded = planned_workload(graph, plan_path, spec, weights, activations,
-                                              attention)  # fmt: skip
+                                              attention, kv)  # fmt: skip
     sim = run_simulation(work, spec, compute, schedule=schedule)
     grouped = group_costs(sim, _keys(graph, by, depth), spec.peak_macs_per_s(compute))
     record = None if loaded is None else {"file": str(plan_path), **loaded.summary()}
@@ -338,7 +352,7 @@ class GenerationResult(Result):
 def _simulated_generation(
     model: Any, spec: Any, weights: str, activations: str, attention: str, workload: dict[str, Any]
 ) -> GenerationResult:
-    from edgewise.capture.llm import phase_request
+    from edgewise.capture.llm import kv_precision_for, phase_request
     from edgewise.report.generation_report import generation_to_dict
 
     get = workload.get
@@ -350,7 +364,8 @@ def _simulated_generation(
     request = phase_request(str(model), "generate", get("prompt_tokens"), get("new_tokens"),
                             get("context"), get("image_size"))  # fmt: skip
     assert request is not None
-    gen = generation(request, spec, weights, activations, attention, get("kv_precision"))
+    kv = kv_precision_for(get("kv_precision"), request)
+    gen = generation(request, spec, weights, activations, attention, kv)
     rows = tuple({"context": int(c), "latency_s": float(t), "energy_j": float(e),
                   "dram_bytes": float(d)}
                  for c, t, e, d in zip(gen.contexts, gen.decode_latency_s, gen.decode_energy_j,
@@ -448,24 +463,32 @@ def run(model: str | None = None, module: str | None = None, *, plan: str | Path
         raise EdgewiseError(f"device must be cpu or cuda (got '{device}')")
     if repeat < 1:
         raise EdgewiseError(f"repeat must be at least 1 (got {repeat})")
+    if isinstance(model, Graph):
+        raise EdgewiseError("run takes a model's name or module, not a Graph: running needs "
+                            "the module itself")  # fmt: skip
+    phase, prompt, context, image = (
+        workload.get(k) for k in ("phase", "prompt_tokens", "context", "image_size")
+    )
+    request = None
+    if not module:
+        request = phase_request(model, phase, prompt, None, context, image, generate=False)
+    if request is not None and weights is not None:
+        from edgewise.capture.llm import llm_entry
+
+        if llm_entry(request["name"]).vision:
+            raise EdgewiseError("weights: real weights load into text language models only; "
+                                "run a vision-language model with random weights")  # fmt: skip
     graph = load(model, module, **workload)
     loaded = load_plan(Path(plan), graph) if plan is not None else None
     eager = memory_timeline(graph, lifetimes="eager")
     copies = 2 if loaded is not None and loaded.weights else 1
     check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
                    + 1.5 * eager.peak_bytes), device)  # fmt: skip
-    phase, prompt, context, image = (
-        workload.pop(k, None) for k in ("phase", "prompt_tokens", "context", "image_size")
-    )
-    request = None
-    if not module:
-        request = phase_request(model, phase, prompt, None, context, image, generate=False)
+    for key in ("phase", "prompt_tokens", "context", "image_size"):
+        workload.pop(key, None)
     if request is not None:
-        from edgewise.capture.llm import build_llm, llm_entry
+        from edgewise.capture.llm import build_llm
 
-        if weights is not None and llm_entry(request["name"]).vision:
-            raise EdgewiseError("weights: real weights load into text language models only; "
-                                "run a vision-language model with random weights")  # fmt: skip
         keys = ("name", "phase", "prompt_tokens", "context", "image_size")
         llm_model, llm_args, llm_kwargs, _ = build_llm(*(request[k] for k in keys))
         built = (llm_model, llm_args, llm_kwargs)
@@ -521,12 +544,13 @@ def report(
                                 AttentionMode.CAPTURED)  # fmt: skip
         text, name = html_report.pipeline_report(run, spec, command), pipeline.name
     else:
+        kv = _kv_precision(model, module, workload)
         graph = load(model, module, **workload)
         text = html_report.graph_html(graph, spec, weights, activations, compute, command,
-                                      Path(plan) if plan is not None else None)  # fmt: skip
+                                      Path(plan) if plan is not None else None, kv)  # fmt: skip
         name = graph.model
     write_atomic(check_target(str(target), "output"), text)
-    return ReportResult("report", name, target, {"file": str(target), "bytes": len(text)})
+    return ReportResult("report", name, target, {"file": str(target), "bytes": len(text.encode())})
 
 
 class SweepResult(Result):
@@ -572,12 +596,13 @@ def sweep(
     not yet in the store `output`, evaluated and stored (resumable, as the CLI's)."""
     from dataclasses import asdict
 
-    from edgewise.sweep.run import base_spec, run_sweep, space_graphs
+    from edgewise.sweep.run import base_spec, check_sweep_options, run_sweep, space_graphs
     from edgewise.sweep.space import load_space, space_from_mapping
 
     store = Path(output)
     if store.suffix.lower() != ".duckdb":
         raise EdgewiseError(f"output takes a .duckdb file (got '{output}')")
+    check_sweep_options(workers, batch_points)
     loaded = space_from_mapping(space) if isinstance(space, dict) else load_space(Path(space))
     base_spec(loaded)  # the spec and precisions, before any capture
     summary = run_sweep(loaded, space_graphs(loaded), store, workers, ray, batch_points)

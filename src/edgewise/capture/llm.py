@@ -224,8 +224,8 @@ LLMS: dict[str, LanguageEntry] = {
 }  # fmt: skip
 
 
-def is_llm(name: str | None) -> bool:
-    return name in LLMS
+def is_llm(name: object) -> bool:
+    return isinstance(name, str) and name in LLMS
 
 
 def llm_entry(name: str) -> LanguageEntry:
@@ -583,6 +583,27 @@ def phase_request(
     return request
 
 
+def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str | None:
+    """--kv-precision, checked: a precision name, and only for a language model."""
+    from edgewise.ir.vocab import PRECISION_BYTES
+
+    if value is None:
+        return None
+    if request is None:
+        raise EdgewiseError("--kv-precision is for language models (--phase decode or generate)")
+    if value not in PRECISION_BYTES:
+        raise EdgewiseError(
+            f"--kv-precision must be one of {', '.join(PRECISION_BYTES)} (got '{value}')"
+        )
+    return value
+
+
+def decode_context(request: dict[str, Any], prefill: Graph) -> int:
+    """Tokens cached when decoding starts: the prompt's and the image's (a VLM's prefill
+    records how many tokens its image became)."""
+    return int(request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0)))
+
+
 def phase_graph(request: dict[str, Any]) -> Graph:
     """The prefill or decode graph a request (`phase_request`) names, from the graph cache."""
     from edgewise.capture.cache import cached_graph
@@ -600,7 +621,7 @@ def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int
     """(prefill, first decode step, last decode step, tokens cached before decoding: the
     prompt and the image's tokens) of `--phase generate`."""
     prefill = phase_graph({**request, "phase": "prefill"})
-    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    prompt = decode_context(request, prefill)
     last = prompt + max(request["new_tokens"] - 2, 0)
     first, final = (phase_graph({**request, "phase": "decode", "context": c})
                     for c in (prompt, last))  # fmt: skip
@@ -617,7 +638,7 @@ def generation_pipeline(request: dict[str, Any]) -> Pipeline:
 
     name, new = request["name"], request["new_tokens"]
     prefill = phase_graph({**request, "phase": "prefill"})
-    prompt = request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0))
+    prompt = decode_context(request, prefill)
     phases = [Phase("prefill", prefill, 1)]
     if new > 1:
         step = phase_graph({**request, "phase": "decode", "context": prompt + (new - 2) // 2})

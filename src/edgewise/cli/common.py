@@ -281,18 +281,10 @@ def pipeline_for(
 
 
 def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str | None:
-    """--kv-precision, checked: a precision name, and only for a language model."""
-    from edgewise.ir.vocab import PRECISION_BYTES
+    """`capture.llm.kv_precision_for`, imported when a command runs."""
+    from edgewise.capture.llm import kv_precision_for as checked
 
-    if value is None:
-        return None
-    if request is None:
-        raise EdgewiseError("--kv-precision is for language models (--phase decode or generate)")
-    if value not in PRECISION_BYTES:
-        raise EdgewiseError(
-            f"--kv-precision must be one of {', '.join(PRECISION_BYTES)} (got '{value}')"
-        )
-    return value
+    return checked(value, request)
 
 
 def llm_request(*args: Any, **kwargs: Any) -> dict[str, Any] | None:

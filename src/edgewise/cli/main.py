@@ -76,10 +76,15 @@ def _pass_plain_values_through() -> None:
     coerce = parameter.process_value
 
     def process_value(self: Any, ctx: Any, value: Any) -> Any:
-        missing = value is None and not self.required
-        if not (missing or _is_plain(value, self.type_descriptor.annotation)):
+        try:
+            missing = value is None and not self.required
+            plain = missing or _is_plain(value, self.type_descriptor.annotation)
+            callback = self.callback
+        except AttributeError:  # a typer whose parameters look otherwise: its own way
+            plain = False
+        if not plain:
             return coerce(self, ctx, value)
-        return value if self.callback is None else self.callback(ctx, self, value)
+        return value if callback is None else callback(ctx, self, value)
 
     parameter.process_value = process_value
     parameter._edgewise_passes_plain = True

@@ -141,7 +141,7 @@ def render_run(result: PlanRun, out: Console, planned: bool = True) -> None:
     savings: the run checks the interpreter against the eager model only."""
     from rich.table import Table
 
-    from edgewise.report.format import LOADED_SPREAD, change, number, spread, timing, timing_change
+    from edgewise.report.format import LOADED_SPREAD, change, si, spread, timing, timing_change
     from edgewise.report.format import binary_bytes as mib
 
     table = Table(title=f"{result.model} on {result.device}: measured ({result.method}) "
@@ -161,7 +161,7 @@ def render_run(result: PlanRun, out: Console, planned: bool = True) -> None:
                   "machine is busy; time differences here are not to be trusted")  # fmt: skip
     if not planned:
         fid = result.replay
-        worst = number(fid.max_abs_error)
+        worst = si(fid.max_abs_error)
         said = "bit-exact" if fid.bit_exact else f"max |error| {worst}, SQNR {fid.sqnr_db:.1f} dB"
         out.print(f"replay (interpreter vs eager): {said}")
         return
@@ -187,6 +187,6 @@ def render_run(result: PlanRun, out: Console, planned: bool = True) -> None:
             out.print(f"{name}: bit-exact")
         else:
             out.print(
-                f"{name}: max |error| {number(fid.max_abs_error)}, SQNR {fid.sqnr_db:.1f} dB, "
+                f"{name}: max |error| {si(fid.max_abs_error)}, SQNR {fid.sqnr_db:.1f} dB, "
                 f"cosine {fid.cosine:.6f}"
             )

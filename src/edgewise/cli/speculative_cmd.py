@@ -58,7 +58,7 @@ def speculative(
         parse_precision,
     )
     from edgewise.ir.vocab import PRECISION_BYTES
-    from edgewise.report.format import binary_bytes, joules, number
+    from edgewise.report.format import binary_bytes, joules, si
     from edgewise.report.format import seconds as _seconds
     from edgewise.simulate.simulator import simulate
     from edgewise.simulate.speculative import Speculation
@@ -132,10 +132,10 @@ def speculative(
                 f"end-to-end ({prompt} prompt, {new} new)", "energy per token"):  # fmt: skip
         table.add_column(col, justify="right")
     plain = 1 / r0.target_step_s
-    table.add_row("no draft", "1", number(plain), "1.00x", "1.00x",
+    table.add_row("no draft", "1", si(plain), "1.00x", "1.00x",
                   joules(r0.target_energy_j))  # fmt: skip
     for r in results:
-        table.add_row(f"{r.acceptance:g}", number(r.tokens_per_round), number(r.tokens_per_s),
+        table.add_row(f"{r.acceptance:g}", si(r.tokens_per_round), si(r.tokens_per_s),
                       f"{r.decode_speedup:.2f}x", f"{r.end_to_end_speedup:.2f}x",
                       joules(r.energy_per_token_j))  # fmt: skip
     console.print(table)

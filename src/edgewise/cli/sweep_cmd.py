@@ -69,15 +69,12 @@ def run(
 
     from rich.progress import Progress
 
-    from edgewise.sweep.run import base_spec, run_sweep, space_graphs
+    from edgewise.sweep.run import base_spec, check_sweep_options, run_sweep, space_graphs
     from edgewise.sweep.space import load_space
 
     if output.suffix.lower() != ".duckdb":
         raise EdgewiseError(f"-o takes a .duckdb file (got '{output}'); --parquet exports too")
-    if workers is not None and not 1 <= workers <= 1024:
-        raise EdgewiseError(f"--workers must be from 1 to 1024 (got {workers})")
-    if batch_points is not None and not 1 <= batch_points <= 10_000_000:
-        raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
+    check_sweep_options(workers, batch_points)
     space = load_space(space_file)
     base_spec(space)  # the spec and precisions, before any capture
     with working(f"capturing {len(space.models)} model(s) of the space"):

@@ -40,16 +40,11 @@ _ENERGY = ((1e3, "kJ"), (1.0, "J"), (1e-3, "mJ"), (1e-6, "µJ"), (1e-9, "nJ"))
 
 
 def si(value: float, digits: int = 3) -> str:
-    """1234567 -> '1.23 M' (counts: parameters, MACs, ops)."""
+    """1234567 -> '1.23 M' (counts: parameters, MACs, ops); a plain figure (a ratio, a rate
+    without a unit of ours) too: 0.0000123 -> '0.0000123', 51.72 -> '51.7'."""
     if value == 0:
         return "0"
     return _scaled(value, _SI, digits)
-
-
-def number(value: float) -> str:
-    """A plain figure (a ratio, a rate without a unit of ours): 0.0000123 -> '0.0000123',
-    51.72 -> '51.7', 1234 -> '1.23 k'."""
-    return "0" if value == 0 else (_sig(value) if abs(value) < 1000 else si(value))
 
 
 def binary_bytes(value: float) -> str:
@@ -97,19 +92,23 @@ def percent_change(after: float, before: float) -> str:
     return "0%" if ratio == 0 else f"{ratio:+.1%}"
 
 
+def unit_of(column: str) -> str:
+    """The unit a column's suffix names (a sweep's store, a JSON key): `_bytes_per_s` B/s,
+    `_per_s` /s, `_s` s, `_j` J, `_bytes` B; '' for a plain figure."""
+    for suffix, unit in (("bytes_per_s", "B/s"), ("_per_s", "/s"), ("_s", "s"), ("_j", "J"),
+                         ("_bytes", "B")):  # fmt: skip
+        if column.endswith(suffix):
+            return unit
+    return ""
+
+
 def by_name(column: str) -> Callable[[float], str]:
-    """The renderer a column's unit suffix names (a sweep's store, a JSON key): `_s`
-    seconds, `_j` joules, `_bytes` bytes, `_per_s` a rate; anything else a plain count."""
-    if column.endswith("_per_s"):
-        unit = "B/s" if column.endswith("bytes_per_s") else "/s"
-        return lambda v: rate(v, unit)
-    if column.endswith("_s"):
-        return seconds
-    if column.endswith("_j"):
-        return joules
-    if column.endswith("_bytes"):
-        return binary_bytes
-    return number
+    """The renderer of a column, by the unit its suffix names (`unit_of`)."""
+    unit = unit_of(column)
+    renderers = {"s": seconds, "J": joules, "B": binary_bytes}
+    if unit in renderers:
+        return renderers[unit]
+    return (lambda v: rate(v, unit)) if unit else si
 
 
 def binary_step(largest: float) -> float:

@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from edgewise.analysis.generation import GenerationCounts, GenerationMemory
-from edgewise.report.format import binary_bytes, joules, number, si
+from edgewise.report.format import binary_bytes, joules, si
 from edgewise.report.format import seconds as _seconds
 from edgewise.report.pipeline_report import main_bound
 from edgewise.report.simulate_report import what_bounds
@@ -73,7 +73,7 @@ def render_generation(gen: Generation, console: Console) -> None:
         table.add_row("decode per token", f"{_seconds(gen.decode_s_per_token)} (from "
                       f"{_seconds(first)} at {gen.contexts[0]} cached to {_seconds(last)} at "
                       f"{gen.contexts[-1]})")  # fmt: skip
-        table.add_row("decode tokens/s", number(gen.tokens_per_s), style="bold")
+        table.add_row("decode tokens/s", si(gen.tokens_per_s), style="bold")
         table.add_row("  bound", gen.main_decode_bound)
         table.add_row("energy per decoded token", joules(gen.energy_per_token_j))
     table.add_row("whole generation", f"{_seconds(gen.latency_s)}, {joules(gen.energy_j)}")

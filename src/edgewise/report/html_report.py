@@ -22,7 +22,7 @@ from edgewise.analysis.memory import MemoryTimeline
 from edgewise.analysis.profile import Profile
 from edgewise.hardware.spec import HardwareSpec
 from edgewise.ir.graph import Graph
-from edgewise.report.format import binary_bytes, binary_step, joules, seconds, si
+from edgewise.report.format import binary_bytes, binary_step, joules, seconds, si, unit_of
 from edgewise.report.roofline import roofline
 from edgewise.report.simulate_report import BOUND_COLORS, what_bounds
 from edgewise.simulate.simulator import LayerCost, Simulation
@@ -43,13 +43,11 @@ def unit_axis(unit: str, largest: float = 0.0) -> dict[str, Any]:
 
 
 def column_axis(column: str) -> dict[str, Any]:
-    """A log axis of a store column, by its unit suffix (`format.by_name`): SI prefixes for
+    """A log axis of a store column, by its unit (`format.unit_of`): SI prefixes for
     seconds, joules and rates; plotly's own labels for the rest (bytes too: on a log axis
     the ticks are plotly's, and it has no binary prefixes)."""
-    for suffix, unit in (("_per_s", "/s"), ("_s", "s"), ("_j", "J")):
-        if column.endswith(suffix):
-            return unit_axis(unit)
-    return {}
+    unit = unit_of(column)
+    return unit_axis(unit) if unit not in ("", "B") else {}
 
 
 def esc(text: object) -> str:
@@ -537,7 +535,6 @@ def graph_report(
     command: str,
     plan: Any = None,
     baseline: Simulation | None = None,
-    extra: Sequence[Section] = (),
 ) -> str:
     """The report of one graph (see the module docstring)."""
     types = {r.name: r.module_type for r in prof.rows}
@@ -551,12 +548,11 @@ def graph_report(
     ]
     if plan is not None and baseline is not None:
         sections.append(plan_section(plan, baseline, sim))
-    sections += [*extra, uncounted_section(prof), spec_section(spec)]
+    sections += [uncounted_section(prof), spec_section(spec)]
     return page(f"{graph.model} on {spec.name}", sections, command)
 
 
-def graph_html(graph, spec, weights, activations, compute, command, plan_file=None, kv=None,  # type: ignore[no-untyped-def]
-               extra=()) -> str:  # fmt: skip
+def graph_html(graph, spec, weights, activations, compute, command, plan_file=None, kv=None):  # type: ignore[no-untyped-def]
     """The report of one graph, simulated as `simulate` does (and under the plan file)."""
     from edgewise.analysis.memory import DTYPES, memory_timeline
     from edgewise.analysis.profile import profile
@@ -575,7 +571,7 @@ def graph_html(graph, spec, weights, activations, compute, command, plan_file=No
     dtype = activations if activations in DTYPES else "int8"
     tl = memory_timeline(graph, dtype=dtype)
     return graph_report(graph, profile(graph, "layer"), tl, sim, layers, spec,
-                        command, plan, baseline, extra)  # fmt: skip
+                        command, plan, baseline)  # fmt: skip
 
 
 def pipeline_report(run: Any, spec: HardwareSpec, command: str) -> str:

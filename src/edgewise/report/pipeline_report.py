@@ -11,7 +11,7 @@ from rich.table import Table
 
 from edgewise.analysis.pipeline import PipelineCounts, PipelineMemory
 from edgewise.plan.planner import PlanOutcome
-from edgewise.report.format import binary_bytes, joules, number, si
+from edgewise.report.format import binary_bytes, joules, si
 from edgewise.report.format import seconds as _seconds
 from edgewise.report.simulate_report import what_bounds
 from edgewise.simulate.pipeline import PhaseRun, PipelineRun
@@ -97,7 +97,7 @@ def render_pipeline_run(run: PipelineRun, console: Console, title: str = "") -> 
     console.print(table)
     if run.steps:
         console.print(
-            f"{run.steps:g} denoising steps: {number(run.steps_per_s)} steps/s on the U-Net; "
+            f"{run.steps:g} denoising steps: {si(run.steps_per_s)} steps/s on the U-Net; "
             f"floor {_seconds(t.floor_s)} per {escape(run.unit)} ({t.floor_ratio:.2f}x)"
         )
     console.print(what_bounds(t, repeated=True))
@@ -216,7 +216,7 @@ def render_pipeline_plans(
         t = run.totals
         totals.add_row(name, _seconds(t.latency_s), joules(t.energy_j),
                        binary_bytes(t.dram_bytes), binary_bytes(t.dram_weight_bytes),
-                       number(run.steps_per_s) if run.steps else "-", f"{t.floor_ratio:.2f}",
+                       si(run.steps_per_s) if run.steps else "-", f"{t.floor_ratio:.2f}",
                        style="bold" if name == "plan" else None)  # fmt: skip
     console.print(totals)
     console.print(what_bounds(planned.totals, repeated=True))

@@ -14,7 +14,7 @@ from rich.text import Text
 from edgewise.plan.plan import plan_to_dict
 from edgewise.plan.planner import PlanOutcome
 from edgewise.report.figures import byte_ticks, pyplot, save_figure
-from edgewise.report.format import binary_bytes, joules, number, seconds, si
+from edgewise.report.format import binary_bytes, joules, seconds, si
 from edgewise.report.simulate_report import what_bounds
 
 
@@ -162,8 +162,8 @@ def _render_knobs(outcome: PlanOutcome, console: Console) -> None:
         console.print(table)
         budget = problem.accuracy_budget
         console.print(
-            f"sensitivity error spent: {number(spent)}"
-            + (f" of a budget of {number(budget)}" if budget is not None else " (floors only)")
+            f"sensitivity error spent: {si(spent)}"
+            + (f" of a budget of {si(budget)}" if budget is not None else " (floors only)")
         )
     if problem.attention:
         modes = Counter(a.mode for a in plan.attention)

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 
 def tops(spec: HardwareSpec, precision: str) -> str:
     """Vendors' TOPS at a precision: 2 ops per MAC, dense."""
-    return f"{2 * spec.macs_per_cycle[precision] * spec.clock_hz / 1e12:.3g}"  # type: ignore[index]
+    return si(2 * spec.macs_per_cycle[precision] * spec.clock_hz / 1e12)  # type: ignore[index]
 
 
 def bandwidth(bytes_per_s: float) -> str:
@@ -33,12 +33,14 @@ def spec_rows(spec: HardwareSpec) -> list[tuple[str, str, str]]:
         "sram_bandwidth_bytes_per_s": bandwidth(spec.sram_bandwidth_bytes_per_s),
         "dram_bytes": binary_bytes(spec.dram_bytes) if spec.dram_bytes else "none",
         "dram_bandwidth_bytes_per_s": bandwidth(spec.dram_bandwidth_bytes_per_s),
-        "energy_pj_per_mac": ", ".join(f"{p} {e:g} pJ" for p, e in spec.energy_pj_per_mac.items()),
-        "vector_ops_per_cycle": f"{spec.vector_ops_per_cycle:g}",
-        "sram_energy_pj_per_byte": f"{spec.sram_energy_pj_per_byte:g} pJ/B",
-        "dram_energy_pj_per_byte": f"{spec.dram_energy_pj_per_byte:g} pJ/B",
-        "vector_energy_pj_per_op": f"{spec.vector_energy_pj_per_op:g} pJ",
-        "static_power_w": f"{spec.static_power_w:g} W",
+        "energy_pj_per_mac": ", ".join(
+            f"{p} {si(e)} pJ" for p, e in spec.energy_pj_per_mac.items()
+        ),
+        "vector_ops_per_cycle": si(spec.vector_ops_per_cycle),
+        "sram_energy_pj_per_byte": f"{si(spec.sram_energy_pj_per_byte)} pJ/B",
+        "dram_energy_pj_per_byte": f"{si(spec.dram_energy_pj_per_byte)} pJ/B",
+        "vector_energy_pj_per_op": f"{si(spec.vector_energy_pj_per_op)} pJ",
+        "static_power_w": f"{si(spec.static_power_w)} W",
         "op_overhead_s": seconds(spec.op_overhead_s),
     }
     return [

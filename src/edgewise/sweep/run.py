@@ -274,6 +274,14 @@ def space_graphs(space: Space) -> dict[str, Graph | Pipeline]:
     return graphs
 
 
+def check_sweep_options(workers: int | None, batch_points: int | None) -> None:
+    """--workers and --batch-points within reason, before any capture."""
+    if workers is not None and not 1 <= workers <= 1024:
+        raise EdgewiseError(f"--workers must be from 1 to 1024 (got {workers})")
+    if batch_points is not None and not 1 <= batch_points <= 10_000_000:
+        raise EdgewiseError(f"--batch-points must be from 1 to 10,000,000 (got {batch_points})")
+
+
 def run_sweep(
     space: Space,
     graphs: dict[str, Graph | Pipeline],
