@@ -27,6 +27,14 @@ from edgewise.errors import EdgewiseError
 from edgewise.ir.graph import Graph
 
 
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise EdgewiseError("to_pandas needs pandas: pip install 'edgewise[api]'") from None
+    return pandas
+
+
 @dataclass(frozen=True, repr=False)
 class Result:
     """A command's answer: the analysis itself, its JSON form and its table rows."""
@@ -41,11 +49,7 @@ class Result:
         return self.data
 
     def to_pandas(self) -> Any:
-        try:
-            import pandas
-        except ImportError:
-            raise EdgewiseError("to_pandas needs pandas: pip install 'edgewise[api]'") from None
-        return pandas.DataFrame(list(self.rows))
+        return _pandas().DataFrame(list(self.rows))
 
     @property
     def totals(self) -> Any:
@@ -128,7 +132,7 @@ def load(
     from edgewise.capture.llm import phase_graph, phase_request
     from edgewise.capture.onnx_capture import parse_input_shapes
     from edgewise.capture.source import graph_from_source
-    from edgewise.capture.workload import Workload
+    from edgewise.capture.workload import workload_for
 
     name = None if model is None else str(model)
     request = None if module else phase_request(name, phase, prompt_tokens, None, context,
@@ -139,9 +143,7 @@ def load(
         shapes = {k: tuple(int(d) for d in v) for k, v in input_shape.items()}
     else:
         shapes = parse_input_shapes(list(input_shape or ()))
-    workload = None
-    if batch not in (None, 1) or resolution is not None or frames is not None or cfg:
-        workload = Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
+    workload = workload_for(batch, resolution, frames, cfg)
     return graph_from_source(name, module, workload, shapes)
 
 
@@ -424,16 +426,18 @@ def compare(
     if (b is None) == (len(specs) == 1):
         raise EdgewiseError("compare: give two models on one hw, or one model with hw=[X, Y]")
     sides = [(a, specs[0]), (b, specs[0])] if b is not None else [(a, specs[0]), (a, specs[1])]
+    graphs = {id(m): load(m) for m, _ in sides}  # one model on two specs: loaded once
     built = []
     for model, spec_name in sides:
-        graph = load(model)
+        graph = graphs[id(model)]
         sim = simulate(graph, hw=spec_name, precision=precision)
         label = sim.model if b is not None else spec_name
         built.append(Side(label, graph, _spec(spec_name, ()), sim.result))
     kind = "models" if b is not None else "specs"
     c = run_compare(kind, built[0], built[1])
-    return CompareResult("comparison", built[0].label, c, comparison_to_dict(c),
-                         tuple(comparison_to_dict(c).get("stages", ())))  # fmt: skip
+    data = comparison_to_dict(c)
+    return CompareResult("comparison", built[0].label, c, data,
+                         tuple(data.get("stages", ())))  # fmt: skip
 
 
 class RunResult(Result):
@@ -451,56 +455,27 @@ def run(model: str | None = None, module: str | None = None, *, plan: str | Path
     the real model (random weights, or a `.safetensors` file) with the plan applied;
     measured peaks, times and fidelity. The model is named, not a Graph: running needs the
     module itself."""
-    from edgewise.analysis.memory import memory_timeline
     from edgewise.capture.llm import phase_request
-    from edgewise.capture.source import model_from_source
-    from edgewise.capture.workload import Workload
-    from edgewise.execute.measure import check_fits, materialize
-    from edgewise.execute.run import plan_run_to_dict, run_plan
+    from edgewise.capture.source import model_for_run
+    from edgewise.capture.workload import workload_for
+    from edgewise.execute.run import check_run, plan_run_to_dict, real_model, run_plan
     from edgewise.plan.plan import load_plan
 
-    if device not in ("cpu", "cuda"):
-        raise EdgewiseError(f"device must be cpu or cuda (got '{device}')")
-    if repeat < 1:
-        raise EdgewiseError(f"repeat must be at least 1 (got {repeat})")
     if isinstance(model, Graph):
         raise EdgewiseError("run takes a model's name or module, not a Graph: running needs "
                             "the module itself")  # fmt: skip
-    phase, prompt, context, image = (
-        workload.get(k) for k in ("phase", "prompt_tokens", "context", "image_size")
-    )
-    request = None
-    if not module:
-        request = phase_request(model, phase, prompt, None, context, image, generate=False)
-    if request is not None and weights is not None:
-        from edgewise.capture.llm import llm_entry
-
-        if llm_entry(request["name"]).vision:
-            raise EdgewiseError("weights: real weights load into text language models only; "
-                                "run a vision-language model with random weights")  # fmt: skip
+    get = workload.get
+    request = None if module else phase_request(
+        model, get("phase"), get("prompt_tokens"), None, get("context"), get("image_size"),
+        generate=False)  # fmt: skip
+    weights_file = None if weights is None else Path(weights)
+    check_run(device, repeat, weights_file, request)
     graph = load(model, module, **workload)
     loaded = load_plan(Path(plan), graph) if plan is not None else None
-    eager = memory_timeline(graph, lifetimes="eager")
-    copies = 2 if loaded is not None and loaded.weights else 1
-    check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
-                   + 1.5 * eager.peak_bytes), device)  # fmt: skip
-    for key in ("phase", "prompt_tokens", "context", "image_size"):
-        workload.pop(key, None)
-    if request is not None:
-        from edgewise.capture.llm import build_llm
-
-        keys = ("name", "phase", "prompt_tokens", "context", "image_size")
-        llm_model, llm_args, llm_kwargs, _ = build_llm(*(request[k] for k in keys))
-        built = (llm_model, llm_args, llm_kwargs)
-    else:
-        w = Workload(**{k: v for k, v in workload.items() if v is not None and k != "input_shape"})
-        built = model_from_source(model, module, None if w == Workload() else w)
-    if weights is not None:
-        from edgewise.execute.weights import load_weights
-
-        built = (load_weights(built[0], Path(weights)), built[1], built[2])
-    real_model, args, kwargs = materialize(*built, dtype="fp32", device=device)
-    result = run_plan(graph, real_model, args, kwargs, loaded, device, repeat, int8_kernels)
+    zoo = workload_for(get("batch"), get("resolution"), get("frames"), bool(get("cfg")))
+    built = model_for_run(request, model, module, zoo)
+    real, args, kwargs = real_model(graph, built, loaded, device, weights_file)
+    result = run_plan(graph, real, args, kwargs, loaded, device, repeat, int8_kernels)
     data = plan_run_to_dict(result)
     data["plan"] = None if loaded is None else {"file": str(plan), **loaded.summary()}
     return RunResult("run", graph.model, result, data, ())
@@ -533,7 +508,8 @@ def report(
         raise EdgewiseError(f"output takes an .html file (got '{output}')")
     spec = _spec(hw, set)
     weights, activations, compute = _precisions(spec, precision)
-    command = f"edgewise.report({str(model)!r}, hw={hw!r})"
+    options = "".join(f", {k}={v!r}" for k, v in workload.items() if v is not None)
+    command = f"edgewise.report({str(model)!r}, hw={hw!r}{options})"
     pipeline = None if module else _pipeline(model, workload)
     if pipeline is not None:
         from edgewise.simulate.pipeline import simulate_pipeline
@@ -568,6 +544,7 @@ class SweepResult(Result):
     def to_pandas(self) -> Any:
         from edgewise.sweep.query import query_frame
 
+        _pandas()  # DuckDB builds the frame, with pandas
         return query_frame(self.store, "SELECT * FROM points ORDER BY point_id")
 
     def query(self, sql: str) -> list[dict[str, Any]]:

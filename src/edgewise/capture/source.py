@@ -119,6 +119,19 @@ def zoo_graph(name: str, workload: Workload | None = None) -> Graph:
     return cached_graph({"zoo": name, "workload": asdict(w)}, make)
 
 
+def model_for_run(request: dict[str, Any] | None, model: str | None, module: str | None,
+                  workload: Workload | None) -> Built:  # fmt: skip
+    """The meta model a run fills: a language model's phase (`capture.llm.phase_request`),
+    or what MODEL or --module names."""
+    if request is None:
+        return model_from_source(model, module, workload)
+    from edgewise.capture.llm import build_llm
+
+    keys = ("name", "phase", "prompt_tokens", "context", "image_size")
+    built_model, args, kwargs, _ = build_llm(*(request[k] for k in keys))
+    return built_model, args, kwargs
+
+
 def model_from_source(
     model: str | None, module: str | None = None, workload: Workload | None = None
 ) -> Built:

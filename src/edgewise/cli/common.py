@@ -12,10 +12,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
+from edgewise.capture.workload import workload_for  # the commands' zoo options
 from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
-    from edgewise.capture.workload import Workload
     from edgewise.ir.graph import Graph
     from edgewise.ir.pipeline import Pipeline
 
@@ -215,20 +215,6 @@ SetOpt = Annotated[
 ]
 
 
-def workload_for(
-    batch: int | None, resolution: int | None, frames: int | None, cfg: bool
-) -> Workload | None:
-    """The workload the zoo options describe (the zoo entry checks it further); None when
-    no option is given, so that a graph file is read without importing the zoo (torch)."""
-    if batch is not None and batch < 1:
-        raise EdgewiseError(f"--batch must be at least 1 (got {batch})")
-    if batch in (None, 1) and resolution is None and frames is None and not cfg:
-        return None
-    from edgewise.capture.workload import Workload
-
-    return Workload(batch=batch or 1, resolution=resolution, frames=frames, cfg=cfg)
-
-
 def graph_for(
     model: str | None,
     module: str | None,
@@ -287,11 +273,19 @@ def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str |
     return checked(value, request)
 
 
-def llm_request(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+def llm_request(
+    model: str | None,
+    phase: str | None,
+    prompt_tokens: int | None,
+    new_tokens: int | None,
+    context: int | None,
+    image_size: int | None,
+    generate: bool = True,
+) -> dict[str, Any] | None:
     """`capture.llm.phase_request` (imported when a command runs, not at start-up)."""
     from edgewise.capture.llm import phase_request
 
-    return phase_request(*args, **kwargs)
+    return phase_request(model, phase, prompt_tokens, new_tokens, context, image_size, generate)
 
 
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:

@@ -23,11 +23,11 @@ from edgewise.cli.common import (
     console,
     graph_for,
     llm_request,
+    progress_line,
     to_json,
     workload_for,
     write_output,
 )
-from edgewise.errors import EdgewiseError
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -71,61 +71,21 @@ def run(
 ) -> None:
     """Run the real model with a plan applied: peak memory, latency, output fidelity; a
     language model's prefill or decode step (its KV cache real, random) likewise."""
-    from edgewise.analysis.memory import memory_timeline
-    from edgewise.capture.llm import llm_entry
-    from edgewise.capture.source import model_from_source
-    from edgewise.execute.measure import check_fits, materialize
-    from edgewise.execute.run import plan_run_to_dict, run_plan
+    from edgewise.capture.source import model_for_run
+    from edgewise.execute.run import check_run, plan_run_to_dict, real_model, run_plan
     from edgewise.plan.plan import load_plan
 
-    if device not in ("cpu", "cuda"):
-        raise EdgewiseError(f"--device must be cpu or cuda (got '{device}')")
-    if repeat < 1:
-        raise EdgewiseError(f"--repeat must be at least 1 (got {repeat})")
-    if weights is not None and not weights.is_file():
-        raise EdgewiseError(f"--weights: '{weights}' does not exist")
     request = None if module else llm_request(model, phase, prompt_tokens, None, context,
                                               image_size, generate=False)  # fmt: skip
-    if request is not None and weights is not None and llm_entry(request["name"]).vision:
-        raise EdgewiseError(
-            "--weights: a vision-language model's checkpoint names its parts its own way "
-            "(vision_tower, language_model, ...); real weights load into text models only, "
-            "run this one with random weights"
-        )
+    check_run(device, repeat, weights, request)
     graph = graph_for(model, module, batch, resolution, frames, cfg, request)
     plan = load_plan(plan_file, graph) if plan_file is not None else None
-    if device == "cuda":
-        import torch
-
-        if not torch.cuda.is_available():
-            raise EdgewiseError("--device cuda: no CUDA GPU is visible to PyTorch on this machine")
-    eager = memory_timeline(graph, lifetimes="eager")
-    copies = 2 if plan is not None and plan.weights else 1  # fake-quantized weights beside
-    check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
-                   + 1.5 * eager.peak_bytes), device)  # fmt: skip
-    if request is not None:
-        from edgewise.capture.llm import build_llm
-
-        built_model, built_args, built_kwargs, _ = build_llm(
-            request["name"], request["phase"], request["prompt_tokens"], request["context"],
-            request["image_size"],
-        )  # fmt: skip
-    else:
-        workload = workload_for(batch, resolution, frames, cfg)
-        built_model, built_args, built_kwargs = model_from_source(model, module, workload)
-    if weights is not None:  # before materializing: a meta model is filled, not randomized
-        from edgewise.execute.weights import load_weights
-
-        built_model = load_weights(built_model, weights)
-    real_model, args, kwargs = materialize(
-        built_model, built_args, built_kwargs, dtype="fp32", device=device
-    )
-    from edgewise.cli.common import progress_line
-
+    built = model_for_run(request, model, module, workload_for(batch, resolution, frames, cfg))
+    real, args, kwargs = real_model(graph, built, plan, device, weights)
     forwards = "eager, interpreter" + (", interpreter + plan" if plan is not None else "")
     progress_line(f"running {graph.model} on {device}: {forwards}; 1 warm-up + {repeat} timed "
                   "runs each")  # fmt: skip
-    result = run_plan(graph, real_model, args, kwargs, plan, device, repeat, int8_kernels)
+    result = run_plan(graph, real, args, kwargs, plan, device, repeat, int8_kernels)
     if json_out:
         data = plan_run_to_dict(result)
         data["plan"] = None if plan is None else {"file": str(plan_file), **plan.summary()}

@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from math import prod
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -55,7 +56,7 @@ from edgewise.execute.interpreter import (
     program,
     schedule,
 )
-from edgewise.execute.measure import forward, peak_of, require_device
+from edgewise.execute.measure import check_fits, forward, materialize, peak_of, require_device
 from edgewise.execute.quantize import (
     BITS,
     activation_scale,
@@ -198,6 +199,49 @@ def run_plan(
 
 
 # --------------------------------------------------------------------------- prediction
+
+
+def check_run(
+    device: str, repeat: int, weights: Path | None, request: dict[str, Any] | None
+) -> None:
+    """`run`'s options, before anything is captured or built."""
+    require_device(device)
+    if repeat < 1:
+        raise EdgewiseError(f"--repeat must be at least 1 (got {repeat})")
+    if weights is not None and not weights.is_file():
+        raise EdgewiseError(f"--weights: '{weights}' does not exist")
+    if request is not None and weights is not None:
+        from edgewise.capture.llm import llm_entry
+
+        if llm_entry(request["name"]).vision:
+            raise EdgewiseError(
+                "--weights: a vision-language model's checkpoint names its parts its own way "
+                "(vision_tower, language_model, ...); real weights load into text models "
+                "only, run this one with random weights"
+            )
+
+
+def real_model(
+    graph: Graph,
+    built: tuple[nn.Module, tuple[Any, ...], dict[str, Any]],
+    plan: Plan | None,
+    device: str,
+    weights: Path | None = None,
+) -> tuple[nn.Module, tuple[Any, ...], dict[str, Any]]:
+    """The meta model `built` (model, args, kwargs) captured as `graph`, made real for
+    `run_plan`: refused when this machine cannot hold it, then filled with `weights` (or
+    random values). The one way the CLI's `run` and the API's prepare (their options
+    checked first by `check_run`)."""
+    eager = memory_timeline(graph, lifetimes="eager")
+    copies = 2 if plan is not None and plan.weights else 1  # fake-quantized weights beside
+    check_fits(int(copies * graph.parameter_count * 4 + eager.inputs.max(initial=0)
+                   + 1.5 * eager.peak_bytes), device)  # fmt: skip
+    model, args, kwargs = built
+    if weights is not None:  # before materializing: a meta model is filled, not randomized
+        from edgewise.execute.weights import load_weights
+
+        model = load_weights(model, weights)
+    return materialize(model, args, kwargs, dtype="fp32", device=device)
 
 
 def predicted_live(graph: Graph, plan_schedule: Schedule) -> np.ndarray:

@@ -6,6 +6,7 @@ so a front or a query is the same figure from either.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,32 +28,27 @@ def connect(store: Path):  # type: ignore[no-untyped-def]
         raise EdgewiseError(f"cannot open '{store}': {str(e).splitlines()[0]}") from None
 
 
-def query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
-    """The column names and rows `sql` returns."""
+def _read(store: Path, sql: str, read: Callable[[Any], Any]) -> Any:
+    """`read` of the cursor `sql` gives, on a read-only connection closed after."""
     import duckdb
 
     con = connect(store)
     try:
-        cur = con.execute(sql)
-        names = [d[0] for d in cur.description or []]
-        return names, cur.fetchall()
+        return read(con.execute(sql))
     except duckdb.Error as e:
         raise EdgewiseError(f"the query failed: {str(e).splitlines()[0]}") from None
     finally:
         con.close()
+
+
+def query(store: Path, sql: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The column names and rows `sql` returns."""
+    return _read(store, sql, lambda cur: ([d[0] for d in cur.description or []], cur.fetchall()))
 
 
 def query_frame(store: Path, sql: str) -> Any:
     """`sql`'s result as a pandas DataFrame (DuckDB builds it)."""
-    import duckdb
-
-    con = connect(store)
-    try:
-        return con.execute(sql).df()
-    except duckdb.Error as e:
-        raise EdgewiseError(f"the query failed: {str(e).splitlines()[0]}") from None
-    finally:
-        con.close()
+    return _read(store, sql, lambda cur: cur.df())
 
 
 @dataclass(frozen=True)
@@ -73,10 +69,9 @@ class Front:
 def pareto_front(store: Path, minimize: list[str], where: str | None = None) -> Front:
     """The feasible points no other beats on every `minimize` column (infinite values are
     never on it)."""
-    columns, _ = query(store, "SELECT * FROM points LIMIT 0")
-    objectives = check_objectives(minimize, columns)
     cond = "feasible" + (f" AND ({where})" if where else "")
     names, data = query(store, f"SELECT * FROM points WHERE {cond}")
+    objectives = check_objectives(minimize, names)
     idx = [names.index(o) for o in objectives]
     values = np.array([[r[i] for i in idx] for r in data], dtype=np.float64).reshape(-1, len(idx))
     finite = np.all(np.isfinite(values), axis=1)

@@ -257,7 +257,7 @@ def space_graphs(space: Space) -> dict[str, Graph | Pipeline]:
     """Each model of the space captured (a pipeline's phases for a pipeline), by key."""
     from edgewise.capture.pipelines import pipeline_named
     from edgewise.capture.source import graph_from_source
-    from edgewise.capture.workload import Workload
+    from edgewise.capture.workload import workload_for
 
     graphs: dict[str, Graph | Pipeline] = {}
     for m in space.models:
@@ -268,8 +268,7 @@ def space_graphs(space: Space) -> dict[str, Graph | Pipeline]:
                 raise EdgewiseError(f"'{m.pipeline}' is not a pipeline (pipelines: sd15, sdxl)")
             graphs[m.key] = pipe
         else:
-            workload = Workload(batch=m.batch or 1, resolution=m.resolution, frames=m.frames,
-                                cfg=m.cfg)  # fmt: skip
+            workload = workload_for(m.batch, m.resolution, m.frames, m.cfg)
             graphs[m.key] = graph_from_source(m.name or m.file, None, workload)
     return graphs
 
