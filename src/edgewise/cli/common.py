@@ -273,19 +273,15 @@ def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str |
     return checked(value, request)
 
 
-def llm_request(
-    model: str | None,
-    phase: str | None,
-    prompt_tokens: int | None,
-    new_tokens: int | None,
-    context: int | None,
-    image_size: int | None,
-    generate: bool = True,
-) -> dict[str, Any] | None:
-    """`capture.llm.phase_request` (imported when a command runs, not at start-up)."""
-    from edgewise.capture.llm import phase_request
+if TYPE_CHECKING:  # the signature, for the type checker
+    from edgewise.capture.llm import phase_request as llm_request
+else:
 
-    return phase_request(model, phase, prompt_tokens, new_tokens, context, image_size, generate)
+    def llm_request(*args: Any, **kwargs: Any) -> dict[str, Any] | None:
+        """`capture.llm.phase_request` (imported when a command runs, not at start-up)."""
+        from edgewise.capture.llm import phase_request
+
+        return phase_request(*args, **kwargs)
 
 
 def generation_graphs(request: dict[str, Any]) -> tuple[Graph, Graph, Graph, int]:
