@@ -601,7 +601,7 @@ def kv_precision_for(value: str | None, request: dict[str, Any] | None) -> str |
 def decode_context(request: dict[str, Any], prefill: Graph) -> int:
     """Tokens cached when decoding starts: the prompt's and the image's (a VLM's prefill
     records how many tokens its image became)."""
-    return int(request["prompt_tokens"] + int(prefill.meta.get("image_tokens", 0)))
+    return int(request["prompt_tokens"]) + int(prefill.meta.get("image_tokens", 0))
 
 
 def phase_graph(request: dict[str, Any]) -> Graph:

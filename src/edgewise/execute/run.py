@@ -198,9 +198,6 @@ def run_plan(
     )
 
 
-# --------------------------------------------------------------------------- prediction
-
-
 def check_run(
     device: str, repeat: int, weights: Path | None, request: dict[str, Any] | None
 ) -> None:
@@ -242,6 +239,9 @@ def real_model(
 
         model = load_weights(model, weights)
     return materialize(model, args, kwargs, dtype="fp32", device=device)
+
+
+# --------------------------------------------------------------------------- prediction
 
 
 def predicted_live(graph: Graph, plan_schedule: Schedule) -> np.ndarray:
